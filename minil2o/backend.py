@@ -1,0 +1,127 @@
+"""The array backend: one switch selects the array namespace `xp` that all library code calls.
+
+    MINIL2O_BACKEND=numpy|cupy|strict      (environment, read on first use)
+    minil2o.set_backend("cupy")            (in code)
+
+`xp` is a namespace that follows the Python array API standard (array-api-compat wraps NumPy and
+CuPy; `strict` is array_api_strict, a CPU stand-in that fails on anything NumPy-only, which is how
+CI proves the code would run on a GPU namespace). Library code writes `xp.exp(x)`, never
+`numpy.exp(x)`, on arrays that may live on a device. Randomness is drawn on the host from an explicit
+`numpy.random.Generator` and moved with `asarray`, so one seed gives one problem on every backend.
+`to_numpy` brings an array back to the host: only at the edges (printing, plotting, saving).
+"""
+import importlib.util
+import os
+
+import numpy as np
+
+from .errors import UsageError
+
+BACKENDS = ("numpy", "cupy", "strict")
+_current = {"name": None, "ns": None}
+
+
+def _load(name):
+    """Import and return the array API namespace for backend `name`."""
+    if name == "numpy":
+        import array_api_compat.numpy as ns
+        return ns
+    if name == "strict":
+        import array_api_strict as ns
+        return ns
+    if name == "cupy":
+        if importlib.util.find_spec("cupy") is None:
+            raise UsageError("backend 'cupy' needs CuPy, which is not installed: "
+                             "pip install 'minil2o[gpu]' on a machine with a CUDA GPU, "
+                             "or use MINIL2O_BACKEND=numpy")
+        try:
+            import cupy
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as e:  # CuPy raises its own CUDA errors when no driver is present
+            count, why = 0, f" ({type(e).__name__})"
+        else:
+            why = ""
+        if count == 0:
+            raise UsageError(f"backend 'cupy' found no CUDA GPU{why}: run on a machine with an "
+                             "NVIDIA GPU, or use MINIL2O_BACKEND=numpy")
+        import array_api_compat.cupy as ns
+        return ns
+    raise UsageError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+
+
+def set_backend(name):
+    """Select the array backend by name ('numpy', 'cupy' or 'strict'); returns its namespace."""
+    ns = _load(name)
+    _current["name"], _current["ns"] = name, ns
+    return ns
+
+
+def get_backend():
+    """Name of the selected backend (from MINIL2O_BACKEND on first use; 'numpy' by default)."""
+    if _current["ns"] is None:
+        set_backend(os.environ.get("MINIL2O_BACKEND", "numpy").strip().lower() or "numpy")
+    return _current["name"]
+
+
+class _Namespace:
+    """`xp.<name>` looks `<name>` up in the currently selected array namespace."""
+
+    def __getattr__(self, attr):
+        get_backend()
+        return getattr(_current["ns"], attr)
+
+    def __repr__(self):
+        return f"<xp: {get_backend()} array namespace>"
+
+
+xp = _Namespace()
+
+
+def dtype(name):
+    """The backend's dtype object for 'float32' or 'float64'."""
+    if name not in ("float32", "float64"):
+        raise UsageError(f"unknown dtype {name!r}: choose float32 or float64")
+    return getattr(xp, name)
+
+
+def asarray(a, dtype=None):
+    """Move a host array (or nested list / scalar) onto the backend, optionally casting."""
+    if isinstance(dtype, str):
+        dtype = globals()["dtype"](dtype)
+    if isinstance(a, np.ndarray) and get_backend() == "strict" and a.dtype.kind == "f":
+        a = np.ascontiguousarray(a)
+    return xp.asarray(a, dtype=dtype)
+
+
+def to_numpy(x):
+    """Bring a backend array to the host as a numpy array (for printing, plotting, saving)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
+        return x.get()
+    try:
+        return np.asarray(x)
+    except Exception:
+        return np.from_dlpack(x)
+
+
+def to_float(x):
+    """A 0-d backend array (or number) as a Python float."""
+    return float(to_numpy(x))
+
+
+def device_name():
+    """A human-readable name of the device arrays live on."""
+    name = get_backend()
+    if name == "cupy":
+        import cupy
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        return f"GPU {cupy.cuda.Device().id}: {props['name'].decode()}"
+    if name == "strict":
+        return "CPU (array_api_strict)"
+    return "CPU"
+
+
+def is_array(x):
+    """True for an array of the selected backend (or a numpy array)."""
+    return isinstance(x, np.ndarray) or hasattr(x, "__array_namespace__")
