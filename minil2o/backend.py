@@ -78,7 +78,9 @@ xp = _Namespace()
 
 
 def dtype(name):
-    """The backend's dtype object for 'float32' or 'float64'."""
+    """The backend's dtype object for 'float32' or 'float64' (a dtype object passes through)."""
+    if not isinstance(name, str):
+        return name
     if name not in ("float32", "float64"):
         raise UsageError(f"unknown dtype {name!r}: choose float32 or float64")
     return getattr(xp, name)
@@ -86,7 +88,7 @@ def dtype(name):
 
 def asarray(a, dtype=None):
     """Move a host array (or nested list / scalar) onto the backend, optionally casting."""
-    if isinstance(dtype, str):
+    if dtype is not None:
         dtype = globals()["dtype"](dtype)
     if isinstance(a, np.ndarray) and get_backend() == "strict" and a.dtype.kind == "f":
         a = np.ascontiguousarray(a)
