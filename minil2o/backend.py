@@ -90,8 +90,8 @@ def asarray(a, dtype=None):
     """Move a host array (or nested list / scalar) onto the backend, optionally casting."""
     if dtype is not None:
         dtype = globals()["dtype"](dtype)
-    if isinstance(a, np.ndarray) and get_backend() == "strict" and a.dtype.kind == "f":
-        a = np.ascontiguousarray(a)
+    if isinstance(a, np.ndarray) and get_backend() == "strict" and a.ndim:
+        a = np.ascontiguousarray(a)   # strict reads the buffer; a 0-d array stays 0-d
     return xp.asarray(a, dtype=dtype)
 
 

@@ -1,0 +1,74 @@
+"""Checkpoints: named arrays in an .npz file, with JSON metadata stored inside it.
+
+    save(path, arrays, meta)      -> writes atomically: a temporary file, fsync, then rename
+    arrays, meta = load(path)     -> np.load(allow_pickle=False): nothing in the file is executed
+
+A checkpoint is never half-written (a crash leaves the previous one intact), never holds NaN or Inf
+(save refuses), and a truncated, corrupt or pickle-bearing file is refused with a one-line DataError.
+"""
+import io
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .backend import to_numpy
+from .errors import DataError, NumericalError
+
+FORMAT = "minil2o-checkpoint"
+FORMAT_VERSION = 1
+_META_KEY = "__meta__"
+
+
+def save(path, arrays, meta):
+    """Write arrays (dict name -> array, any backend) and meta (JSON-able dict) to `path` atomically."""
+    host = {name: to_numpy(a) for name, a in arrays.items()}
+    for name, a in host.items():
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise NumericalError(f"refusing to save checkpoint {path}: array {name!r} holds NaN or Inf")
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}
+    host[_META_KEY] = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **host)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)                 # atomic on POSIX: old file or new file, never half
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load(path):
+    """Read a checkpoint written by save. Returns (arrays as host numpy, meta dict)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"checkpoint {path!r} not found: expected an .npz file written by minil2o")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        reason = "it holds pickled objects, which are never loaded" if "pickle" in str(e).lower() else e
+        raise DataError(f"checkpoint {path!r} is corrupt or not an npz file ({reason})") from None
+    if _META_KEY not in arrays:
+        raise DataError(f"checkpoint {path!r} has no minil2o metadata: not a minil2o checkpoint")
+    try:
+        meta = json.loads(arrays.pop(_META_KEY).tobytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise DataError(f"checkpoint {path!r} has corrupt metadata (not JSON)") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise DataError(f"checkpoint {path!r} is not a minil2o checkpoint (format {meta.get('format')!r})"
+                        if isinstance(meta, dict) else f"checkpoint {path!r} has corrupt metadata")
+    for name, a in arrays.items():
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise DataError(f"checkpoint {path!r}: array {name!r} holds NaN or Inf")
+    return arrays, meta

@@ -1,0 +1,87 @@
+"""Evaluation: run any optimizer, learned or hand-designed, on fresh problems and return learning
+curves; tune a hand-designed optimizer's learning rate by grid search, as both papers tuned their
+baselines.
+
+A run that produces a NaN or infinite loss is *marked*: its curve holds NaN from that step on, and
+summaries count it as diverged instead of averaging NaN into the mean.
+"""
+import math
+
+import numpy as np
+
+from .backend import to_float, xp
+from .errors import UsageError
+
+
+def check_positive_int(value, name):
+    """value as an int, or a UsageError naming it and what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise UsageError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def run_optimizer(problem, optimizer, steps, rng):
+    """Optimize one problem for `steps` steps from problem.init(rng).
+
+    Returns the losses f(theta_0..theta_steps) as a host array (steps + 1,), each divided by
+    problem.num_problems; NaN from the first non-finite loss on (the run stops there).
+    """
+    steps = check_positive_int(steps, "steps")
+    theta = problem.init(rng)                                         # (n,)
+    state = optimizer.init_state(problem.n, problem.dtype)
+    losses = np.full(steps + 1, np.nan)
+    for t in range(steps + 1):
+        f, grad = problem.loss_and_grad(theta, problem.sample_batch(rng))
+        f = to_float(f) / problem.num_problems
+        if not math.isfinite(f):
+            break
+        losses[t] = f
+        if t < steps:
+            update, state = optimizer.step(grad, state)
+            theta = theta + update                                    # theta_{t+1} = theta_t + update
+    return losses
+
+
+def learning_curves(family, optimizer, num_problems, steps, seed):
+    """Curves of `optimizer` on `num_problems` problems drawn from `family` with `seed`: (P, steps+1).
+    Problem i is drawn from its own Generator (seed, i), so every optimizer sees the same problems
+    and minibatches."""
+    num_problems = check_positive_int(num_problems, "num_problems")
+    curves = []
+    for i in range(num_problems):
+        rng = np.random.default_rng([seed, i])
+        curves.append(run_optimizer(family.sample(rng), optimizer, steps, rng))
+    return np.stack(curves)
+
+
+def summarize(curves):
+    """Mean and standard error over the problems that did not diverge, per step, and the number
+    of diverged runs. curves: (P, S) with NaN after divergence."""
+    ok = ~np.isnan(curves).any(axis=1)
+    good = curves[ok]
+    if len(good) == 0:
+        nan = np.full(curves.shape[1], np.nan)
+        return nan, nan, int((~ok).sum())
+    stderr = good.std(axis=0, ddof=1) / math.sqrt(len(good)) if len(good) > 1 else 0 * good[0]
+    return good.mean(axis=0), stderr, int((~ok).sum())
+
+
+def tune_learning_rate(family, make_optimizer, grid, num_problems=10, steps=100, seed=1):
+    """Grid search: the learning rate with the lowest final loss averaged over sampled problems.
+
+    make_optimizer: lr -> optimizer. A rate whose runs diverge scores +inf. Returns (best_lr, scores)
+    with scores a dict lr -> mean final loss.
+    """
+    if len(grid) == 0:
+        raise UsageError("the learning-rate grid is empty")
+    scores = {}
+    for lr in grid:
+        final = learning_curves(family, make_optimizer(lr), num_problems, steps, seed)[:, -1]
+        scores[lr] = float(final.mean()) if np.all(np.isfinite(final)) else math.inf
+    best = min(scores, key=lambda lr: scores[lr])
+    return best, scores
+
+
+def all_finite(*arrays):
+    """True when every entry of every backend array is finite (one host sync per array)."""
+    return all(bool(xp.all(xp.isfinite(a))) for a in arrays)
