@@ -12,7 +12,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["minil2o", "minil2o.*"]),
     include_package_data=True,
-    package_data={"minil2o": ["data/*", "data/*/*"]},
+    package_data={"minil2o": ["datasets/*", "datasets/*/*", "datasets/*/*/*"]},
     install_requires=["numpy>=2", "matplotlib", "tqdm", "array-api-compat>=1.10"],
     extras_require={
         "test": ["pytest", "hypothesis", "array-api-strict>=2.2", "nbclient", "nbformat", "ipykernel"],

@@ -1,0 +1,64 @@
+"""The optimizees (problems) and a registry that builds a problem family by name.
+
+    family = make_family("mnist-mlp", hidden=(20,), activation="sigmoid")
+    problem = family.sample(rng)
+
+Names: 'quadratic' (QuadraticFamily), 'mnist-mlp' (MLPFamily on MNIST), 'cnn' (CNNFamily on
+MNIST or CIFAR-10), 'sine-lstm' (SineLSTMFamily) and 'neural-art' (NeuralArtFamily). Each
+module is imported only when its name is asked for, so a family whose module or data is missing
+does not break the others.
+"""
+from ..errors import UsageError
+from .base import Family, Problem  # noqa: F401
+from .mlp import MLPFamily, MLPProblem  # noqa: F401
+from .quadratic import QuadraticFamily, QuadraticProblem  # noqa: F401
+from .wrappers import (ConvexCombined, ConvexCombinedFamily, ConvexSquare,  # noqa: F401
+                       ProblemBatch, RandomScaled, RandomScaledFamily)
+
+FAMILIES = ("quadratic", "mnist-mlp", "cnn", "sine-lstm", "neural-art")
+
+
+def _mnist_mlp(split="train", data_dir=None, **kwargs):
+    """MLPFamily over MNIST split `split` (loaded by minil2o.data.load_mnist); kwargs go to
+    MLPFamily (hidden, activation, batch_size, init_std, dtype, group_by)."""
+    from ..data import load_mnist
+    X, y = load_mnist(split) if data_dir is None else load_mnist(split, data_dir=data_dir)
+    return MLPFamily(X, y, **kwargs)
+
+
+def _cnn(dataset="mnist", split="train", data_dir=None, **kwargs):
+    """CNNFamily over MNIST (bundled subset unless data_dir names full MNIST) or CIFAR-10
+    (data_dir required); kwargs go to CNNFamily (layers, channels, classes, ...)."""
+    from ..data import load_cifar10, load_mnist
+    from .cnn import CNNFamily
+    if dataset == "mnist":
+        X, y = load_mnist(split) if data_dir is None else load_mnist(split, data_dir=data_dir)
+        return CNNFamily(X, y, 10, image_shape=(1, 28, 28), **kwargs)
+    if dataset == "cifar10":
+        if data_dir is None:
+            raise UsageError("dataset='cifar10' needs data_dir: the folder of the python "
+                             "version of CIFAR-10 (cifar-10-batches-py)")
+        X, y = load_cifar10(data_dir, split)
+        return CNNFamily(X, y, 10, **kwargs)
+    raise UsageError(f"dataset={dataset!r} is not allowed for 'cnn': choose 'mnist' or 'cifar10'")
+
+
+def _sine_lstm(**kwargs):
+    from .sequence import SineLSTMFamily
+    return SineLSTMFamily(**kwargs)
+
+
+def _neural_art(**kwargs):
+    from .art import NeuralArtFamily
+    return NeuralArtFamily(**kwargs)
+
+
+_BUILDERS = {"quadratic": QuadraticFamily, "mnist-mlp": _mnist_mlp, "cnn": _cnn,
+             "sine-lstm": _sine_lstm, "neural-art": _neural_art}
+
+
+def make_family(name, **kwargs):
+    """The problem family registered as `name` (one of FAMILIES), built with kwargs."""
+    if name not in _BUILDERS:
+        raise UsageError(f"unknown problem family {name!r}: choose one of {', '.join(FAMILIES)}")
+    return _BUILDERS[name](**kwargs)

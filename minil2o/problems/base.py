@@ -21,6 +21,7 @@ class Problem:
 
     n = 0
     dtype = "float32"
+    num_problems = 1  # independent functions summed in the loss; curves report loss / num_problems
 
     @property
     def groups(self):

@@ -1,0 +1,292 @@
+"""MLP classifiers on MNIST: the main optimizee of both papers (Andrychowicz et al. 2016,
+Section 3.2; Lv et al. 2017, Section 5), with a hand-written gradient and an exact
+Hessian-vector product.
+
+The network maps a minibatch X: (N, D) through L affine layers,
+
+    h_0 = X,    a_l = h_{l-1} W_l + b_l,    h_l = phi(a_l)   (l < L),    z = a_L   (logits, (N, C))
+
+and the loss is the mean softmax cross entropy against one-hot labels Y: (N, C),
+
+    f = (1/N) sum_n [ log sum_j exp(z_nj) - sum_j Y_nj z_nj ].
+
+The base benchmark is 784-20-10 with sigmoid, minibatch 128 (both papers); RNNprop also varies
+the activation (sigmoid, ReLU, ELU, tanh) and the depth. All parameters live in one flat vector
+theta = [W_1 (row-major), b_1, W_2, b_2, ...]. The Hessian-vector product is Pearlmutter's (1994)
+R-operator, derived in `MLPProblem.hvp`.
+"""
+import numpy as np
+
+from ..backend import asarray, xp
+from ..errors import DataError, UsageError
+from ..layers import sigmoid
+from .base import Family, Problem
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations: phi, its first derivative phi' and its second derivative phi''. The derivatives are
+# written in terms of a (the pre-activation) and h = phi(a), whichever is cheaper.
+# ---------------------------------------------------------------------------------------------
+
+def _sigmoid(a):
+    """phi = sigma(a); phi' = h (1 - h); phi'' = phi' (1 - 2 h)."""
+    h = sigmoid(a)
+    d1 = h * (1.0 - h)
+    return h, d1, lambda: d1 * (1.0 - 2.0 * h)
+
+
+def _tanh(a):
+    """phi = tanh(a); phi' = 1 - h^2; phi'' = -2 h phi'."""
+    h = xp.tanh(a)
+    d1 = 1.0 - h * h
+    return h, d1, lambda: -2.0 * h * d1
+
+
+def _relu(a):
+    """phi = max(a, 0); phi' = [a > 0]; phi'' = 0 (everywhere but the kink a = 0)."""
+    d1 = xp.astype(a > 0.0, a.dtype)
+    return a * d1, d1, lambda: xp.zeros_like(a)
+
+
+def _elu(a):
+    """ELU with alpha = 1: phi = a for a > 0, exp(a) - 1 otherwise; phi' = 1 or exp(a) = h + 1;
+    phi'' = 0 or exp(a) = h + 1. phi' is continuous at 0 (both sides give 1), phi'' is not."""
+    pos = xp.astype(a > 0.0, a.dtype)
+    exp_neg = xp.exp(xp.clip(a, max=0.0))                  # exp(min(a, 0)), never overflows
+    h = pos * a + (1.0 - pos) * (exp_neg - 1.0)
+    d2 = (1.0 - pos) * exp_neg
+    return h, pos + d2, lambda: d2
+
+
+ACTIVATIONS = {"sigmoid": _sigmoid, "relu": _relu, "elu": _elu, "tanh": _tanh}
+
+
+def softmax_cross_entropy(z, Y):
+    """Mean softmax cross entropy and the softmax probabilities.
+
+    z: (N, C) logits; Y: (N, C) one-hot labels. With m_n = max_j z_nj (so exp never overflows),
+
+        log sum_j exp(z_nj) = m_n + log sum_j exp(z_nj - m_n)                 (log-sum-exp)
+        f = (1/N) sum_n [ log sum_j exp(z_nj) - sum_j Y_nj z_nj ],   p = softmax(z)
+
+    Returns f (0-d) and p: (N, C); df/dz = (p - Y) / N.
+    """
+    m = xp.max(z, axis=1, keepdims=True)                   # (N, 1)
+    e = xp.exp(z - m)                                      # (N, C)
+    s = xp.sum(e, axis=1, keepdims=True)                   # (N, 1)
+    f = xp.mean(xp.log(s[:, 0]) - xp.sum(Y * (z - m), axis=1))
+    return f, e / s
+
+
+class MLPProblem(Problem):
+    """One MLP instance: fresh weights over the data of its family (shared, never copied).
+
+    family: the MLPFamily that sampled it (holds X: (N_data, D), Y: (N_data, C) on the backend,
+    the layer sizes, the activation and the parameter slices).
+    """
+
+    def __init__(self, family):
+        self.family = family
+        self.dtype = family.dtype
+        self.n = family.n
+        self.phi = ACTIVATIONS[family.activation]
+
+    @property
+    def groups(self):
+        return self.family.groups
+
+    def init(self, rng):
+        """Every weight and bias ~ N(0, init_std^2). Returns theta_0: (n,)."""
+        return asarray(self.family.init_std * rng.standard_normal(self.n), dtype=self.dtype)
+
+    def sample_batch(self, rng):
+        """batch_size distinct row indices drawn on the host. Returns (batch_size,) ints."""
+        idx = rng.choice(self.family.num_examples, size=self.family.batch_size, replace=False)
+        return asarray(idx.astype(np.int64))
+
+    def _data(self, batch):
+        """The rows X: (N, D) and one-hot Y: (N, C) of a batch of indices (all rows for None)."""
+        if batch is None:
+            return self.family.X, self.family.Y
+        return xp.take(self.family.X, batch, axis=0), xp.take(self.family.Y, batch, axis=0)
+
+    def _layers(self, theta):
+        """theta: (n,) as [(W_1, b_1), ..., (W_L, b_L)], W_l: (D_{l-1}, D_l), b_l: (D_l,)."""
+        return [(xp.reshape(theta[w], shape), theta[b]) for w, b, shape in self.family.slices]
+
+    def loss(self, theta, batch):
+        """Forward pass only: f(theta) on the batch (indices; None for the whole data set). 0-d."""
+        X, Y = self._data(batch)
+        layers = self._layers(theta)
+        h = X                                              # (N, D)
+        for W, b in layers[:-1]:
+            h = self.phi(h @ W + b)[0]                     # (N, D_l)
+        W, b = layers[-1]
+        return softmax_cross_entropy(h @ W + b, Y)[0]
+
+    def _forward(self, layers, X, Y):
+        """Forward pass keeping what backward needs: f, p: (N, C), inputs h_{l-1}, and per hidden
+        layer (a_l, phi'(a_l), phi''(a_l) as a thunk)."""
+        hs, acts = [X], []
+        for W, b in layers[:-1]:
+            a = hs[-1] @ W + b                             # (N, D_l)
+            h, d1, d2 = self.phi(a)
+            hs.append(h)
+            acts.append((d1, d2))
+        W, b = layers[-1]
+        f, p = softmax_cross_entropy(hs[-1] @ W + b, Y)    # p: (N, C)
+        return f, p, hs, acts
+
+    def _flat(self, dlayers):
+        """[(dW_1, db_1), ...] as one flat (n,) vector in the layout of theta."""
+        return xp.concat([piece for dW, db in dlayers for piece in (xp.reshape(dW, (-1,)), db)])
+
+    def loss_and_grad(self, theta, batch):
+        """f and df/dtheta on a batch of row indices (None: the whole data set). theta: (n,).
+
+        Backpropagation, with delta_l = df/da_l: (N, D_l):
+
+            delta_L = (p - Y) / N                                   softmax + cross entropy
+            dW_l = h_{l-1}^T delta_l,    db_l = sum_n delta_l        (a_l = h_{l-1} W_l + b_l)
+            e_{l-1} = delta_l W_l^T,     delta_{l-1} = e_{l-1} * phi'(a_{l-1})
+
+        Returns f (0-d) and grad (n,).
+        """
+        X, Y = self._data(batch)
+        layers = self._layers(theta)
+        f, p, hs, acts = self._forward(layers, X, Y)
+        delta = (p - Y) / X.shape[0]                       # (N, C)
+        grads = []
+        for l in range(len(layers) - 1, -1, -1):
+            grads.append((hs[l].T @ delta, xp.sum(delta, axis=0)))  # (D_{l-1}, D_l), (D_l,)
+            if l > 0:
+                delta = (delta @ layers[l][0].T) * acts[l - 1][0]    # (N, D_{l-1})
+        return f, self._flat(grads[::-1])
+
+    def hvp(self, theta, v, batch):
+        """Exact Hessian-vector product H(theta) v by the R-operator (Pearlmutter 1994).
+
+        theta, v: (n,); batch: row indices (None: all rows). R{q} = d/de q(theta + e v) at e = 0
+        is linear and obeys the product rule; v splits like theta into (V_l, c_l). Since the
+        gradient is (dW_l, db_l)_l, H v = (R{dW_l}, R{db_l})_l. Forward R-pass:
+
+            R{h_0} = 0
+            R{a_l} = R{h_{l-1}} W_l + h_{l-1} V_l + c_l
+            R{h_l} = phi'(a_l) * R{a_l}                           (hidden layers)
+            R{p}   = p * (R{z} - sum_j p_j R{z}_j)                (softmax Jacobian, z = a_L)
+
+        Backward R-pass, the R-operator applied to each line of backpropagation:
+
+            R{delta_L} = R{p} / N
+            R{dW_l} = R{h_{l-1}}^T delta_l + h_{l-1}^T R{delta_l},   R{db_l} = sum_n R{delta_l}
+            R{e_{l-1}} = R{delta_l} W_l^T + delta_l V_l^T
+            R{delta_{l-1}} = R{e_{l-1}} * phi'(a_{l-1}) + e_{l-1} * phi''(a_{l-1}) * R{a_{l-1}}
+
+        Returns H v: (n,).
+        """
+        X, Y = self._data(batch)
+        layers, vlayers = self._layers(theta), self._layers(v)
+        _, p, hs, acts = self._forward(layers, X, Y)
+        Rh, Ra = [None], []                                # R{h_0} = 0: its terms are skipped
+        for l, ((W, _), (V, c)) in enumerate(zip(layers, vlayers)):
+            Ra.append(hs[l] @ V + c if l == 0 else Rh[l] @ W + hs[l] @ V + c)  # (N, D_l)
+            if l < len(layers) - 1:
+                Rh.append(acts[l][0] * Ra[l])              # (N, D_l)
+        N = X.shape[0]
+        delta = (p - Y) / N                                # (N, C)
+        Rdelta = p * (Ra[-1] - xp.sum(p * Ra[-1], axis=1, keepdims=True)) / N  # (N, C)
+        Rgrads = []
+        for l in range(len(layers) - 1, -1, -1):
+            RdW = hs[l].T @ Rdelta if l == 0 else Rh[l].T @ delta + hs[l].T @ Rdelta
+            Rgrads.append((RdW, xp.sum(Rdelta, axis=0)))  # (D_{l-1}, D_l), (D_l,)
+            if l > 0:
+                W, V = layers[l][0], vlayers[l][0]
+                d1, d2 = acts[l - 1]
+                e = delta @ W.T                            # (N, D_{l-1})
+                Re = Rdelta @ W.T + delta @ V.T            # (N, D_{l-1})
+                delta, Rdelta = e * d1, Re * d1 + e * d2() * Ra[l - 1]
+        return self._flat(Rgrads[::-1])
+
+
+class MLPFamily(Family):
+    """MLPs of one architecture over one data set; each sample is fresh N(0, init_std^2) weights.
+
+    X: host float array (N_data, D); y: host int array (N_data,) of labels in [0, num_classes);
+    hidden: sizes of the hidden layers ((20,) in both papers); activation: 'sigmoid', 'relu',
+    'elu' or 'tanh'; batch_size: minibatch size (128); init_std: weight and bias init scale (0.1
+    in the RNNprop code); dtype: 'float32' or 'float64'; group_by: 'all' (one group) or 'layer'
+    (groups 'layer1', 'layer2', ..., each the weights and bias of one layer).
+    X and a one-hot Y move to the backend once, here, and all sampled problems share them.
+    """
+
+    def __init__(self, X, y, hidden=(20,), activation="sigmoid", batch_size=128, num_classes=10,
+                 init_std=0.1, dtype="float32", group_by="all"):
+        X, y = _check_data(X, y, num_classes)
+        self.hidden = _check_hidden(hidden)
+        if activation not in ACTIVATIONS:
+            raise UsageError(f"activation={activation!r} is not allowed: choose one of "
+                             f"{', '.join(ACTIVATIONS)}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
+                or not 1 <= batch_size <= X.shape[0]:
+            raise UsageError(f"batch_size={batch_size!r} is not allowed: use an integer in "
+                             f"[1, {X.shape[0]}] (the number of examples)")
+        if isinstance(init_std, bool) or not isinstance(init_std, (int, float)) or init_std < 0:
+            raise UsageError(f"init_std={init_std!r} is not allowed: use a number >= 0")
+        if dtype not in ("float32", "float64"):
+            raise UsageError(f"dtype={dtype!r} is not allowed: choose float32 or float64")
+        if group_by not in ("all", "layer"):
+            raise UsageError(f"group_by={group_by!r} is not allowed: choose 'all' or 'layer'")
+        self.activation, self.batch_size, self.num_classes = activation, batch_size, num_classes
+        self.init_std, self.dtype, self.group_by = float(init_std), dtype, group_by
+        self.num_examples = X.shape[0]
+        self.sizes = (X.shape[1],) + self.hidden + (num_classes,)
+        self.slices, self.groups = self._layout()
+        self.n = self.slices[-1][1].stop
+        self.X = asarray(X, dtype=dtype)                                        # (N_data, D)
+        self.Y = asarray(np.eye(num_classes)[y], dtype=dtype)                   # (N_data, C)
+
+    def _layout(self):
+        """Slices of theta per layer: [(W_l slice, b_l slice, W_l shape)], and the groups."""
+        slices, groups, start = [], {}, 0
+        for l, (d_in, d_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+            w = slice(start, start + d_in * d_out)
+            b = slice(w.stop, w.stop + d_out)
+            slices.append((w, b, (d_in, d_out)))
+            groups[f"layer{l + 1}"] = slice(start, b.stop)
+            start = b.stop
+        if self.group_by == "all":
+            groups = {"all": slice(0, start)}
+        return slices, groups
+
+    def sample(self, rng):
+        """A fresh MLPProblem over this family's data (its weights are drawn by init(rng))."""
+        return MLPProblem(self)
+
+
+def _check_hidden(hidden):
+    """hidden as a tuple of positive ints, or a UsageError."""
+    if isinstance(hidden, int) and not isinstance(hidden, bool):
+        hidden = (hidden,)
+    try:
+        hidden = tuple(hidden)
+    except TypeError:
+        hidden = None
+    if hidden is None or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0
+                                 for h in hidden):
+        raise UsageError(f"hidden={hidden!r} is not allowed: use a tuple of positive layer sizes")
+    return hidden
+
+
+def _check_data(X, y, num_classes):
+    """X: (N, D) numbers, y: (N,) int labels in [0, num_classes) as numpy arrays, or DataError."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise UsageError(f"num_classes={num_classes!r} is not allowed: use an integer >= 2")
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or X.shape[0] == 0 or X.dtype.kind not in "fiu":
+        raise DataError(f"X has shape {X.shape} and dtype {X.dtype}: expected a numeric (N, D) "
+                        "array")
+    if y.shape != (X.shape[0],) or y.dtype.kind not in "iu":
+        raise DataError(f"y has shape {y.shape} and dtype {y.dtype}: expected ({X.shape[0]},) ints")
+    if y.min() < 0 or y.max() >= num_classes:
+        raise DataError(f"labels range over [{y.min()}, {y.max()}]: expected [0, {num_classes})")
+    return X, y
