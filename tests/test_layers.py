@@ -1,0 +1,199 @@
+"""Every layer's backward pass against central differences (float64), plus forward values checked
+against plain loops and the numerical edge cases (overflow, ties) the docstrings promise.
+
+A backward pass returns the vector-Jacobian product dout^T J; it is checked as the gradient of the
+scalar <forward(inputs), dout> for a random dout (gradcheck.vjp_objective)."""
+import numpy as np
+import pytest
+
+from minil2o import layers
+from minil2o.backend import asarray, to_numpy, xp
+from minil2o.errors import DataError, UsageError
+from minil2o.gradcheck import check_gradients, vjp_objective
+
+TOL = 1e-7
+
+
+def f64(a):
+    return asarray(np.asarray(a, dtype=np.float64), dtype="float64")
+
+
+def away_from_zero(rng, shape, gap=0.1):
+    """Normal entries pushed at least `gap` from 0, so kinks (ReLU, ELU) are not straddled."""
+    x = rng.standard_normal(shape)
+    return x + gap * np.sign(x)
+
+
+def check_layer(forward, backward, inputs, names, seed=1234, **kwargs):
+    """Check backward(dout, cache) against central differences of <forward(**inputs), dout>.
+
+    names: the inputs that backward's return values are gradients for, in its return order.
+    dout comes from its own seed: drawn from the stream the inputs came from, it could be
+    a function of them (batch norm's dx vanishes exactly when dout is affine in x)."""
+    out, cache = forward(**inputs, **kwargs)
+    dout = f64(np.random.default_rng(seed).standard_normal(tuple(out.shape)))
+    grads = backward(dout, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    scalar = vjp_objective(lambda **a: forward(**a, **kwargs)[0], dout)
+    errors = check_gradients(scalar, inputs, dict(zip(names, grads)))
+    assert max(errors.values()) < TOL, errors
+
+
+def test_linear(rng):
+    inputs = {"x": f64(rng.standard_normal((4, 5))), "W": f64(rng.standard_normal((5, 3))),
+              "b": f64(rng.standard_normal(3))}
+    check_layer(layers.linear_forward, layers.linear_backward, inputs, ["x", "W", "b"])
+
+
+@pytest.mark.parametrize("name", sorted(layers.ACTIVATIONS))
+def test_activation(rng, name):
+    forward, backward = layers.ACTIVATIONS[name]
+    inputs = {"x": f64(2.0 * away_from_zero(rng, (3, 4)))}
+    check_layer(forward, backward, inputs, ["x"])
+
+
+def test_elu_values_and_no_overflow():
+    x = asarray([-1000.0, -1.0, 0.0, 2.0, 1000.0], dtype="float32")
+    out, _ = layers.elu_forward(x)
+    expected = [-1.0, np.expm1(-1.0), 0.0, 2.0, 1000.0]
+    np.testing.assert_allclose(to_numpy(out), expected, rtol=1e-6)
+    assert np.all(np.isfinite(to_numpy(out)))
+
+
+def test_elu_alpha(rng):
+    inputs = {"x": f64(away_from_zero(rng, (3, 4)))}
+    check_layer(layers.elu_forward, layers.elu_backward, inputs, ["x"], alpha=0.5)
+
+
+def test_softmax_cross_entropy_gradient(rng):
+    labels = rng.integers(0, 5, size=6)
+    y = layers.one_hot(labels, 5, dtype="float64")
+    inputs = {"logits": f64(3.0 * rng.standard_normal((6, 5)))}
+    loss, dlogits = layers.softmax_cross_entropy(inputs["logits"], y)
+    errors = check_gradients(lambda logits: layers.softmax_cross_entropy(logits, y)[0],
+                             inputs, {"logits": dlogits})
+    assert errors["logits"] < TOL
+    # the value against a direct host computation
+    z = to_numpy(inputs["logits"])
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    expected = -log_p[np.arange(6), labels].mean()
+    np.testing.assert_allclose(float(to_numpy(loss)), expected, rtol=1e-12)
+
+
+def test_softmax_cross_entropy_large_logits_are_stable():
+    logits = asarray([[1e4, 0.0, -1e4], [0.0, 0.0, 0.0]], dtype="float32")
+    y = layers.one_hot(np.array([0, 2]), 3)
+    loss, dlogits = layers.softmax_cross_entropy(logits, y)
+    np.testing.assert_allclose(float(to_numpy(loss)), np.log(3.0) / 2, rtol=1e-6)
+    assert np.all(np.isfinite(to_numpy(dlogits)))
+
+
+def test_one_hot_values_and_errors():
+    Y = to_numpy(layers.one_hot(np.array([2, 0, 1]), 4))
+    np.testing.assert_array_equal(Y, np.eye(4, dtype=np.float32)[[2, 0, 1]])
+    assert Y.dtype == np.float32
+    with pytest.raises(DataError, match="labels in"):
+        layers.one_hot(np.array([0, 4]), 4)
+    with pytest.raises(DataError, match="1-D integer"):
+        layers.one_hot(np.array([0.0, 1.0]), 4)
+
+
+def conv_reference(x, w, b):
+    """SAME convolution by explicit loops over kernel offsets, on the host."""
+    N, C, H, W = x.shape
+    F, _, k, _ = w.shape
+    p = k // 2
+    xpad = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    out = np.zeros((N, F, H, W)) + b[None, :, None, None]
+    for i in range(k):
+        for j in range(k):
+            out += np.einsum("nchw,fc->nfhw", xpad[:, :, i:i + H, j:j + W], w[:, :, i, j])
+    return out
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_conv2d(rng, k):
+    x = rng.standard_normal((2, 3, 5, 4))
+    w = rng.standard_normal((2, 3, k, k))
+    b = rng.standard_normal(2)
+    out, _ = layers.conv2d_forward(f64(x), f64(w), f64(b))
+    np.testing.assert_allclose(to_numpy(out), conv_reference(x, w, b), rtol=1e-12, atol=1e-12)
+    check_layer(layers.conv2d_forward, layers.conv2d_backward,
+                {"x": f64(x), "w": f64(w), "b": f64(b)}, ["x", "w", "b"])
+
+
+def test_conv2d_rejects_even_kernel(rng):
+    with pytest.raises(UsageError, match="k odd"):
+        layers.conv2d_forward(f64(np.zeros((1, 2, 4, 4))), f64(np.zeros((3, 2, 2, 2))),
+                              f64(np.zeros(3)))
+
+
+def test_maxpool2x2(rng):
+    x = rng.permutation(2 * 3 * 4 * 6).reshape(2, 3, 4, 6) * 0.1   # distinct values: no ties
+    out, _ = layers.maxpool2x2_forward(f64(x))
+    expected = x.reshape(2, 3, 2, 2, 3, 2).max(axis=(3, 5))
+    np.testing.assert_array_equal(to_numpy(out), expected)
+    check_layer(layers.maxpool2x2_forward, layers.maxpool2x2_backward, {"x": f64(x)}, ["x"])
+
+
+def test_maxpool2x2_ties_go_to_the_first_entry():
+    x = f64(np.array([[[[1.0, 1.0], [1.0, 1.0]]]]))      # one window, four equal entries
+    out, cache = layers.maxpool2x2_forward(x)
+    dx = layers.maxpool2x2_backward(f64(np.full((1, 1, 1, 1), 3.0)), cache)
+    np.testing.assert_array_equal(to_numpy(dx)[0, 0], [[3.0, 0.0], [0.0, 0.0]])
+    with pytest.raises(UsageError, match="even"):
+        layers.maxpool2x2_forward(f64(np.zeros((1, 1, 3, 4))))
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (3, 2, 3, 2)])
+def test_batchnorm(rng, shape):
+    D = shape[1]
+    inputs = {"x": f64(2.0 * rng.standard_normal(shape) + 1.0),
+              "gamma": f64(rng.standard_normal(D)), "beta": f64(rng.standard_normal(D))}
+    out, _ = layers.batchnorm_forward(**inputs)
+    axes = (0,) if len(shape) == 2 else (0, 2, 3)
+    beta = to_numpy(inputs["beta"]).reshape((1, D) + (1,) * (len(shape) - 2))
+    np.testing.assert_allclose(to_numpy(out).mean(axis=axes, keepdims=True), beta, atol=1e-12)
+    check_layer(layers.batchnorm_forward, layers.batchnorm_backward, inputs,
+                ["x", "gamma", "beta"])
+
+
+def lstm_weights(rng, D, H):
+    return {"Wx": f64(0.5 * rng.standard_normal((D, 4 * H))),
+            "Wh": f64(0.5 * rng.standard_normal((H, 4 * H))),
+            "b": f64(0.5 * rng.standard_normal(4 * H))}
+
+
+def test_lstm_step(rng):
+    N, D, H = 3, 4, 5
+    inputs = {"x": f64(rng.standard_normal((N, D))), "h_prev": f64(rng.standard_normal((N, H))),
+              "c_prev": f64(rng.standard_normal((N, H))), **lstm_weights(rng, D, H)}
+    h, c, cache = layers.lstm_step_forward(**inputs)
+    dh = f64(rng.standard_normal((N, H)))
+    dc = f64(rng.standard_normal((N, H)))
+    grads = layers.lstm_step_backward(dh, dc, cache)
+
+    def scalar(**a):
+        h, c, _ = layers.lstm_step_forward(**a)
+        return xp.sum(h * dh) + xp.sum(c * dc)
+    errors = check_gradients(scalar, inputs,
+                             dict(zip(["x", "h_prev", "c_prev", "Wx", "Wh", "b"], grads)))
+    assert max(errors.values()) < TOL, errors
+
+
+def test_lstm_sequence(rng):
+    N, T, D, H = 2, 4, 3, 4
+    inputs = {"x": f64(rng.standard_normal((N, T, D))), "h0": f64(rng.standard_normal((N, H))),
+              **lstm_weights(rng, D, H)}
+    check_layer(layers.lstm_forward, layers.lstm_backward, inputs, ["x", "h0", "Wx", "Wh", "b"])
+
+
+def test_lstm_sequence_matches_steps(rng):
+    N, T, D, H = 2, 3, 3, 4
+    x, h0 = f64(rng.standard_normal((N, T, D))), f64(rng.standard_normal((N, H)))
+    w = lstm_weights(rng, D, H)
+    hs, _ = layers.lstm_forward(x, h0, **w)
+    h, c = h0, xp.zeros_like(h0)
+    for t in range(T):
+        h, c, _ = layers.lstm_step_forward(x[:, t, :], h, c, w["Wx"], w["Wh"], w["b"])
+        np.testing.assert_allclose(to_numpy(hs[:, t, :]), to_numpy(h), rtol=1e-14)
