@@ -30,7 +30,7 @@ def run_optimizer(problem, optimizer, steps, rng):
     theta = problem.init(rng)                                         # (n,)
     state = optimizer.init_state(problem.n, problem.dtype)
     losses = np.full(steps + 1, np.nan)
-    for t in range(steps + 1):
+    for t in range(steps + 1):  # (numpy warns on overflow; such a run is marked, not averaged)
         f, grad = problem.loss_and_grad(theta, problem.sample_batch(rng))
         f = to_float(f) / problem.num_problems
         if not math.isfinite(f):
@@ -85,3 +85,41 @@ def tune_learning_rate(family, make_optimizer, grid, num_problems=10, steps=100,
 def all_finite(*arrays):
     """True when every entry of every backend array is finite (one host sync per array)."""
     return all(bool(xp.all(xp.isfinite(a))) for a in arrays)
+
+
+def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0, log=print):
+    """Learned optimizers against hand-designed ones with tuned learning rates, on the same fresh
+    problems.
+
+    learned:   dict label -> learned optimizer (with phi)
+    baselines: names of hand-designed optimizers (minil2o.optimizers.hand), each tuned on
+               num_tune problems (seed + 1) over its lr_grid for the final loss at `steps`
+    Every optimizer is then run on the same num_test problems (seed + 2). Returns a dict
+    label -> {"lr", "curves" (num_test, steps + 1), "mean", "stderr", "diverged"}.
+    """
+    from .optimizers.hand import HAND_OPTIMIZERS, make_hand_optimizer
+    results = {}
+    for name in baselines:
+        make = lambda lr, name=name: make_hand_optimizer(name, lr)
+        lr, _ = tune_learning_rate(family, make, HAND_OPTIMIZERS[name].lr_grid, num_tune, steps, seed + 1)
+        log(f"tuned {name}: lr = {lr:g}")
+        results[HAND_OPTIMIZERS[name].__name__] = {"lr": lr, "optimizer": make(lr)}
+    for label, opt in learned.items():
+        results[label] = {"lr": None, "optimizer": opt}
+    for label, r in results.items():
+        r["curves"] = learning_curves(family, r.pop("optimizer"), num_test, steps, seed + 2)
+        r["mean"], r["stderr"], r["diverged"] = summarize(r["curves"])
+    return results
+
+
+def format_table(results, step=None):
+    """The comparison as a text table: mean loss (and standard error) at `step` (default: last)."""
+    lines = [f"{'optimizer':<16}{'learning rate':>14}{'loss at step ' + str(step or ''):>22}"
+             f"{'log10':>8}{'diverged':>10}"]
+    for label, r in sorted(results.items(), key=lambda kv: kv[1]["mean"][-1 if step is None else step]):
+        s = -1 if step is None else step
+        mean, se = r["mean"][s], r["stderr"][s]
+        lr = "-" if r["lr"] is None else f"{r['lr']:g}"
+        lines.append(f"{label:<16}{lr:>14}{f'{mean:.4g} ± {se:.2g}':>22}{np.log10(mean):>8.2f}"
+                     f"{r['diverged']:>10d}")
+    return "\n".join(lines)

@@ -1,0 +1,55 @@
+"""`minil2o demo`: the paper's Fig. 4 (left) in a few minutes on a laptop CPU.
+
+Meta-trains the DM optimizer (no pre- or postprocessing, as the paper does for quadratics) on random
+10-dimensional quadratics f(theta) = ||W theta - y||^2, tunes the learning rates of SGD, NAG, RMSprop
+and Adam by grid search, runs all of them on 100 fresh functions for 100 steps, prints the table and
+writes the figure and the numbers.
+"""
+import json
+import os
+import time
+
+import numpy as np
+
+from .evaluate import compare, format_table
+from .plots import plot_curves
+from .problems import make_family
+from .train import TrainConfig, Trainer
+
+BASELINES = ("sgd", "nag", "rmsprop", "adam")
+
+
+def demo_config(seed=0, epochs=15):
+    """The demo's meta-training run: 64 functions per problem (640 coordinates), meta-lr 0.005."""
+    return TrainConfig(problem="quadratic", problem_kwargs={"num_functions": 64}, optimizer="dm",
+                       optimizer_kwargs={"preprocess": "none", "output_scale": 1.0}, horizon=100,
+                       unroll=20, meta_lr=0.005, epochs=epochs, problems_per_epoch=10,
+                       validation_problems=20, seed=seed)
+
+
+def run_demo(out_dir="minil2o-demo", seed=0, epochs=15, num_test=100, progress=True, log=print):
+    """Train, tune, evaluate, report. Returns the comparison results (see evaluate.compare)."""
+    start = time.time()
+    os.makedirs(out_dir, exist_ok=True)
+    log("1/3 meta-training the LSTM optimizer on 10-d quadratics (Andrychowicz et al. 2016, Fig. 4 left)")
+    trainer = Trainer(demo_config(seed, epochs), out_dir=os.path.join(out_dir, "run"), log=log)
+    trainer.run(progress=progress)
+    learned = trainer.opt
+    learned.phi = trainer.best_phi
+    log("2/3 tuning SGD, NAG, RMSprop and Adam; 3/3 evaluating everything on "
+        f"{num_test} fresh functions")
+    family = make_family("quadratic")
+    results = compare(family, {"LSTM (learned)": learned}, BASELINES, steps=100, num_test=num_test,
+                      seed=seed + 100, log=log)
+    table = format_table(results)
+    log("\n" + table)
+    figure = plot_curves(results, os.path.join(out_dir, "quadratic.png"),
+                         "10-d quadratics, 100 fresh functions")
+    numbers = {label: {"lr": r["lr"], "mean": r["mean"].tolist(), "stderr": r["stderr"].tolist(),
+                       "diverged": r["diverged"]} for label, r in results.items()}
+    with open(os.path.join(out_dir, "quadratic.json"), "w") as fh:
+        json.dump(numbers, fh)
+    log(f"\nfigure: {figure}\nnumbers: {os.path.join(out_dir, 'quadratic.json')}\n"
+        f"optimizer: {os.path.join(out_dir, 'run', 'optimizer.npz')}\n"
+        f"done in {time.time() - start:.0f} s")
+    return results
