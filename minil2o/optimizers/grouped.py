@@ -1,0 +1,77 @@
+"""Several learned optimizers in one run, one per parameter group.
+
+Andrychowicz et al. 2016 (section 3.3, Fig. 7) train two LSTM optimizers at once on a CNN: one
+serves the convolutional parameters, the other the fully-connected ones. The problem names its
+groups as slices of theta (problem.groups); this optimizer routes each slice to its own optimizer,
+with its own parameters, and concatenates their updates:
+
+    update[group] = m_group(grad[group], state[group]; phi_group)
+
+Its phi is one flat dict with keys "<group>/<name>", so meta-training, Adam and checkpoints treat it
+like any other learned optimizer; its backward pass is the group optimizers' backward passes.
+
+A meta-batch of B problems (minil2o.problems.ProblemBatch) lays theta out group by group (group A of
+every problem, then group B of every problem), so each group stays one slice, B times as long.
+"""
+from ..backend import xp
+
+
+class PerGroupOptimizer:
+    """optimizers: dict group -> learned optimizer; sizes: dict group -> coordinates per problem."""
+
+    kind = "per-group"
+
+    def __init__(self, optimizers, sizes, phi=None):
+        self.optimizers, self.sizes, self.phi = dict(optimizers), dict(sizes), phi
+
+    def config(self):
+        return {"kind": self.kind, "sizes": self.sizes,
+                "optimizers": {g: opt.config() for g, opt in self.optimizers.items()}}
+
+    def init_params(self, rng, dtype="float32"):
+        return {f"{g}/{k}": v for g, opt in self.optimizers.items()
+                for k, v in opt.init_params(rng, dtype).items()}
+
+    def param_shapes(self):
+        return {f"{g}/{k}": s for g, opt in self.optimizers.items()
+                for k, s in opt.param_shapes().items()}
+
+    def part(self, phi, group):
+        """The parameters of one group's optimizer, without the group prefix."""
+        prefix = f"{group}/"
+        return {k[len(prefix):]: v for k, v in phi.items() if k.startswith(prefix)}
+
+    def slices(self, n):
+        """Each group's slice of theta for n coordinates (n / sum(sizes) problems, group by group)."""
+        per_problem = sum(self.sizes.values())
+        if n % per_problem:
+            raise ValueError(f"{n} coordinates are not a whole number of problems of {per_problem}")
+        out, start = {}, 0
+        for g, size in self.sizes.items():
+            out[g] = slice(start, start + size * (n // per_problem))
+            start = out[g].stop
+        return out
+
+    def init_state(self, n, dtype="float32"):
+        return {g: self.optimizers[g].init_state(s.stop - s.start, dtype)
+                for g, s in self.slices(n).items()}
+
+    def step_forward(self, phi, grad, state):
+        updates, new_state, caches = [], {}, {}
+        for g, s in self.slices(grad.shape[0]).items():
+            u, new_state[g], caches[g] = self.optimizers[g].step_forward(self.part(phi, g), grad[s], state[g])
+            updates.append(u)
+        return xp.concat(updates), new_state, caches                   # (n,)
+
+    def step_backward(self, phi, d_update, d_state, cache, need_d_grad=False):
+        d_phi, d_prev, d_grads = {}, {}, []
+        for g, s in self.slices(d_update.shape[0]).items():
+            dp, d_prev[g], dg = self.optimizers[g].step_backward(
+                self.part(phi, g), d_update[s], d_state[g], cache[g], need_d_grad)
+            d_phi.update({f"{g}/{k}": v for k, v in dp.items()})
+            d_grads.append(dg)
+        return d_phi, d_prev, xp.concat(d_grads) if need_d_grad else None
+
+    def step(self, grad, state):
+        update, state, _ = self.step_forward(self.phi, grad, state)
+        return update, state
