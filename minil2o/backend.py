@@ -12,6 +12,7 @@ CI proves the code would run on a GPU namespace). Library code writes `xp.exp(x)
 """
 import importlib.util
 import os
+import sys
 
 import numpy as np
 
@@ -30,27 +31,58 @@ def _load(name):
         import array_api_strict as ns
         return ns
     if name == "cupy":
-        if importlib.util.find_spec("cupy") is None:
-            raise UsageError("backend 'cupy' needs CuPy, which is not installed: "
-                             "pip install 'minil2o[gpu]' on a machine with a CUDA GPU, "
-                             "or use MINIL2O_BACKEND=numpy")
-        try:
-            import cupy
-            count = cupy.cuda.runtime.getDeviceCount()
-        except Exception as e:  # CuPy raises its own CUDA errors when no driver is present
-            count, why = 0, f" ({type(e).__name__})"
-        else:
-            why = ""
-        if count == 0:
-            raise UsageError(f"backend 'cupy' found no CUDA GPU{why}: run on a machine with an "
-                             "NVIDIA GPU, or use MINIL2O_BACKEND=numpy")
-        import array_api_compat.cupy as ns
-        return ns
+        return _load_cupy()
     raise UsageError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+
+
+def _installed(module):
+    """True when `module` can be imported (a None entry in sys.modules blocks it)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _first_line(error):
+    """'TypeName: first line of the message' (CUDA errors can run over many lines)."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _load_cupy():
+    """The CuPy namespace, or a UsageError saying in one line what is missing and how to fix it."""
+    fallback = "or use MINIL2O_BACKEND=numpy"
+    if not _installed("cupy"):
+        raise UsageError("backend 'cupy' needs CuPy, which is not installed: pip install "
+                         f"'minil2o[gpu]' on a machine with a CUDA GPU, {fallback}")
+    try:
+        import cupy
+    except Exception as e:  # a wheel built for another CUDA version, missing CUDA libraries, ...
+        raise UsageError(f"backend 'cupy': CuPy is installed but fails to import "
+                         f"({_first_line(e)}): install the CuPy wheel matching the CUDA driver "
+                         f"(e.g. pip install cupy-cuda12x), {fallback}") from None
+    try:
+        count, why = cupy.cuda.runtime.getDeviceCount(), ""
+    except Exception as e:  # CuPy raises its own CUDA errors when no driver is present
+        count, why = 0, f" ({_first_line(e)})"
+    if count == 0:
+        raise UsageError(f"backend 'cupy' found no CUDA GPU{why}: run on a machine with an "
+                         f"NVIDIA GPU and its driver, {fallback}")
+    try:
+        import array_api_compat.cupy as ns
+    except Exception as e:
+        raise UsageError(f"backend 'cupy': array_api_compat cannot wrap CuPy ({_first_line(e)}): "
+                         f"pip install -U array-api-compat cupy, {fallback}") from None
+    return ns
 
 
 def set_backend(name):
     """Select the array backend by name ('numpy', 'cupy' or 'strict'); returns its namespace."""
+    if not isinstance(name, str):
+        raise UsageError(f"backend must be a name, got {name!r}: choose one of "
+                         f"{', '.join(BACKENDS)}")
     ns = _load(name)
     _current["name"], _current["ns"] = name, ns
     return ns

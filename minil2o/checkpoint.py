@@ -8,9 +8,11 @@ A checkpoint is never half-written (a crash leaves the previous one intact), nev
 """
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -44,6 +46,42 @@ def save(path, arrays, meta):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder):
+    """Make the rename itself durable (a power cut after save still finds the new file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:                           # e.g. platforms that cannot open a folder
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _check_members(raw):
+    """Read only the header of every array in the archive and refuse, before anything is
+    allocated or unpickled, object arrays (they would need pickle) and arrays whose stored bytes
+    do not match their declared shape (truncated, or crafted to allocate terabytes)."""
+    fmt = np.lib.format
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as fh:
+                version = fmt.read_magic(fh)
+                if version not in ((1, 0), (2, 0)):
+                    raise ValueError(f"member {info.filename!r} has npy format version {version}")
+                read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                shape, _, dtype = read(fh)
+                if dtype.hasobject:
+                    raise ValueError(f"member {info.filename!r} holds Python objects (pickle)")
+                size = math.prod(shape) * dtype.itemsize
+                if fh.tell() + size != info.file_size:
+                    raise ValueError(f"member {info.filename!r} declares {shape} {dtype} "
+                                     f"({size} bytes) but stores {info.file_size - fh.tell()}")
 
 
 def load(path):
@@ -54,9 +92,14 @@ def load(path):
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+        _check_members(raw)
+        npz = np.load(io.BytesIO(raw), allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with npz:
             arrays = {name: npz[name] for name in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError,
+            NotImplementedError, zlib.error) as e:
         reason = "it holds pickled objects, which are never loaded" if "pickle" in str(e).lower() else e
         raise DataError(f"checkpoint {path!r} is corrupt or not an npz file ({reason})") from None
     if _META_KEY not in arrays:

@@ -7,13 +7,27 @@
     minil2o reproduce   the papers' experiments by name
     minil2o bench       meta-training speed and memory
 
-Bad input gets one line on stderr naming the bad value and what is allowed, and exit code 2.
+Bad input gets one line on stderr naming the bad value and what is allowed, and exit code 2;
+training stopped by a NaN or Inf (--on-nonfinite stop) exits with code 3; a file that cannot be
+read or written exits with code 1. None of them prints a traceback.
 """
 import argparse
 import json
 import sys
 
 from .errors import DataError, NumericalError, UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is reported in one line (no usage block), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def one_line(error):
+    """An exception's message on one line (CUDA and OS errors can span several)."""
+    return " ".join(str(error).split())
 
 
 def cmd_info(args):
@@ -76,12 +90,15 @@ def cmd_evaluate(args):
     from .plots import plot_curves
     from .problems import make_family
     from .train import load_optimizer
+    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    if not args.checkpoints and not baselines:
+        raise UsageError("nothing to evaluate: give optimizer.npz checkpoints and/or --baselines "
+                         "(e.g. --baselines sgd,adam)")
     learned = {}
     for path in args.checkpoints:
         label = os.path.basename(os.path.dirname(os.path.abspath(path))) or path
         learned[f"LSTM {label}"] = load_optimizer(path)
     family = make_family(args.problem, **parse_kwargs(args.problem_arg, "--problem-arg"))
-    baselines = [b for b in args.baselines.split(",") if b]
     results = compare(family, learned, baselines, steps=args.steps, num_test=args.num_test,
                       num_tune=args.num_tune, seed=args.seed)
     print(format_table(results))
@@ -123,7 +140,7 @@ def add_train_arguments(p):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="minil2o", description="Learned optimizers from scratch (Andrychowicz et al. 2016; "
         "Lv et al. 2017). The backend is chosen by MINIL2O_BACKEND=numpy|cupy|strict.")
     sub = parser.add_subparsers(dest="command", metavar="command")
@@ -176,13 +193,21 @@ def build_parser():
 
 
 def main(argv=None):
+    import numpy as np
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
-    except (UsageError, DataError, NumericalError) as e:
-        print(f"minil2o: error: {e}", file=sys.stderr)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return args.func(args)  # a NaN or Inf is reported by minil2o itself, once
+    except (UsageError, DataError) as e:
+        print(f"minil2o: error: {one_line(e)}", file=sys.stderr)
         return 2
+    except NumericalError as e:
+        print(f"minil2o: stopped: {one_line(e)}", file=sys.stderr)
+        return 3
+    except OSError as e:
+        print(f"minil2o: error: {one_line(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("minil2o: interrupted", file=sys.stderr)
         return 130

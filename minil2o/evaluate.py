@@ -20,6 +20,13 @@ def check_positive_int(value, name):
     return int(value)
 
 
+def check_seed(value, name="seed"):
+    """value as an int >= 0 (what numpy.random.default_rng accepts), or a UsageError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise UsageError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
 def run_optimizer(problem, optimizer, steps, rng):
     """Optimize one problem for `steps` steps from problem.init(rng).
 
@@ -47,6 +54,7 @@ def learning_curves(family, optimizer, num_problems, steps, seed):
     Problem i is drawn from its own Generator (seed, i), so every optimizer sees the same problems
     and minibatches."""
     num_problems = check_positive_int(num_problems, "num_problems")
+    steps, seed = check_positive_int(steps, "steps"), check_seed(seed)
     curves = []
     for i in range(num_problems):
         rng = np.random.default_rng([seed, i])
@@ -74,6 +82,10 @@ def tune_learning_rate(family, make_optimizer, grid, num_problems=10, steps=100,
     """
     if len(grid) == 0:
         raise UsageError("the learning-rate grid is empty")
+    bad = [lr for lr in grid if isinstance(lr, bool) or not isinstance(lr, (int, float))
+           or not 0 < lr < math.inf]
+    if bad:
+        raise UsageError(f"learning rates {bad} are not allowed: each must be a positive number")
     scores = {}
     for lr in grid:
         final = learning_curves(family, make_optimizer(lr), num_problems, steps, seed)[:, -1]
@@ -98,12 +110,17 @@ def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0
     label -> {"lr", "curves" (num_test, steps + 1), "mean", "stderr", "diverged"}.
     """
     from .optimizers.hand import HAND_OPTIMIZERS, make_hand_optimizer
-    results = {}
+    for name in baselines:
+        make_hand_optimizer(name)                     # an unknown name fails now, not after tuning
+    steps, num_test, num_tune = (check_positive_int(v, k) for k, v in
+                                 (("steps", steps), ("num_test", num_test), ("num_tune", num_tune)))
+    seed, results = check_seed(seed), {}
     for name in baselines:
         make = lambda lr, name=name: make_hand_optimizer(name, lr)
-        lr, _ = tune_learning_rate(family, make, HAND_OPTIMIZERS[name].lr_grid, num_tune, steps, seed + 1)
+        cls = HAND_OPTIMIZERS[name.lower()]
+        lr, _ = tune_learning_rate(family, make, cls.lr_grid, num_tune, steps, seed + 1)
         log(f"tuned {name}: lr = {lr:g}")
-        results[HAND_OPTIMIZERS[name].__name__] = {"lr": lr, "optimizer": make(lr)}
+        results[cls.__name__] = {"lr": lr, "optimizer": make(lr)}
     for label, opt in learned.items():
         results[label] = {"lr": None, "optimizer": opt}
     for label, r in results.items():
@@ -116,8 +133,9 @@ def format_table(results, step=None):
     """The comparison as a text table: mean loss (and standard error) at `step` (default: last)."""
     lines = [f"{'optimizer':<16}{'learning rate':>14}{'loss at step ' + str(step or ''):>22}"
              f"{'log10':>8}{'diverged':>10}"]
-    for label, r in sorted(results.items(), key=lambda kv: kv[1]["mean"][-1 if step is None else step]):
-        s = -1 if step is None else step
+    s = -1 if step is None else step
+    last = lambda kv: (np.isnan(kv[1]["mean"][s]), kv[1]["mean"][s])  # diverged-everywhere last
+    for label, r in sorted(results.items(), key=last):
         mean, se = r["mean"][s], r["stderr"][s]
         lr = "-" if r["lr"] is None else f"{r['lr']:g}"
         lines.append(f"{label:<16}{lr:>14}{f'{mean:.4g} ± {se:.2g}':>22}{np.log10(mean):>8.2f}"

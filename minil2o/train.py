@@ -6,10 +6,21 @@ minil2o/meta.py. After every epoch the optimizer is scored (on validation proble
 optimizer, by the moving average of the training meta-loss for RNNprop), the best phi is kept, and a
 checkpoint holding everything needed to continue is written atomically: a run killed at any moment
 and resumed ends with exactly the parameters an uninterrupted run would have.
+
+Numerical faults are caught where they happen. After every truncation the meta-loss and the
+meta-gradient are checked; when one is NaN or Inf, the truncation is searched for the first
+non-finite quantity (the learned optimizer's update, the optimizee's loss or gradient, the
+meta-gradient), and the message names it with its optimizee step, epoch and problem. An Adam step
+whose result would not be finite (a meta-gradient so large that its square overflows) is refused
+the same way. Then, as `on_nonfinite` says, the rest of that problem is skipped (counted in the
+history as `skipped`) or training stops with a NumericalError; phi is never updated with a
+non-finite value, so no checkpoint ever holds one.
 """
 import dataclasses
+import inspect
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 
@@ -18,11 +29,11 @@ import numpy as np
 from . import checkpoint
 from .backend import asarray, get_backend, to_float, xp
 from .errors import DataError, NumericalError, UsageError
-from .evaluate import check_positive_int, learning_curves
+from .evaluate import all_finite, check_positive_int, check_seed, learning_curves
 from .meta import meta_gradient, meta_loss, meta_weights, unroll
 from .optimizers.hand import Adam
 from .optimizers.learned import DMOptimizer, RNNprop
-from .problems import make_family
+from .problems import FAMILIES, make_family
 from .problems.wrappers import ConvexCombinedFamily, ProblemBatch, RandomScaledFamily
 
 LEARNED = {"dm": DMOptimizer, "rnnprop": RNNprop}
@@ -53,30 +64,58 @@ class TrainConfig:
     on_nonfinite: str = "skip"              # "skip" the truncation, or "stop"
 
     def validate(self):
+        """Check every field; a bad one raises UsageError naming it and what is allowed."""
         for name in ("horizon", "unroll", "meta_batch", "epochs", "problems_per_epoch",
                      "validation_problems"):
             check_positive_int(getattr(self, name), name)
         if self.unroll > self.horizon:
             raise UsageError(f"unroll {self.unroll} is longer than the horizon {self.horizon}: "
                              "it must be at most the horizon")
-        choices = {"optimizer": tuple(LEARNED), "weighting": ("all", "last"),
+        if self.horizon % self.unroll:
+            raise UsageError(f"horizon {self.horizon} is not a multiple of unroll {self.unroll}: "
+                             f"its last {self.horizon % self.unroll} steps would never be trained")
+        choices = {"problem": FAMILIES, "optimizer": tuple(LEARNED), "weighting": ("all", "last"),
                    "selection": ("validation", "train-average"), "on_nonfinite": ("skip", "stop"),
                    "dtype": ("float32", "float64")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UsageError(f"unknown {name} {getattr(self, name)!r}: choose one of {', '.join(allowed)}")
-        if not (self.meta_lr > 0 and math.isfinite(self.meta_lr)):
+        if not (_is_number(self.meta_lr) and self.meta_lr > 0):
             raise UsageError(f"meta_lr must be a positive number, got {self.meta_lr!r}")
-        if self.clip_norm < 0 or self.random_scaling < 0:
-            raise UsageError("clip_norm and random_scaling must be >= 0")
+        for name in ("clip_norm", "random_scaling"):
+            value = getattr(self, name)
+            if not (_is_number(value) and value >= 0):
+                raise UsageError(f"{name} must be a number >= 0 (0: off), got {value!r}")
+        for name in ("problem_kwargs", "optimizer_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                raise UsageError(f"{name} must be a dict, got {getattr(self, name)!r}")
+        for name in ("second_derivatives", "convex_combination"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        check_seed(self.seed)
         return self
+
+
+def _is_number(value):
+    """A finite real number (not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def build_optimizer(kind, **kwargs):
     """A learned optimizer by kind ('dm' or 'rnnprop') with its keyword arguments."""
     if kind not in LEARNED:
         raise UsageError(f"unknown learned optimizer {kind!r}: choose one of {', '.join(LEARNED)}")
-    return LEARNED[kind](**kwargs)
+    allowed = [p for p in inspect.signature(LEARNED[kind]).parameters if p != "phi"]
+    unknown = [k for k in kwargs if k not in allowed]
+    if unknown:
+        raise UsageError(f"unknown {kind} optimizer setting {unknown[0]!r}: choose from "
+                         f"{', '.join(allowed)}")
+    try:
+        return LEARNED[kind](**kwargs)
+    except UsageError:
+        raise
+    except (TypeError, ValueError) as e:    # e.g. hidden='abc' fails inside int()
+        raise UsageError(f"bad {kind} optimizer settings {kwargs}: {e}") from None
 
 
 def build_family(config, split=None):
@@ -91,6 +130,15 @@ def build_family(config, split=None):
     if config.convex_combination and split == "train":
         family = ConvexCombinedFamily(family, r=config.random_scaling or 1.0)
     return family
+
+
+def vector_norm(v):
+    """||v||_2 of a 1-D backend array as a Python float, without overflow in float32:
+    ||v|| = m ||v / m|| with m = max_i |v_i|."""
+    m = to_float(xp.max(xp.abs(v)))
+    if m == 0.0 or not math.isfinite(m):
+        return m
+    return m * math.sqrt(to_float(xp.sum((v / m) * (v / m))))
 
 
 def flatten(d):
@@ -117,6 +165,11 @@ class Trainer:
 
     def __init__(self, config, out_dir=None, resume=False, log=print):
         self.config = config.validate()
+        if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
+            raise UsageError(f"output directory {os.fspath(out_dir)!r} is a file: give a folder "
+                             "(it is created if missing)")
+        if resume and out_dir is None:
+            raise UsageError("resume=True needs out_dir, the folder holding train_state.npz")
         self.out_dir, self.log = out_dir, log
         self.opt = build_optimizer(config.optimizer, **config.optimizer_kwargs)
         self.family = build_family(config, "train")
@@ -126,7 +179,7 @@ class Trainer:
         self.phi = self.opt.init_params(self.rng, config.dtype)
         self.adam_state = self.meta_opt.init_state(flatten(self.phi).shape[0], config.dtype)
         self.best_phi, self.best_score, self.epoch = dict(self.phi), math.inf, 0
-        self.ema, self.history, self.skipped = None, [], 0
+        self.ema, self.history, self.skipped, self.skipped_epoch = None, [], 0, 0
         if resume:
             self.restore()
 
@@ -138,7 +191,7 @@ class Trainer:
 
     def train_problem(self, index):
         """Optimize one freshly sampled problem for the whole horizon, updating phi after every
-        truncation. Returns the meta-losses of its truncations."""
+        truncation. Returns the meta-losses of its truncations (fewer after a skipped fault)."""
         c, problem = self.config, self.sample_problem()
         theta = problem.init(self.rng)
         state = self.opt.init_state(problem.n, c.dtype)
@@ -146,39 +199,79 @@ class Trainer:
         for k in range(c.horizon // c.unroll):
             batches += [problem.sample_batch(self.rng) for _ in range(c.unroll)]
             tr = unroll(self.opt, self.phi, problem, theta, state, batches, start)
-            loss = meta_loss(tr, self.weights, problem.num_problems)
-            d_phi = meta_gradient(self.opt, self.phi, problem, tr, self.weights, c.second_derivatives)
-            bad = self.nonfinite(loss, d_phi)
-            if bad:
-                where = f"epoch {self.epoch}, problem {index}, truncation {k}"
-                if c.on_nonfinite == "stop":
-                    raise NumericalError(f"{bad} is not finite at {where}; stopping (nothing saved)")
-                self.skipped += 1
-                self.log(f"skipped: {bad} is not finite at {where}")
+            loss = to_float(meta_loss(tr, self.weights, problem.num_problems))
+            d_phi = self.meta_gradient(problem, tr)
+            flat = flatten(d_phi)                                           # (P,)
+            fault = self.find_fault(tr, loss, d_phi, flat) or self.meta_step(flat)
+            if fault:
+                self.on_fault(fault, index, k)
                 break                                   # this problem's trajectory is lost
-            step, self.adam_state = self.meta_opt.step(flatten(self.clip(d_phi)), self.adam_state)
-            self.phi = unflatten(flatten(self.phi) + step, self.phi)
             theta, state = tr.thetas[-1], tr.state
             start, batches = (tr.losses[-1], tr.grads[-1]), batches[-1:]
-            losses.append(to_float(loss))
+            losses.append(loss)
         return losses
 
-    def nonfinite(self, loss, d_phi):
-        """Name of the first non-finite quantity among the meta-loss and meta-gradient, or ''."""
-        if not math.isfinite(to_float(loss)):
-            return "the meta-loss"
-        for k, g in d_phi.items():
-            if not bool(xp.all(xp.isfinite(g))):
-                return f"the meta-gradient of {k}"
-        return ""
+    def meta_gradient(self, problem, tr):
+        """dL/d phi of one truncation (minil2o.meta.meta_gradient)."""
+        try:
+            return meta_gradient(self.opt, self.phi, problem, tr, self.weights,
+                                 self.config.second_derivatives)
+        except NotImplementedError as e:
+            raise UsageError(f"second_derivatives needs Hessian-vector products, which problem "
+                             f"{self.config.problem!r} does not have ({e}): turn it off") from None
 
-    def clip(self, d_phi):
-        """Rescale the meta-gradient to norm clip_norm when it is longer (clip_norm = 0: off)."""
-        if self.config.clip_norm <= 0:
-            return d_phi
-        norm = math.sqrt(sum(to_float(xp.sum(g * g)) for g in d_phi.values()))
-        scale = min(1.0, self.config.clip_norm / (norm + 1e-12))
-        return {k: g * scale for k, g in d_phi.items()}
+    def find_fault(self, tr, loss, d_phi, flat):
+        """None when the meta-loss (a float) and the meta-gradient d_phi (flat: the same as one
+        vector) are finite; otherwise (t, quantity): the first non-finite quantity of the
+        truncation tr and its step t in it (None when it belongs to the whole truncation)."""
+        if math.isfinite(loss) and all_finite(flat):
+            return None
+        for t in range(len(tr.thetas)):
+            if not all_finite(tr.thetas[t]):       # theta_t = theta_{t-1} + update_{t-1}
+                return (t - 1, "the learned optimizer's update") if t else (0, "theta at the start")
+            if not math.isfinite(to_float(tr.losses[t])):
+                return t, "the optimizee's loss"
+            if not all_finite(tr.grads[t]):
+                return t, "the optimizee's gradient"
+        if not math.isfinite(loss):
+            return None, "the meta-loss"
+        name = next(k for k, g in d_phi.items() if not all_finite(g))
+        return None, f"the meta-gradient of {name}"
+
+    def meta_step(self, flat_d_phi):
+        """One Adam step on flatten(phi) with the meta-gradient (rescaled to norm clip_norm when
+        longer). Commits it and returns None when phi and Adam's moments stay finite; otherwise
+        changes nothing and returns (None, quantity)."""
+        clip, norm = self.config.clip_norm, None
+        if clip > 0:
+            norm = vector_norm(flat_d_phi)
+            if norm > clip:
+                flat_d_phi = flat_d_phi * (clip / norm)
+        step, adam_state = self.meta_opt.step(flat_d_phi, self.adam_state)
+        phi = flatten(self.phi) + step
+        if not bool(xp.all(xp.isfinite(phi)) & xp.all(xp.isfinite(adam_state["v"]))):
+            norm = vector_norm(flat_d_phi) if norm is None else norm
+            return None, (f"the meta-optimizer's state (the meta-gradient, of norm {norm:.3g}, "
+                          "overflows Adam's second moment: set clip_norm)")
+        self.phi, self.adam_state = unflatten(phi, self.phi), adam_state
+        return None
+
+    def on_fault(self, fault, index, k):
+        """Report a fault (t, quantity) of truncation k of problem `index`; stop or count it."""
+        c, (t, quantity) = self.config, fault
+        first = k * c.unroll
+        step = f"optimizee step {first + t}" if t is not None else \
+            f"optimizee steps {first}-{first + c.unroll}"
+        where = (f"{step} (epoch {self.epoch + 1}, problem {index + 1} of {c.problems_per_epoch}, "
+                 f"truncation {k + 1}, family {c.problem!r})")
+        if c.on_nonfinite == "stop":
+            path = os.path.join(self.out_dir or ".", "train_state.npz")
+            kept = (f"the checkpoint {path} of epoch {self.epoch} is kept"
+                    if self.out_dir is not None and os.path.exists(path) else "nothing was saved")
+            raise NumericalError(f"{quantity} is not finite at {where}; stopping: {kept}")
+        self.skipped += 1
+        self.skipped_epoch += 1
+        self.log(f"skipped the rest of the problem: {quantity} is not finite at {where}")
 
     # -- epochs, model selection, checkpoints ---------------------------------------------------
     def run(self, progress=True):
@@ -221,7 +314,9 @@ class Trainer:
         if score < self.best_score:
             self.best_score, self.best_phi = score, dict(self.phi)
         self.history.append({"epoch": self.epoch, "train_meta_loss": train_loss, "score": score,
-                             "best_score": self.best_score, "skipped": self.skipped})
+                             "best_score": self.best_score, "skipped": self.skipped,
+                             "skipped_in_epoch": self.skipped_epoch})
+        self.skipped_epoch = 0
         self.log(f"epoch {self.epoch}/{self.config.epochs}: meta-loss {train_loss:.5g}, "
                  f"{self.config.selection} score {score:.5g} (best {self.best_score:.5g})")
         if self.out_dir is not None:
@@ -245,26 +340,44 @@ class Trainer:
 
     def restore(self):
         """Continue from out_dir/train_state.npz, which must come from the same config."""
-        path = os.path.join(self.out_dir or ".", "train_state.npz")
+        path = os.path.join(self.out_dir, "train_state.npz")
         if not os.path.exists(path):
             self.log(f"no checkpoint at {path}: starting from scratch")
             return
         arrays, meta = checkpoint.load(path)
-        saved = meta.get("config")
-        if saved != json.loads(json.dumps(dataclasses.asdict(self.config))):
-            raise UsageError(f"checkpoint {path} was written by a different configuration; "
-                             "use another --out directory or the same settings")
-        group = lambda prefix: {k: asarray(arrays[f"{prefix}/{k}"], self.config.dtype) for k in self.phi}
+        saved, ours = meta.get("config"), json.loads(json.dumps(dataclasses.asdict(self.config)))
+        if saved != ours:
+            diff = sorted(k for k in ours if not isinstance(saved, dict) or saved.get(k) != ours[k])
+            shown = ", ".join(f"{k}={saved.get(k)!r} there, {ours[k]!r} here" for k in diff[:3]) \
+                if isinstance(saved, dict) else "no configuration"
+            raise UsageError(f"checkpoint {path} was written by a different configuration "
+                             f"({shown}): use another --out directory or the same settings")
         try:
-            self.phi, self.best_phi = group("phi"), group("best")
-            self.adam_state = {"t": meta["adam_t"], "m": asarray(arrays["adam/m"], self.config.dtype),
-                               "v": asarray(arrays["adam/v"], self.config.dtype)}
-            self.epoch, self.best_score, self.ema = meta["epoch"], meta["best_score"], meta["ema"]
-            self.history, self.skipped = meta["history"], meta["skipped"]
+            self.restore_arrays(arrays, meta["adam_t"])
+            self.epoch, self.ema = int(meta["epoch"]), meta["ema"]
+            self.best_score = meta["best_score"]
+            self.history, self.skipped = list(meta["history"]), int(meta["skipped"])
             self.rng.bit_generator.state = meta["rng_state"]
         except KeyError as e:
             raise DataError(f"checkpoint {path} lacks {e}: not a training checkpoint") from None
+        except (TypeError, ValueError) as e:
+            raise DataError(f"checkpoint {path} holds a malformed training state ({e})") from None
         self.log(f"resumed from {path} after epoch {self.epoch}")
+
+    def restore_arrays(self, arrays, adam_t):
+        """phi, best phi and Adam's state from checkpoint arrays, each checked for its shape."""
+        n = flatten(self.phi).shape[0]
+        expected = {f"{group}/{k}": tuple(v.shape)
+                    for group in ("phi", "best") for k, v in self.phi.items()}
+        expected.update({"adam/m": (n,), "adam/v": (n,)})
+        for name, shape in expected.items():
+            if tuple(arrays[name].shape) != shape:
+                raise ValueError(f"array {name} has shape {tuple(arrays[name].shape)}, "
+                                 f"expected {shape}")
+        load = lambda name: asarray(arrays[name], self.config.dtype)
+        self.phi = {k: load(f"phi/{k}") for k in self.phi}
+        self.best_phi = {k: load(f"best/{k}") for k in self.phi}
+        self.adam_state = {"t": int(adam_t), "m": load("adam/m"), "v": load("adam/v")}
 
 
 def save_optimizer(path, opt, phi, meta):
@@ -273,22 +386,29 @@ def save_optimizer(path, opt, phi, meta):
 
 
 def load_optimizer(path, dtype="float32"):
-    """A learned optimizer with its parameters from a file written by save_optimizer."""
+    """A learned optimizer with its parameters from a file written by save_optimizer.
+    A file of another kind of optimizer, other settings or other shapes raises DataError."""
+    if dtype not in ("float32", "float64"):
+        raise UsageError(f"dtype {dtype!r} is not allowed: choose float32 or float64")
     arrays, meta = checkpoint.load(path)
-    cfg = dict(meta.get("optimizer") or {})
-    kind = cfg.pop("kind", None)
+    if "adam/m" in arrays:
+        raise DataError(f"{path} is a training state (train_state.npz): pass the optimizer.npz "
+                        "written next to it")
+    cfg = meta.get("optimizer")
+    kind = cfg.get("kind") if isinstance(cfg, dict) else None
     if kind not in LEARNED:
         raise DataError(f"{path}: not a learned-optimizer checkpoint (kind {kind!r}; "
                         f"expected one of {', '.join(LEARNED)})")
+    cfg = {k: v for k, v in cfg.items() if k != "kind"}
     try:
         opt = build_optimizer(kind, **cfg)
-    except TypeError as e:
+    except UsageError as e:
         raise DataError(f"{path}: optimizer settings do not fit {kind}: {e}") from None
     expected = opt.param_shapes()
     found = {k[4:]: tuple(a.shape) for k, a in arrays.items() if k.startswith("phi/")}
-    if found != expected:
-        raise DataError(f"{path}: parameters {found} do not match a {kind} optimizer with these "
-                        f"settings, which has {expected}")
+    if found != expected or len(found) != len(arrays):
+        raise DataError(f"{path}: arrays {sorted(arrays)} with shapes {found} do not match a "
+                        f"{kind} optimizer with these settings, which has phi/ arrays {expected}")
     opt.phi = {k: asarray(arrays[f"phi/{k}"], dtype) for k in expected}
     opt.meta = meta
     return opt

@@ -8,6 +8,8 @@ MNIST or CIFAR-10), 'sine-lstm' (SineLSTMFamily) and 'neural-art' (NeuralArtFami
 module is imported only when its name is asked for, so a family whose module or data is missing
 does not break the others.
 """
+import inspect
+
 from ..errors import UsageError
 from .base import Family, Problem  # noqa: F401
 from .mlp import MLPFamily, MLPProblem  # noqa: F401
@@ -57,8 +59,41 @@ _BUILDERS = {"quadratic": QuadraticFamily, "mnist-mlp": _mnist_mlp, "cnn": _cnn,
              "sine-lstm": _sine_lstm, "neural-art": _neural_art}
 
 
+def accepted_kwargs(name):
+    """The settings family `name` accepts: its builder's keyword arguments and those of the
+    family class the builder passes **kwargs on to (minus the data the builder supplies)."""
+    targets = [_BUILDERS[name]]
+    if name == "mnist-mlp":
+        targets.append(MLPFamily)
+    elif name == "cnn":
+        from .cnn import CNNFamily
+        targets.append(CNNFamily)
+    elif name == "sine-lstm":
+        from .sequence import SineLSTMFamily
+        targets = [SineLSTMFamily]
+    elif name == "neural-art":
+        from .art import NeuralArtFamily
+        targets = [NeuralArtFamily]
+    supplied = {"X", "y", "num_classes", "image_shape"} if name == "cnn" else {"X", "y"}
+    names = []
+    for target in targets:
+        for p in inspect.signature(target).parameters.values():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in supplied:
+                names.append(p.name)
+    return list(dict.fromkeys(names))
+
+
 def make_family(name, **kwargs):
-    """The problem family registered as `name` (one of FAMILIES), built with kwargs."""
+    """The problem family registered as `name` (one of FAMILIES), built with kwargs.
+    An unknown name or setting raises UsageError naming it and what is allowed."""
     if name not in _BUILDERS:
         raise UsageError(f"unknown problem family {name!r}: choose one of {', '.join(FAMILIES)}")
-    return _BUILDERS[name](**kwargs)
+    allowed = accepted_kwargs(name)
+    unknown = [k for k in kwargs if k not in allowed]
+    if unknown:
+        raise UsageError(f"unknown setting {unknown[0]!r} for problem family {name!r}: choose "
+                         f"from {', '.join(allowed)}")
+    try:
+        return _BUILDERS[name](**kwargs)
+    except TypeError as e:                 # a setting of the wrong type, e.g. a list for a number
+        raise UsageError(f"bad settings {kwargs} for problem family {name!r}: {e}") from None

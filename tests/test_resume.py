@@ -1,0 +1,160 @@
+"""Faults during training and determinism: a run killed at any moment (SIGKILL) and resumed with
+`minil2o train --resume` ends with bitwise the same checkpoints as a run never stopped; the same
+seed gives the same numbers on one backend; numpy and array_api_strict agree to float tolerance.
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import minil2o
+from minil2o import checkpoint
+from minil2o.backend import to_numpy
+from minil2o.evaluate import learning_curves
+from minil2o.optimizers.hand import Adam
+from minil2o.problems import QuadraticFamily
+from minil2o.train import Trainer, TrainConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KILL_RUN = ["train", "--problem", "quadratic", "--problem-arg", "num_functions=4",
+            "--horizon", "20", "--unroll", "5", "--epochs", "12", "--problems-per-epoch", "2",
+            "--validation-problems", "2", "--seed", "7", "--quiet"]
+
+
+def assert_same_checkpoints(dir_a, dir_b):
+    """optimizer.npz and train_state.npz of two runs hold bitwise the same arrays and metadata."""
+    for name in ("optimizer.npz", "train_state.npz"):
+        arrays_a, meta_a = checkpoint.load(os.path.join(dir_a, name))
+        arrays_b, meta_b = checkpoint.load(os.path.join(dir_b, name))
+        assert sorted(arrays_a) == sorted(arrays_b)
+        for key in arrays_a:
+            a, b = arrays_a[key], arrays_b[key]
+            assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), \
+                f"{name}: {key} differs"
+        assert meta_a == meta_b, name
+
+
+def start_training(out_dir, resume=False, stderr=subprocess.DEVNULL):
+    paths = [p for p in (REPO, os.environ.get("PYTHONPATH")) if p]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+    argv = [sys.executable, "-m", "minil2o", *KILL_RUN, "--out", str(out_dir)]
+    return subprocess.Popen(argv + (["--resume"] if resume else []), env=env,
+                            stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def wait_for_new_checkpoint(path, proc, old_inode, timeout=60.0):
+    """Poll until `path` exists with an inode other than old_inode (each save renames a fresh file
+    into place); returns False when the process ended first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.stat(path).st_ino != old_inode:
+                return True
+        except FileNotFoundError:
+            pass
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.005)
+    raise AssertionError(f"no checkpoint at {path} after {timeout} s")
+
+
+def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(tmp_path):
+    reference = start_training(tmp_path / "reference")          # runs beside the victim
+    victim, path = tmp_path / "victim", tmp_path / "victim" / "train_state.npz"
+    chance = random.Random()
+    proc, kills, log = start_training(victim), 0, []
+    for _ in range(2):
+        inode = os.stat(path).st_ino if path.exists() else None
+        if wait_for_new_checkpoint(path, proc, inode):
+            delay = chance.uniform(0.0, 0.4)
+            time.sleep(delay)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                kills += 1
+                epoch = checkpoint.load(path)[1]["epoch"]       # what is on disk is whole
+                log.append(f"killed {delay:.3f} s after a checkpoint, on disk: epoch {epoch}")
+        proc.wait()
+        proc = start_training(victim, resume=True, stderr=subprocess.PIPE)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert reference.wait(timeout=120) == 0
+    print("\n".join(log))                          # shown by pytest if the comparison fails
+    assert kills >= 1, "the run ended before it could be killed"
+    assert_same_checkpoints(tmp_path / "reference", victim)
+
+
+def tiny_config(**changes):
+    base = dict(problem="quadratic", problem_kwargs={"num_functions": 2, "dim": 3}, horizon=10,
+                unroll=5, epochs=3, problems_per_epoch=2, validation_problems=1,
+                optimizer_kwargs={"hidden": 4})
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def run(config, out_dir=None, **kwargs):
+    trainer = Trainer(config, out_dir=out_dir, log=lambda *_: None, **kwargs)
+    trainer.run(progress=False)
+    return trainer
+
+
+@pytest.mark.parametrize("optimizer", ["dm", "rnnprop"])
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, optimizer):
+    config = tiny_config(optimizer=optimizer, random_scaling=1.0 if optimizer == "rnnprop" else 0.0,
+                         selection="train-average" if optimizer == "rnnprop" else "validation")
+    run(config, tmp_path / "reference")
+    cut = Trainer(config, out_dir=tmp_path / "cut", log=lambda *_: None)
+    original, calls = cut.train_problem, [0]
+
+    def train_problem(index):                    # interrupted in epoch 2, in its second problem
+        calls[0] += 1
+        if calls[0] == 4:
+            raise KeyboardInterrupt
+        return original(index)
+    cut.train_problem = train_problem
+    with pytest.raises(KeyboardInterrupt):
+        cut.run(progress=False)
+    (tmp_path / "cut" / ".tmp-left-by-a-kill.npz").write_bytes(b"half a file")
+    resumed = Trainer(config, out_dir=tmp_path / "cut", resume=True, log=lambda *_: None)
+    assert resumed.epoch == 1
+    resumed.run(progress=False)
+    assert_same_checkpoints(tmp_path / "reference", tmp_path / "cut")
+    done = run(config, tmp_path / "reference", resume=True)     # a finished run stays finished
+    assert done.epoch == 3
+    assert_same_checkpoints(tmp_path / "reference", tmp_path / "cut")
+
+
+def host(phi):
+    return {k: to_numpy(v).copy() for k, v in phi.items()}
+
+
+def test_same_seed_same_numbers():
+    a, b = run(tiny_config(seed=3)), run(tiny_config(seed=3))
+    for k, v in host(a.phi).items():
+        assert v.tobytes() == to_numpy(b.phi[k]).tobytes()
+    assert a.history == b.history
+    c = run(tiny_config(seed=4))
+    assert not np.array_equal(to_numpy(a.phi["Wout"]), to_numpy(c.phi["Wout"]))
+    family = QuadraticFamily(dim=3)
+    assert np.array_equal(learning_curves(family, Adam(0.1), 2, 6, seed=5),
+                          learning_curves(family, Adam(0.1), 2, 6, seed=5))
+
+
+def test_numpy_and_strict_agree():
+    results = {}
+    for name in ("numpy", "strict"):
+        minil2o.set_backend(name)
+        trainer = run(tiny_config(seed=2))
+        curves = learning_curves(QuadraticFamily(dim=3), Adam(0.1), 2, 6, seed=5)
+        results[name] = host(trainer.phi), trainer.history, curves
+    (phi_n, hist_n, curves_n), (phi_s, hist_s, curves_s) = results["numpy"], results["strict"]
+    for k in phi_n:
+        np.testing.assert_allclose(phi_s[k], phi_n[k], rtol=1e-5, atol=1e-6)
+    for h_n, h_s in zip(hist_n, hist_s):
+        assert h_n["train_meta_loss"] == pytest.approx(h_s["train_meta_loss"], rel=1e-5)
+    np.testing.assert_allclose(curves_s, curves_n, rtol=1e-5)

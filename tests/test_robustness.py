@@ -1,0 +1,666 @@
+"""Robustness: every bad input gets a one-line error naming the bad value and what is allowed (the
+CLI exits with code 2, no traceback); numerical faults in training are found at the step where
+they happen and either skipped (counted) or stop training cleanly; evaluation marks diverged runs;
+checkpoints that are truncated, corrupt or malicious are refused without running anything.
+
+docs/ROBUSTNESS.md lists each case with the test that checks it.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+import minil2o
+from minil2o import checkpoint
+from minil2o.backend import asarray, to_numpy
+from minil2o.cli import main
+from minil2o.errors import DataError, NumericalError, UsageError
+from minil2o.evaluate import compare, format_table, learning_curves, run_optimizer, summarize
+from minil2o.optimizers.hand import SGD
+from minil2o.problems import QuadraticFamily, make_family
+from minil2o.problems.base import Family, Problem
+from minil2o.train import DMOptimizer, Trainer, TrainConfig, load_optimizer, save_optimizer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--problem-arg", "num_functions=2", "--problem-arg", "dim=3", "--horizon", "10",
+        "--unroll", "5", "--epochs", "1", "--problems-per-epoch", "1", "--validation-problems", "1",
+        "--optimizer-arg", "hidden=4", "--quiet"]
+
+
+def tiny_config(**changes):
+    """A meta-training run that takes a few hundredths of a second."""
+    base = dict(problem="quadratic", problem_kwargs={"num_functions": 2, "dim": 3}, horizon=10,
+                unroll=5, epochs=2, problems_per_epoch=2, validation_problems=1,
+                optimizer_kwargs={"hidden": 4})
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def run_cli(capsys, *argv):
+    """minil2o.cli.main in this process: (exit code, stdout, stderr)."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:                       # argparse exits on its own errors
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line(err, *words):
+    """stderr is one line without a traceback that names every word."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def run_subprocess(args, env_changes, path_first=None, timeout=60):
+    """`python -m minil2o args` in a fresh interpreter; returns (code, stdout, stderr)."""
+    env = dict(os.environ, **env_changes)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (path_first, REPO, env.get("PYTHONPATH")) if p)
+    r = subprocess.run([sys.executable, "-m", "minil2o", *args], env=env, capture_output=True,
+                       text=True, timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
+
+
+# ============================================================================ bad input: the CLI
+
+CLI_CASES = ["unknown-problem", "unknown-optimizer", "horizon-0", "epochs-negative",
+             "unroll-over-horizon", "horizon-not-int", "unknown-problem-setting",
+             "setting-without-value", "unknown-optimizer-setting", "optimizer-setting-bad-type",
+             "negative-seed", "negative-meta-lr", "nan-clip-norm", "unknown-on-nonfinite",
+             "unknown-baseline", "eval-steps-0", "eval-num-test-0", "eval-negative-seed",
+             "eval-nothing", "eval-unknown-problem", "unknown-command"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--problem", "nope"], ["'nope'", "quadratic"]),
+    (["train", "--optimizer", "adam"], ["'adam'", "dm, rnnprop"]),
+    (["train", "--horizon", "0"], ["horizon", "positive integer"]),
+    (["train", "--epochs", "-3"], ["epochs", "-3"]),
+    (["train", "--horizon", "10", "--unroll", "20"], ["unroll 20", "horizon 10"]),
+    (["train", "--horizon", "x"], ["--horizon", "'x'"]),
+    (["train", "--problem-arg", "foo=1"], ["'foo'", "num_functions"]),
+    (["train", "--problem-arg", "dim"], ["'dim'", "KEY=VALUE"]),
+    (["train", "--optimizer-arg", "foo=1"], ["'foo'", "hidden"]),
+    (["train", "--optimizer-arg", "hidden=abc"], ["hidden", "abc"]),
+    (["train", "--seed", "-1"], ["seed", "-1"]),
+    (["train", "--meta-lr", "-1"], ["meta_lr", "-1"]),
+    (["train", "--clip-norm", "nan"], ["clip_norm", "nan"]),
+    (["train", "--on-nonfinite", "ignore"], ["--on-nonfinite", "'ignore'"]),
+    (["evaluate", "--baselines", "sgd,foo"], ["'foo'", "adam"]),
+    (["evaluate", "--baselines", "sgd", "--steps", "0"], ["steps", "0"]),
+    (["evaluate", "--baselines", "sgd", "--num-test", "0"], ["num_test", "0"]),
+    (["evaluate", "--baselines", "sgd", "--seed", "-3"], ["seed", "-3"]),
+    (["evaluate", "--baselines", ""], ["nothing to evaluate"]),
+    (["evaluate", "--problem", "nope", "--baselines", "sgd"], ["'nope'"]),
+    (["bogus"], ["'bogus'", "train"]),
+], ids=CLI_CASES)
+def test_cli_bad_input_one_line_exit_2(capsys, tmp_path, argv, words):
+    code, _, err = run_cli(capsys, *argv, "--out", tmp_path / "out") if argv[0] != "bogus" \
+        else run_cli(capsys, *argv)
+    assert code == 2
+    assert_one_line(err, *words)
+    assert not (tmp_path / "out" / "train_state.npz").exists()
+
+
+def test_cli_out_is_a_file(capsys, tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("not a folder")
+    code, _, err = run_cli(capsys, "train", *TINY, "--out", target)
+    assert code == 2
+    assert_one_line(err, str(target), "folder")
+    assert target.read_text() == "not a folder"
+
+
+def test_cli_unknown_experiment(capsys):
+    pytest.importorskip("minil2o.experiments")
+    code, _, err = run_cli(capsys, "reproduce", "no-such-experiment")
+    assert code == 2
+    assert_one_line(err, "no-such-experiment")
+
+
+def test_cli_data_dir_without_the_files(capsys, tmp_path):
+    empty = tmp_path / "mnist"
+    empty.mkdir()
+    code, _, err = run_cli(capsys, "train", "--problem", "mnist-mlp", "--problem-arg",
+                           f"data_dir={empty}", "--out", tmp_path / "out")
+    assert code == 2
+    assert_one_line(err, "train-images-idx3-ubyte", str(empty))
+
+
+def test_cli_subprocess_prints_no_traceback(tmp_path):
+    code, _, err = run_subprocess(["train", "--problem", "nope", "--out", str(tmp_path)], {})
+    assert code == 2
+    assert_one_line(err, "'nope'")
+
+
+# ======================================================================== bad input: the backend
+
+def test_backend_bogus_exit_2():
+    code, _, err = run_subprocess(["info"], {"MINIL2O_BACKEND": "bogus"})
+    assert code == 2
+    assert_one_line(err, "'bogus'", "numpy, cupy, strict")
+
+
+def test_backend_cupy_not_installed(tmp_path):
+    # A `cupy` entry of None in sys.modules blocks the import, as if CuPy were not installed;
+    # sitecustomize installs it in the child interpreter (on a GPU machine CuPy may be real).
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['cupy'] = None\n")
+    code, _, err = run_subprocess(["info"], {"MINIL2O_BACKEND": "cupy"}, str(tmp_path))
+    assert code != 0
+    assert_one_line(err, "not installed", "pip install", "MINIL2O_BACKEND=numpy")
+
+
+STUB_CUPY = """
+class CUDARuntimeError(RuntimeError):
+    pass
+
+class runtime:
+    @staticmethod
+    def getDeviceCount():
+        {body}
+
+class cuda:
+    runtime = runtime
+"""
+
+
+@pytest.mark.parametrize("body, words", [
+    ("return 0", ["no CUDA GPU"]),
+    ("raise CUDARuntimeError('cudaErrorNoDevice: no CUDA-capable device is detected\\nmore')",
+     ["no CUDA GPU", "CUDARuntimeError", "cudaErrorNoDevice"]),
+])
+def test_backend_cupy_without_a_gpu(tmp_path, body, words):
+    (tmp_path / "cupy").mkdir()
+    (tmp_path / "cupy" / "__init__.py").write_text(STUB_CUPY.replace("{body}", body))
+    code, _, err = run_subprocess(["info"], {"MINIL2O_BACKEND": "cupy"}, str(tmp_path))
+    assert code == 2
+    assert_one_line(err, *words, "MINIL2O_BACKEND=numpy")
+
+
+def test_backend_cupy_that_fails_to_import(tmp_path):
+    (tmp_path / "cupy").mkdir()
+    (tmp_path / "cupy" / "__init__.py").write_text("raise ImportError('libcudart.so.12: cannot "
+                                                   "open shared object file')\n")
+    code, _, err = run_subprocess(["info"], {"MINIL2O_BACKEND": "cupy"}, str(tmp_path))
+    assert code == 2
+    assert_one_line(err, "fails to import", "libcudart", "pip install")
+
+
+def test_set_backend_bad_names():
+    for name in ("bogus", None, 3):
+        with pytest.raises(UsageError, match="numpy, cupy, strict"):
+            minil2o.set_backend(name)
+    assert minil2o.get_backend() == os.environ.get("MINIL2O_BACKEND", "numpy")
+
+
+# ========================================================================== bad input: the API
+
+@pytest.mark.parametrize("field, value", [
+    ("horizon", 0), ("unroll", -1), ("epochs", 1.5), ("meta_batch", True),
+    ("problems_per_epoch", "3"), ("validation_problems", None), ("seed", -1), ("seed", 0.5),
+    ("meta_lr", 0.0), ("meta_lr", math.inf), ("clip_norm", -1.0), ("clip_norm", math.nan),
+    ("random_scaling", "big"), ("optimizer", "lstm"), ("problem", "rosenbrock"),
+    ("weighting", "first"), ("selection", "best"), ("on_nonfinite", "ignore"),
+    ("dtype", "float16"), ("problem_kwargs", [1]), ("second_derivatives", "yes"),
+])
+def test_train_config_names_the_bad_field(field, value):
+    with pytest.raises(UsageError) as info:
+        tiny_config(**{field: value}).validate()
+    message = str(info.value)
+    assert field in message and repr(value) in message and "\n" not in message
+
+
+def test_unroll_longer_than_horizon_or_not_dividing_it():
+    with pytest.raises(UsageError, match="unroll 20 is longer than the horizon 10"):
+        tiny_config(horizon=10, unroll=20).validate()
+    with pytest.raises(UsageError, match="horizon 30 is not a multiple of unroll 20: its last 10"):
+        tiny_config(horizon=30, unroll=20).validate()
+
+
+def test_unknown_problem_and_optimizer_settings():
+    with pytest.raises(UsageError, match="'foo'.*quadratic.*dim, num_functions"):
+        make_family("quadratic", foo=1)
+    with pytest.raises(UsageError, match="'rosenbrock'.*quadratic, mnist-mlp"):
+        make_family("rosenbrock")
+    with pytest.raises(UsageError, match="'beta3'.*beta1"):
+        Trainer(tiny_config(optimizer="rnnprop", optimizer_kwargs={"beta3": 0.9}))
+    with pytest.raises(UsageError, match="hidden"):
+        Trainer(tiny_config(optimizer_kwargs={"hidden": "abc"}))
+
+
+def test_data_dir_without_the_expected_files(tmp_path):
+    with pytest.raises(DataError, match="train-images-idx3-ubyte not found"):
+        make_family("mnist-mlp", data_dir=tmp_path)
+    with pytest.raises(DataError, match="data_batch_1 not found"):
+        make_family("cnn", dataset="cifar10", data_dir=tmp_path)
+    with pytest.raises(DataError, match="is not a folder"):
+        make_family("mnist-mlp", data_dir=tmp_path / "missing")
+
+
+def test_second_derivatives_need_a_hessian_vector_product():
+    config = tiny_config(problem="sine-lstm", problem_kwargs={"hidden": 2, "batch_size": 2},
+                         horizon=2, unroll=2, epochs=1, problems_per_epoch=1,
+                         second_derivatives=True)
+    with pytest.raises(UsageError, match="second_derivatives.*'sine-lstm'"):
+        Trainer(config, log=lambda *_: None).run(progress=False)
+
+
+def test_resume_needs_a_folder_and_the_same_configuration(tmp_path):
+    with pytest.raises(UsageError, match="out_dir"):
+        Trainer(tiny_config(), resume=True)
+    Trainer(tiny_config(epochs=1), out_dir=tmp_path, log=lambda *_: None).run(progress=False)
+    with pytest.raises(UsageError, match="different configuration.*meta_lr=0.001 there, 0.01 here"):
+        Trainer(tiny_config(epochs=1, meta_lr=0.01), out_dir=tmp_path, resume=True)
+
+
+def test_evaluation_inputs():
+    family = QuadraticFamily(dim=2)
+    with pytest.raises(UsageError, match="steps must be a positive integer, got 0"):
+        rng = np.random.default_rng(0)
+        run_optimizer(family.sample(rng), SGD(0.1), 0, rng)
+    with pytest.raises(UsageError, match="num_problems"):
+        learning_curves(family, SGD(0.1), 0, 5, seed=0)
+    with pytest.raises(UsageError, match="seed must be an integer >= 0, got -1"):
+        learning_curves(family, SGD(0.1), 1, 5, seed=-1)
+    with pytest.raises(UsageError, match="'adamw'"):
+        compare(family, {}, ["adamw"], steps=5)
+
+
+# ================================================================================ checkpoints
+
+def saved_optimizer(path, **kwargs):
+    """A small DM optimizer saved to path; returns the optimizer."""
+    opt = DMOptimizer(hidden=4, **kwargs)
+    phi = opt.init_params(np.random.default_rng(0))
+    save_optimizer(path, opt, phi, {"note": "test"})
+    opt.phi = phi
+    return opt
+
+
+def write_npz(path, arrays, meta=None):
+    """An npz written directly (no checks), with meta as minil2o's JSON metadata if given."""
+    if meta is not None:
+        arrays = dict(arrays, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    np.savez(path, **arrays)
+
+
+class Marker:
+    """Unpickling this object would create a marker file (by calling open)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_pickled_object_is_refused_and_not_run(tmp_path):
+    marker = tmp_path / "marker"
+    good = tmp_path / "good.npz"
+    saved_optimizer(good)
+    arrays, meta = checkpoint.load(good)
+    evil = tmp_path / "evil.npz"
+    write_npz(evil, {**arrays, "phi/Wout": np.array([Marker(str(marker))], dtype=object)}, meta)
+    with pytest.raises(DataError, match="pickled objects, which are never loaded"):
+        checkpoint.load(evil)
+    with pytest.raises(DataError, match="pickled"):
+        load_optimizer(evil)
+    with open(tmp_path / "plain.pkl", "wb") as f:              # a bare pickle named .npz
+        np.save(f, np.array([Marker(str(marker))], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="corrupt or not an npz file"):
+        checkpoint.load(tmp_path / "plain.pkl")
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_refused(tmp_path):
+    path = tmp_path / "optimizer.npz"
+    saved_optimizer(path)
+    raw = path.read_bytes()
+    for cut in (10, len(raw) // 2, len(raw) - 5):
+        (tmp_path / "cut.npz").write_bytes(raw[:cut])
+        with pytest.raises(DataError, match="corrupt or not an npz file"):
+            checkpoint.load(tmp_path / "cut.npz")
+
+
+def test_random_bytes_and_flipped_bytes_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "noise.npz"
+    path.write_bytes(rng.bytes(4096))
+    with pytest.raises(DataError, match="corrupt or not an npz file"):
+        checkpoint.load(path)
+    good = tmp_path / "good.npz"
+    saved_optimizer(good)
+    raw = bytearray(good.read_bytes())
+    raw[len(raw) // 3] ^= 0xFF                                  # one flipped byte in array data
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError):
+        checkpoint.load(path)
+
+
+def test_header_declaring_a_huge_array_refused_before_allocating(tmp_path):
+    import io
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10 ** 12,)})
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as z:
+        z.writestr("phi/Wout.npy", header.getvalue() + bytes(64))
+    with pytest.raises(DataError, match="declares"):
+        checkpoint.load(tmp_path / "huge.npz")
+
+
+def test_missing_meta_wrong_format_and_bad_json_refused(tmp_path):
+    arrays = {"phi/x": np.zeros(3, np.float32)}
+    write_npz(tmp_path / "nometa.npz", arrays)
+    with pytest.raises(DataError, match="no minil2o metadata"):
+        checkpoint.load(tmp_path / "nometa.npz")
+    write_npz(tmp_path / "other.npz", arrays, {"format": "someone-else"})
+    with pytest.raises(DataError, match="format 'someone-else'"):
+        checkpoint.load(tmp_path / "other.npz")
+    np.savez(tmp_path / "badjson.npz", __meta__=np.frombuffer(b"{not json", dtype=np.uint8))
+    with pytest.raises(DataError, match="not JSON"):
+        checkpoint.load(tmp_path / "badjson.npz")
+    np.save(tmp_path / "single.npy", np.zeros(3))
+    with pytest.raises(DataError, match="not an npz"):
+        checkpoint.load(tmp_path / "single.npy")
+    with pytest.raises(DataError, match="not found"):
+        checkpoint.load(tmp_path / "missing.npz")
+
+
+def test_nan_arrays_refused_on_save_and_on_load(tmp_path):
+    path = tmp_path / "ck.npz"
+    checkpoint.save(path, {"x": np.ones(3, np.float32)}, {"step": 1})
+    with pytest.raises(NumericalError, match="'x' holds NaN or Inf"):
+        checkpoint.save(path, {"x": np.array([1.0, np.nan], np.float32)}, {"step": 2})
+    arrays, meta = checkpoint.load(path)                        # the old file is intact
+    assert meta["step"] == 1 and np.all(arrays["x"] == 1)
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]  # no temporary file left
+    write_npz(tmp_path / "nan.npz", {"x": np.array([np.inf])}, {"format": checkpoint.FORMAT})
+    with pytest.raises(DataError, match="'x' holds NaN or Inf"):
+        checkpoint.load(tmp_path / "nan.npz")
+
+
+def test_checkpoint_of_another_kind_or_shape(tmp_path, capsys):
+    path = tmp_path / "dm.npz"
+    saved_optimizer(path)
+    arrays, meta = checkpoint.load(path)
+    meta.pop("format")
+    cases = {
+        "rnnprop.npz": ({**meta, "optimizer": {"kind": "rnnprop", "hidden": 4}},
+                        "do not match a rnnprop optimizer"),
+        "adam.npz": ({**meta, "optimizer": {"kind": "adam", "lr": 0.1}}, "kind 'adam'"),
+        "none.npz": ({"step": 3}, "kind None"),
+        "wide.npz": ({**meta, "optimizer": {**meta["optimizer"], "hidden": 8}},
+                     "do not match a dm optimizer"),
+        "bad.npz": ({**meta, "optimizer": {**meta["optimizer"], "preprocess": "cube"}},
+                    "'cube'"),
+    }
+    for name, (bad_meta, words) in cases.items():
+        checkpoint.save(tmp_path / name, arrays, bad_meta)
+        with pytest.raises(DataError, match=words):
+            load_optimizer(tmp_path / name)
+        code, _, err = run_cli(capsys, "evaluate", tmp_path / name, "--baselines", "sgd",
+                               "--out", tmp_path / "ev")
+        assert code == 2
+        assert_one_line(err, name)
+    with pytest.raises(UsageError, match="float16"):
+        load_optimizer(path, dtype="float16")
+
+
+def test_training_state_passed_as_an_optimizer(tmp_path, capsys):
+    Trainer(tiny_config(epochs=1), out_dir=tmp_path, log=lambda *_: None).run(progress=False)
+    load_optimizer(tmp_path / "optimizer.npz")
+    with pytest.raises(DataError, match="training state.*optimizer.npz"):
+        load_optimizer(tmp_path / "train_state.npz")
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "train_state.npz", "--baselines", "sgd")
+    assert code == 2
+    assert_one_line(err, "train_state.npz")
+
+
+def test_resume_from_a_tampered_training_state(tmp_path):
+    Trainer(tiny_config(epochs=1), out_dir=tmp_path, log=lambda *_: None).run(progress=False)
+    path = tmp_path / "train_state.npz"
+    arrays, meta = checkpoint.load(path)
+    checkpoint.save(path, {**arrays, "adam/m": np.zeros(7, np.float32)}, meta)
+    with pytest.raises(DataError, match="adam/m has shape"):
+        Trainer(tiny_config(epochs=1), out_dir=tmp_path, resume=True, log=lambda *_: None)
+    del arrays["best/Wout"]
+    checkpoint.save(path, arrays, meta)
+    with pytest.raises(DataError, match="best/Wout"):
+        Trainer(tiny_config(epochs=1), out_dir=tmp_path, resume=True, log=lambda *_: None)
+    checkpoint.save(path, checkpoint.load(tmp_path / "optimizer.npz")[0],
+                    {**meta, "rng_state": {"bit_generator": "nonsense"}})
+    with pytest.raises(DataError):
+        Trainer(tiny_config(epochs=1), out_dir=tmp_path, resume=True, log=lambda *_: None)
+
+
+# =========================================================================== numerical faults
+
+def nan_update_at(opt, call):
+    """Make opt's step_forward return a NaN update on its `call`-th call (1-based)."""
+    original, count = opt.step_forward, [0]
+
+    def step_forward(phi, grad, state):
+        update, state, cache = original(phi, grad, state)
+        count[0] += 1
+        return (update * float("nan") if count[0] == call else update), state, cache
+    opt.step_forward = step_forward
+
+
+class InfLossAt(Problem):
+    """A problem whose loss overflows to +inf on the `call`-th loss evaluation (1-based), counted
+    over all problems of the family; its gradient stays finite."""
+
+    def __init__(self, problem, counter, call):
+        self.problem, self.counter, self.call = problem, counter, call
+        self.n, self.dtype, self.num_problems = problem.n, problem.dtype, problem.num_problems
+
+    def init(self, rng):
+        return self.problem.init(rng)
+
+    def loss_and_grad(self, theta, batch):
+        f, grad = self.problem.loss_and_grad(theta, batch)
+        self.counter[0] += 1
+        return (f + float("inf") if self.counter[0] == self.call else f), grad
+
+
+class InfLossFamily(Family):
+    def __init__(self, family, call):
+        self.family, self.call, self.counter = family, call, [0]
+
+    def sample(self, rng):
+        return InfLossAt(self.family.sample(rng), self.counter, self.call)
+
+
+def quiet_trainer(config, out_dir=None, **kwargs):
+    messages = []
+    trainer = Trainer(config, out_dir=out_dir, log=messages.append, **kwargs)
+    return trainer, messages
+
+
+def host(phi):
+    return {k: to_numpy(v).copy() for k, v in phi.items()}
+
+
+def test_nan_update_skip_counts_and_reports(tmp_path):
+    trainer, messages = quiet_trainer(tiny_config(), tmp_path)
+    nan_update_at(trainer.opt, call=13)              # problem 2, step 2 (10 steps per problem)
+    history = trainer.run(progress=False)
+    assert [h["skipped_in_epoch"] for h in history] == [1, 0]
+    assert history[-1]["skipped"] == 1 and trainer.skipped == 1
+    skip = [m for m in messages if m.startswith("skipped")]
+    assert skip == ["skipped the rest of the problem: the learned optimizer's update is not finite "
+                    "at optimizee step 2 (epoch 1, problem 2 of 2, truncation 1, family "
+                    "'quadratic')"]
+    arrays, meta = checkpoint.load(tmp_path / "train_state.npz")
+    assert meta["skipped"] == 1 and all(np.all(np.isfinite(a)) for a in arrays.values())
+
+
+def test_nan_update_stop_keeps_the_last_checkpoint(tmp_path):
+    trainer, _ = quiet_trainer(tiny_config(on_nonfinite="stop"), tmp_path)
+    nan_update_at(trainer.opt, call=25)              # epoch 2, problem 1, step 4
+    before = {}
+    original_save = trainer.save
+
+    def save():
+        original_save()
+        before.update(host(trainer.phi))
+    trainer.save = save
+    with pytest.raises(NumericalError) as info:
+        trainer.run(progress=False)
+    message = str(info.value)
+    for words in ("the learned optimizer's update", "optimizee step 4", "epoch 2", "problem 1 of 2",
+                  "'quadratic'", "train_state.npz of epoch 1 is kept"):
+        assert words in message, message
+    arrays, meta = checkpoint.load(tmp_path / "train_state.npz")
+    assert meta["epoch"] == 1
+    for k, v in before.items():
+        assert np.array_equal(arrays[f"phi/{k}"], v)
+    assert load_optimizer(tmp_path / "optimizer.npz").phi
+    resumed, _ = quiet_trainer(tiny_config(on_nonfinite="stop"), tmp_path, resume=True)
+    assert resumed.epoch == 1
+
+
+def test_loss_overflow_is_named_with_its_step():
+    trainer, messages = quiet_trainer(tiny_config(epochs=1))
+    trainer.family = InfLossFamily(trainer.family, call=9)   # steps 0-5, then 6, 7, 8
+    trainer.run(progress=False)
+    assert trainer.skipped == 1
+    assert "the optimizee's loss is not finite at optimizee step 8 (epoch 1, problem 1 of 2, " \
+           "truncation 2" in messages[0]
+    with pytest.raises(NumericalError, match="optimizee's loss is not finite at optimizee step 8"):
+        trainer, _ = quiet_trainer(tiny_config(epochs=1, on_nonfinite="stop"))
+        trainer.family = InfLossFamily(trainer.family, call=9)
+        trainer.run(progress=False)
+
+
+def scaled_meta_gradient_at(monkeypatch, call, factor):
+    """Multiply the meta-gradient of the `call`-th truncation (1-based) by factor."""
+    import minil2o.train as train
+    original, count = train.meta_gradient, [0]
+
+    def meta_gradient(*args, **kwargs):
+        d_phi = original(*args, **kwargs)
+        count[0] += 1
+        return {k: g * factor for k, g in d_phi.items()} if count[0] == call else d_phi
+    monkeypatch.setattr(train, "meta_gradient", meta_gradient)
+
+
+def test_huge_meta_gradient_with_clipping_is_clipped(monkeypatch):
+    trainer, messages = quiet_trainer(tiny_config(epochs=1, clip_norm=1.0, meta_lr=0.01))
+    scaled_meta_gradient_at(monkeypatch, call=2, factor=1e30)
+    before = host(trainer.phi)
+    trainer.run(progress=False)
+    assert trainer.skipped == 0 and not any(m.startswith("skipped") for m in messages)
+    after = host(trainer.phi)
+    for k in before:       # Adam moves a coordinate by a few lr per step at most: 4 steps here
+        assert np.all(np.isfinite(after[k])) and np.max(np.abs(after[k] - before[k])) < 0.4
+    assert np.all(np.isfinite(to_numpy(trainer.adam_state["v"])))
+
+
+def test_huge_meta_gradient_without_clipping_is_refused(monkeypatch):
+    trainer, messages = quiet_trainer(tiny_config(epochs=1))
+    scaled_meta_gradient_at(monkeypatch, call=2, factor=1e30)
+    with np.errstate(over="ignore"):                 # the overflow this test provokes
+        trainer.run(progress=False)
+    assert trainer.skipped == 1
+    assert "meta-optimizer's state" in messages[0] and "set clip_norm" in messages[0]
+    assert "optimizee steps 5-10" in messages[0]
+    assert np.all(np.isfinite(to_numpy(trainer.adam_state["v"])))
+    trainer, _ = quiet_trainer(tiny_config(epochs=1, on_nonfinite="stop"))
+    scaled_meta_gradient_at(monkeypatch, call=2, factor=1e30)
+    with pytest.raises(NumericalError, match="overflows Adam's second moment"), \
+            np.errstate(over="ignore"):
+        trainer.run(progress=False)
+
+
+def test_infinite_meta_gradient_is_named(monkeypatch):
+    trainer, messages = quiet_trainer(tiny_config(epochs=1, clip_norm=1.0))
+    scaled_meta_gradient_at(monkeypatch, call=3, factor=float("inf"))
+    trainer.run(progress=False)
+    assert trainer.skipped == 1 and "the meta-gradient of" in messages[0]
+    assert "optimizee steps 0-5 (epoch 1, problem 2 of 2, truncation 1" in messages[0]
+    assert all(np.all(np.isfinite(v)) for v in host(trainer.phi).values())
+
+
+def test_cli_stop_on_overflow_exits_3(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", *TINY, "--problem-arg", "init_std=1e30",
+                           "--on-nonfinite", "stop", "--out", tmp_path)
+    assert code == 3
+    assert_one_line(err, "the optimizee's loss", "optimizee step 0", "nothing was saved")
+    assert not (tmp_path / "train_state.npz").exists()
+
+
+# ================================================================ evaluation marks diverged runs
+
+class NaNAfter:
+    """A hand-designed optimizer whose update turns NaN at step `step` of its `run`-th run."""
+
+    def __init__(self, optimizer, step, run):
+        self.optimizer, self.step_at, self.run, self.runs = optimizer, step, run, 0
+
+    def init_state(self, n, dtype="float32"):
+        self.runs += 1
+        return self.optimizer.init_state(n, dtype)
+
+    def step(self, grad, state):
+        update, state = self.optimizer.step(grad, state)
+        if self.runs == self.run and state["t"] == self.step_at + 1:
+            update = update * float("nan")
+        return update, state
+
+
+def test_evaluation_marks_a_nan_run_instead_of_averaging_it():
+    family = QuadraticFamily(dim=3)
+    curves = learning_curves(family, NaNAfter(SGD(0.01), step=4, run=2), 3, 8, seed=0)
+    assert np.all(np.isfinite(curves[[0, 2]]))
+    assert np.all(np.isfinite(curves[1, :5])) and np.all(np.isnan(curves[1, 5:]))
+    mean, stderr, diverged = summarize(curves)
+    assert diverged == 1 and np.allclose(mean, curves[[0, 2]].mean(axis=0))
+    clean = learning_curves(family, SGD(0.01), 3, 8, seed=0)
+    assert np.array_equal(clean[[0, 2]], curves[[0, 2]])
+
+
+def test_evaluation_marks_an_overflowing_loss():
+    family = QuadraticFamily(dim=3, init_std=1e30)             # ||W theta - y||^2 overflows
+    with np.errstate(over="ignore", invalid="ignore"):
+        results = compare(family, {}, ["sgd"], steps=4, num_test=2, num_tune=1, log=lambda *_: None)
+    r = results["SGD"]
+    assert r["diverged"] == 2 and np.all(np.isnan(r["curves"]))
+    assert "SGD" in format_table(results)
+
+
+# ===================================================================== faults while writing
+
+def test_crash_while_writing_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "ck.npz"
+    checkpoint.save(path, {"x": np.arange(4, dtype=np.float32)}, {"step": 1})
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(checkpoint.np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(path, {"x": np.zeros(4, np.float32)}, {"step": 2})
+    monkeypatch.undo()
+    monkeypatch.setattr(checkpoint.os, "replace", crash)
+    with pytest.raises(OSError):
+        checkpoint.save(path, {"x": np.zeros(4, np.float32)}, {"step": 3})
+    monkeypatch.undo()
+    arrays, meta = checkpoint.load(path)
+    assert meta["step"] == 1 and np.array_equal(arrays["x"], np.arange(4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]
+
+
+def test_backend_arrays_round_trip_through_a_checkpoint(tmp_path):
+    x = asarray(np.linspace(-1, 1, 5), "float32")
+    checkpoint.save(tmp_path / "a.npz", {"x": x}, {"n": 5})
+    arrays, meta = checkpoint.load(tmp_path / "a.npz")
+    assert arrays["x"].dtype == np.float32 and np.array_equal(arrays["x"], to_numpy(x))
+    assert meta["n"] == 5 and meta["format"] == checkpoint.FORMAT
