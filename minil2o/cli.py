@@ -64,7 +64,8 @@ def train_config(args):
     opt_kwargs = parse_kwargs(args.optimizer_arg, "--optimizer-arg")
     return TrainConfig(
         problem=args.problem, problem_kwargs=parse_kwargs(args.problem_arg, "--problem-arg"),
-        optimizer=args.optimizer, optimizer_kwargs=opt_kwargs, horizon=args.horizon,
+        optimizer=args.optimizer, optimizer_kwargs=opt_kwargs, per_group=args.per_group,
+        horizon=args.horizon,
         unroll=args.unroll, weighting=args.weighting or ("last" if rnnprop else "all"),
         meta_lr=args.meta_lr, meta_batch=args.meta_batch, epochs=args.epochs,
         problems_per_epoch=args.problems_per_epoch, clip_norm=args.clip_norm,
@@ -116,6 +117,8 @@ def add_train_arguments(p):
     p.add_argument("--optimizer", default="dm", help="learned optimizer: dm or rnnprop")
     p.add_argument("--optimizer-arg", action="append", metavar="KEY=VALUE",
                    help="optimizer setting, e.g. preprocess=none or output_scale=1.0 (repeatable)")
+    p.add_argument("--per-group", action="store_true",
+                   help="one learned optimizer per parameter group (e.g. conv and fc of a CNN)")
     p.add_argument("--horizon", type=int, default=100, help="optimizee steps per problem (T)")
     p.add_argument("--unroll", type=int, default=20, help="steps per truncation (K)")
     p.add_argument("--weighting", choices=("all", "last"), help="meta-loss weights (dm: all; rnnprop: last)")

@@ -32,6 +32,7 @@ from .errors import DataError, NumericalError, UsageError
 from .evaluate import all_finite, check_positive_int, check_seed, learning_curves
 from .meta import meta_gradient, meta_loss, meta_weights, unroll
 from .optimizers.hand import Adam
+from .optimizers.grouped import PerGroupOptimizer
 from .optimizers.learned import DMOptimizer, RNNprop
 from .problems import FAMILIES, make_family
 from .problems.wrappers import ConvexCombinedFamily, ProblemBatch, RandomScaledFamily
@@ -46,6 +47,7 @@ class TrainConfig:
     problem_kwargs: dict = field(default_factory=dict)
     optimizer: str = "dm"                   # "dm" or "rnnprop"
     optimizer_kwargs: dict = field(default_factory=dict)
+    per_group: bool = False                 # one optimizer per parameter group (e.g. conv, fc)
     horizon: int = 100                      # T: optimizee steps per problem
     unroll: int = 20                        # K: steps per truncation (one meta-update each)
     weighting: str = "all"                  # meta-loss weights w_t: "all" (DM) or "last" (RNNprop)
@@ -89,7 +91,7 @@ class TrainConfig:
         for name in ("problem_kwargs", "optimizer_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise UsageError(f"{name} must be a dict, got {getattr(self, name)!r}")
-        for name in ("second_derivatives", "convex_combination"):
+        for name in ("second_derivatives", "convex_combination", "per_group"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be True or False, got {getattr(self, name)!r}")
         check_seed(self.seed)
@@ -116,6 +118,16 @@ def build_optimizer(kind, **kwargs):
         raise
     except (TypeError, ValueError) as e:    # e.g. hidden='abc' fails inside int()
         raise UsageError(f"bad {kind} optimizer settings {kwargs}: {e}") from None
+
+
+def build_learned(config, family):
+    """The learned optimizer a config trains: one optimizer, or with per_group one for each of the
+    problem's parameter groups (read off one sampled problem; every problem of a family shares them)."""
+    if not config.per_group:
+        return build_optimizer(config.optimizer, **config.optimizer_kwargs)
+    groups = family.sample(np.random.default_rng(0)).groups
+    return PerGroupOptimizer({g: build_optimizer(config.optimizer, **config.optimizer_kwargs)
+                              for g in groups}, {g: s.stop - s.start for g, s in groups.items()})
 
 
 def build_family(config, split=None):
@@ -171,8 +183,8 @@ class Trainer:
         if resume and out_dir is None:
             raise UsageError("resume=True needs out_dir, the folder holding train_state.npz")
         self.out_dir, self.log = out_dir, log
-        self.opt = build_optimizer(config.optimizer, **config.optimizer_kwargs)
         self.family = build_family(config, "train")
+        self.opt = build_learned(config, self.family)
         self.weights = meta_weights(config.unroll, config.weighting)
         self.meta_opt = Adam(lr=config.meta_lr)              # the meta-optimizer, on flatten(phi)
         self.rng = np.random.default_rng(config.seed)
@@ -303,9 +315,8 @@ class Trainer:
             return self.ema if self.ema is not None else math.inf
         if not hasattr(self, "validation_family"):
             self.validation_family = build_family(c, "validation")
-        opt = build_optimizer(c.optimizer, **c.optimizer_kwargs)
-        opt.phi = self.phi
-        curves = learning_curves(self.validation_family, opt, c.validation_problems, c.horizon,
+        self.opt.phi = self.phi                         # the optimizer as it stands, frozen
+        curves = learning_curves(self.validation_family, self.opt, c.validation_problems, c.horizon,
                                  seed=c.seed + 1_000_003)
         return float(curves.mean()) if np.all(np.isfinite(curves)) else math.inf
 
@@ -394,21 +405,28 @@ def load_optimizer(path, dtype="float32"):
     if "adam/m" in arrays:
         raise DataError(f"{path} is a training state (train_state.npz): pass the optimizer.npz "
                         "written next to it")
-    cfg = meta.get("optimizer")
-    kind = cfg.get("kind") if isinstance(cfg, dict) else None
-    if kind not in LEARNED:
-        raise DataError(f"{path}: not a learned-optimizer checkpoint (kind {kind!r}; "
-                        f"expected one of {', '.join(LEARNED)})")
-    cfg = {k: v for k, v in cfg.items() if k != "kind"}
-    try:
-        opt = build_optimizer(kind, **cfg)
-    except UsageError as e:
-        raise DataError(f"{path}: optimizer settings do not fit {kind}: {e}") from None
+    opt = optimizer_from_config(meta.get("optimizer"), path)
     expected = opt.param_shapes()
     found = {k[4:]: tuple(a.shape) for k, a in arrays.items() if k.startswith("phi/")}
     if found != expected or len(found) != len(arrays):
         raise DataError(f"{path}: arrays {sorted(arrays)} with shapes {found} do not match a "
-                        f"{kind} optimizer with these settings, which has phi/ arrays {expected}")
+                        f"{opt.kind} optimizer with these settings, which has phi/ arrays {expected}")
     opt.phi = {k: asarray(arrays[f"phi/{k}"], dtype) for k in expected}
     opt.meta = meta
     return opt
+
+
+def optimizer_from_config(cfg, path):
+    """A learned optimizer (without parameters) from the settings saved in a checkpoint."""
+    kind = cfg.get("kind") if isinstance(cfg, dict) else None
+    if kind == PerGroupOptimizer.kind:
+        subs = cfg.get("optimizers") or {}
+        return PerGroupOptimizer({g: optimizer_from_config(c, path) for g, c in subs.items()},
+                                 cfg.get("sizes") or {})
+    if kind not in LEARNED:
+        raise DataError(f"{path}: not a learned-optimizer checkpoint (kind {kind!r}; "
+                        f"expected one of {', '.join(LEARNED)} or {PerGroupOptimizer.kind})")
+    try:
+        return build_optimizer(kind, **{k: v for k, v in cfg.items() if k != "kind"})
+    except UsageError as e:
+        raise DataError(f"{path}: optimizer settings do not fit {kind}: {e}") from None

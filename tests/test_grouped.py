@@ -52,3 +52,15 @@ def test_meta_gradient_of_two_optimizers_on_a_meta_batch():
         lambda **p: unroll_loss(opt, p, problem, theta, state, batches, w, fixed_grads=tr.grads[:3]),
         phi, d_phi, h=1e-5)
     assert max(errors.values()) < 1e-6
+
+
+def test_train_and_load_per_group(tmp_path):
+    """`per_group` meta-trains one optimizer per group; the saved file loads back as one."""
+    from minil2o.train import Trainer, TrainConfig, load_optimizer
+    config = TrainConfig(problem="quadratic", per_group=True, horizon=4, unroll=2, epochs=1,
+                         problems_per_epoch=1, validation_problems=1)
+    trainer = Trainer(config, out_dir=str(tmp_path), log=lambda s: None)
+    trainer.run(progress=False)
+    opt = load_optimizer(str(tmp_path / "optimizer.npz"))
+    assert opt.kind == "per-group" and list(opt.sizes) == ["all"]
+    assert sorted(opt.phi) == sorted(trainer.best_phi)
