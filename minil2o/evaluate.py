@@ -131,9 +131,9 @@ def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0
 
 def format_table(results, step=None):
     """The comparison as a text table: mean loss (and standard error) at `step` (default: last)."""
-    lines = [f"{'optimizer':<16}{'learning rate':>14}{'loss at step ' + str(step or ''):>22}"
+    s = len(next(iter(results.values()))["mean"]) - 1 if step is None else step
+    lines = [f"{'optimizer':<16}{'learning rate':>14}{f'loss at step {s}':>22}"
              f"{'log10':>8}{'diverged':>10}"]
-    s = -1 if step is None else step
     last = lambda kv: (np.isnan(kv[1]["mean"][s]), kv[1]["mean"][s])  # diverged-everywhere last
     for label, r in sorted(results.items(), key=last):
         mean, se = r["mean"][s], r["stderr"][s]

@@ -13,7 +13,7 @@ def plot_curves(results, path, title, ylabel="loss", log_y=True):
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for label, r in results.items():
         steps = np.arange(len(r["mean"]))
-        style = dict(lw=2.2, color="tab:orange") if r.get("lr") is None else dict(lw=1.2)
+        style = dict(lw=2.2, color="black") if r.get("lr") is None else dict(lw=1.2)
         ax.plot(steps, r["mean"], label=label, **style)
         ax.fill_between(steps, r["mean"] - r["stderr"], r["mean"] + r["stderr"], alpha=0.2,
                         color=ax.lines[-1].get_color())
