@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from ..backend import asarray, xp
+from ..backend import asarray, get_backend, xp
 from ..backend import dtype as as_dtype
 from ..errors import UsageError
 from ..layers import lstm_step_backward, lstm_step_forward
@@ -50,13 +50,26 @@ def init_lstm_params(rng, input_dim, hidden, num_layers, dtype):
     return phi
 
 
+FUSED_KERNELS = True
+"""On the cupy backend, run the LSTM cell's elementwise work as fused CuPy kernels (below)."""
+
+
+def lstm_step_functions():
+    """The (forward, backward) pair for one LSTM step: the fused CuPy kernels on the GPU when
+    FUSED_KERNELS is on, else the plain xp layers of minil2o.layers (the reference)."""
+    if FUSED_KERNELS and get_backend() == "cupy":
+        return fused_lstm_step_forward, fused_lstm_step_backward
+    return lstm_step_forward, lstm_step_backward
+
+
 def lstm_stack_forward(phi, x, state, num_layers):
     """Run x (n, D) through the stacked LSTMs. state holds h{l}, c{l} (n, H) for l = 1..L.
     Returns the top hidden state (n, H), the new state and the per-layer caches."""
+    step_forward = lstm_step_functions()[0]
     new_state, caches = {}, []
     for layer in range(1, num_layers + 1):
-        x, c, cache = lstm_step_forward(x, state[f"h{layer}"], state[f"c{layer}"],
-                                        phi[f"Wx{layer}"], phi[f"Wh{layer}"], phi[f"b{layer}"])
+        x, c, cache = step_forward(x, state[f"h{layer}"], state[f"c{layer}"],
+                                   phi[f"Wx{layer}"], phi[f"Wh{layer}"], phi[f"b{layer}"])
         new_state[f"h{layer}"], new_state[f"c{layer}"] = x, c
         caches.append(cache)
     return x, new_state, caches
@@ -66,16 +79,94 @@ def lstm_stack_backward(d_top, d_state, caches, d_phi):
     """Backward of lstm_stack_forward. d_top (n, H) is the gradient on the top hidden state from
     this step's output; d_state the gradients on the state this step produced (from the next step).
     Accumulates into d_phi; returns the gradient on the input x (n, D) and on the previous state."""
+    step_backward = lstm_step_functions()[1]
     d_prev, dx = {}, d_top
     for layer in range(len(caches), 0, -1):
         dh = dx + d_state[f"h{layer}"]                                                 # (n, H)
-        dx, dh_prev, dc_prev, dWx, dWh, db = lstm_step_backward(dh, d_state[f"c{layer}"],
-                                                                caches[layer - 1])
+        dx, dh_prev, dc_prev, dWx, dWh, db = step_backward(dh, d_state[f"c{layer}"],
+                                                           caches[layer - 1])
         d_phi[f"Wx{layer}"] += dWx
         d_phi[f"Wh{layer}"] += dWh
         d_phi[f"b{layer}"] += db
         d_prev[f"h{layer}"], d_prev[f"c{layer}"] = dh_prev, dc_prev
     return dx, d_prev
+
+
+# ---------------------------------------------------------------------------------------------
+# The same LSTM step with its elementwise work fused into one CuPy kernel each way (GPU only).
+# Every thread handles one (row, unit) pair: it reads the four gate pre-activations of that unit
+# and writes the gates, c, tanh(c) and h (forward), or the four entries of da and dc_prev
+# (backward), so each array is read and written once instead of once per operation. The
+# equations are those of lstm_step_forward / lstm_step_backward; tests/test_bench.py checks that
+# both give the same numbers.
+# ---------------------------------------------------------------------------------------------
+
+_CELL_FORWARD = """
+    ptrdiff_t r = (ptrdiff_t)(i / H) * 4 * H + i % H;       // column of unit i % H in gate i
+    T gi = 1 / (1 + exp(-a[r])), gf = 1 / (1 + exp(-a[r + H])), go = 1 / (1 + exp(-a[r + 2 * H]));
+    T gg = tanh(a[r + 3 * H]);
+    gates[r] = gi; gates[r + H] = gf; gates[r + 2 * H] = go; gates[r + 3 * H] = gg;
+    c = gf * c_prev + gi * gg;
+    tanh_c = tanh(c);
+    h = go * tanh_c;
+"""
+
+_CELL_BACKWARD = """
+    ptrdiff_t r = (ptrdiff_t)(i / H) * 4 * H + i % H;
+    T gi = gates[r], gf = gates[r + H], go = gates[r + 2 * H], gg = gates[r + 3 * H];
+    T dct = dc + dh * go * (1 - tanh_c * tanh_c);
+    da[r] = dct * gg * gi * (1 - gi);
+    da[r + H] = dct * c_prev * gf * (1 - gf);
+    da[r + 2 * H] = dh * tanh_c * go * (1 - go);
+    da[r + 3 * H] = dct * gi * (1 - gg * gg);
+    dc_prev = dct * gf;
+"""
+
+_cupy_kernels = {}
+
+
+def cupy_cell_kernels():
+    """The two cupy.ElementwiseKernel objects (built on first use; CuPy compiles and caches them)."""
+    if not _cupy_kernels:
+        import cupy
+        _cupy_kernels["forward"] = cupy.ElementwiseKernel(
+            "raw T a, T c_prev, int32 H", "raw T gates, T c, T tanh_c, T h",
+            _CELL_FORWARD, "minil2o_lstm_cell_forward")
+        _cupy_kernels["backward"] = cupy.ElementwiseKernel(
+            "raw T gates, T c_prev, T tanh_c, T dh, T dc, int32 H", "raw T da, T dc_prev",
+            _CELL_BACKWARD, "minil2o_lstm_cell_backward")
+    return _cupy_kernels
+
+
+def fused_lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
+    """lstm_step_forward (same inputs, outputs and cache) with the gates and the cell computed by
+    one CuPy kernel after the matrix products a = x Wx + h_prev Wh + b: (N, 4H)."""
+    import cupy
+    H = h_prev.shape[1]
+    a = cupy.ascontiguousarray(x @ Wx + h_prev @ Wh + b)   # (N, 4H)
+    gates = cupy.empty_like(a)                             # [i, f, o, g], (N, 4H)
+    c, tanh_c, h = (cupy.empty_like(a, shape=c_prev.shape) for _ in range(3))  # (N, H) each
+    cupy_cell_kernels()["forward"](a, c_prev, H, gates, c, tanh_c, h)
+    i, f, o, g = (gates[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
+    return h, c, (x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c)
+
+
+def fused_lstm_step_backward(dh, dc, cache):
+    """lstm_step_backward with da: (N, 4H) and dc_prev: (N, H) computed by one CuPy kernel; the
+    matrix products are those of lstm_step_backward. The gates are read whole from the (N, 4H)
+    array that the cache's i, f, o, g are column views of (i.base)."""
+    import cupy
+    x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c = cache
+    whole = i.base is not None and i.base.shape == (i.shape[0], 4 * i.shape[1])
+    gates = cupy.ascontiguousarray(i.base if whole else cupy.concatenate([i, f, o, g], axis=1))
+    da, dc_prev = cupy.empty_like(gates), cupy.empty_like(tanh_c)  # (N, 4H), (N, H)
+    cupy_cell_kernels()["backward"](gates, c_prev, tanh_c, dh, dc, h_prev.shape[1], da, dc_prev)
+    dx = da @ Wx.T                                         # (N, D)
+    dh_prev = da @ Wh.T                                    # (N, H)
+    dWx = x.T @ da                                         # (D, 4H)
+    dWh = h_prev.T @ da                                    # (H, 4H)
+    db = cupy.sum(da, axis=0)                              # (4H,)
+    return dx, dh_prev, dc_prev, dWx, dWh, db
 
 
 class LearnedOptimizer:

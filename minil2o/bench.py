@@ -1,0 +1,427 @@
+"""Measure meta-training speed and memory of the DM optimizer and RNNprop (forward pass plus the
+hand-written BPTT, float32) on quadratics and the MNIST MLP, with a plain PyTorch reference.
+
+What is measured, all in one run on the selected backend (MINIL2O_BACKEND):
+
+    meta-epoch      one problem optimized for `horizon` steps in truncations of `unroll`, with one
+                    Adam step on phi per truncation (Trainer.train_problem): seconds, and
+                    coordinate-steps per second = n * horizon / seconds
+    coordinates     one truncation (unroll + meta_gradient) on quadratics of n = 1e3 .. 1e6
+                    coordinates: throughput and peak memory
+    truncation      the same on the MNIST MLP for K = 5 .. 40 steps: memory should grow as K * n
+    torch           the MNIST meta-epoch written plainly in PyTorch (LSTMCell over all coordinates
+                    as one batch, autograd for the meta-gradient, gradients detached as inputs to
+                    the optimizer), timed in the same run; the ratio is ours / torch
+
+Times are the minimum over `--repeat` runs after one warm-up (the least disturbed run on a shared
+machine); the median is kept in the JSON too. Peak memory is the high-water mark of array memory
+allocated during one truncation above what was held before it: NumPy allocations as seen by
+tracemalloc, CuPy's memory-pool bytes on the GPU. Threads: NumPy's BLAS takes
+OPENBLAS_NUM_THREADS / OMP_NUM_THREADS from the environment at start; PyTorch is given the same
+number (or --threads), so both sides use the same cores.
+"""
+import json
+import math
+import os
+import platform
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+
+from .errors import UsageError
+
+OPTIMIZERS = ("dm", "rnnprop")
+TARGET_TORCH_RATIO = 0.6          # our MNIST meta-epoch at most 0.6x the plain PyTorch one
+TARGET_GPU_THROUGHPUT = 2e8       # coordinate-steps per second on a meta-batch of MNIST MLPs
+
+
+def add_arguments(p):
+    p.add_argument("--quick", action="store_true", help="small sizes, one repeat (about 20 s)")
+    p.add_argument("--optimizers", default="dm,rnnprop", help="comma-separated: dm, rnnprop")
+    p.add_argument("--horizon", type=int, help="optimizee steps per meta-epoch (100; quick 20)")
+    p.add_argument("--unroll", type=int, help="steps per truncation in a meta-epoch (20; quick 10)")
+    p.add_argument("--sizes", help="coordinates for the scaling sweep, e.g. 1e3,1e4,1e5,1e6")
+    p.add_argument("--unrolls", help="truncation lengths for the memory sweep, e.g. 5,10,20,40")
+    p.add_argument("--mnist-meta-batch", type=int,
+                   help="MNIST problems per meta-epoch (1 on the CPU, 64 on a GPU)")
+    p.add_argument("--repeat", type=int, help="timed runs per figure (3; quick 1)")
+    p.add_argument("--max-gb", type=float, default=6.0,
+                   help="skip sweep sizes whose predicted peak memory exceeds this (default 6)")
+    p.add_argument("--threads", type=int, help="PyTorch threads (default: as for NumPy's BLAS)")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    p.add_argument("--out", default="runs/bench/bench.json", help="JSON file to write")
+
+
+def settings(args):
+    """The run's sizes from the arguments, the --quick defaults and the backend."""
+    from .backend import get_backend
+    from .evaluate import check_positive_int
+    quick, gpu = args.quick, get_backend() == "cupy"
+    opts = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    for o in opts:
+        if o not in OPTIMIZERS:
+            raise UsageError(f"unknown optimizer {o!r} in --optimizers: choose from {', '.join(OPTIMIZERS)}")
+    s = dict(optimizers=opts,
+             horizon=args.horizon or (20 if quick else 100),
+             unroll=args.unroll or (10 if quick else 20),
+             sizes=parse_ints(args.sizes, "--sizes") if args.sizes else
+             ([1000, 10000] if quick else [1000, 10000, 100000, 1000000]),
+             unrolls=parse_ints(args.unrolls, "--unrolls") if args.unrolls else
+             ([2, 4] if quick else [5, 10, 20, 40]),
+             mnist_meta_batch=args.mnist_meta_batch or (64 if gpu else 1),
+             repeat=args.repeat or (1 if quick else 3), max_gb=args.max_gb)
+    for name in ("horizon", "unroll", "mnist_meta_batch", "repeat"):
+        check_positive_int(s[name], f"--{name.replace('_', '-')}")
+    if s["horizon"] % s["unroll"]:
+        raise UsageError(f"--horizon {s['horizon']} is not a multiple of --unroll {s['unroll']}")
+    return s
+
+
+def parse_ints(text, name):
+    """'1e3,1e4' -> [1000, 10000]; a UsageError names the bad entry."""
+    try:
+        values = [int(float(v)) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{name} {text!r} is not allowed: use comma-separated positive numbers") from None
+    if not values or min(values) < 1:
+        raise UsageError(f"{name} {text!r} is not allowed: use comma-separated positive numbers")
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing and memory
+# ---------------------------------------------------------------------------------------------
+
+def synchronize():
+    """Wait for the GPU to finish queued work (timings on CuPy would stop too early otherwise)."""
+    from .backend import get_backend
+    if get_backend() == "cupy":
+        import cupy
+        cupy.cuda.get_current_stream().synchronize()
+
+
+def timed(fn, repeat):
+    """Run fn once to warm up, then `repeat` times; returns the list of seconds."""
+    fn()
+    synchronize()
+    seconds = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        synchronize()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def peak_bytes(fn):
+    """Peak array memory allocated while fn() runs, above what was allocated before it."""
+    from .backend import get_backend
+    if get_backend() == "cupy":
+        import cupy
+        pool = cupy.get_default_memory_pool()
+        synchronize()
+        pool.free_all_blocks()
+        before = pool.used_bytes()
+        fn()
+        synchronize()
+        return pool.total_bytes() - before       # the pool keeps every block it needed
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fn()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def summary(seconds, work):
+    """min / median seconds and the throughput work / min-seconds."""
+    best = min(seconds)
+    return {"seconds": best, "median_seconds": statistics.median(seconds),
+            "coord_steps_per_s": work / best}
+
+
+# ---------------------------------------------------------------------------------------------
+# The measurements
+# ---------------------------------------------------------------------------------------------
+
+def optimizer_kwargs(kind, problem):
+    """The papers' settings: DM output scale 0.1 on MNIST, 1.0 on quadratics; RNNprop defaults."""
+    if kind == "dm":
+        return {"output_scale": 0.1 if problem == "mnist-mlp" else 1.0}
+    return {}
+
+
+def meta_epoch(kind, problem, problem_kwargs, meta_batch, s):
+    """Seconds for one meta-epoch (Trainer.train_problem) and its throughput."""
+    from .train import TrainConfig, Trainer
+    config = TrainConfig(problem=problem, problem_kwargs=problem_kwargs, optimizer=kind,
+                         optimizer_kwargs=optimizer_kwargs(kind, problem), horizon=s["horizon"],
+                         unroll=s["unroll"], weighting="all" if kind == "dm" else "last",
+                         meta_batch=meta_batch, epochs=1, problems_per_epoch=1)
+    trainer = Trainer(config, log=lambda *a: None)
+    n = trainer.sample_problem().n
+    truncations = []
+    seconds = timed(lambda: truncations.append(len(trainer.train_problem(0))), s["repeat"])
+    row = {"case": f"meta-epoch {problem}", "optimizer": kind, "coords": n, "unroll": s["unroll"],
+           "horizon": s["horizon"], "meta_batch": meta_batch,
+           **summary(seconds, n * s["horizon"])}
+    if min(truncations) < s["horizon"] // s["unroll"]:
+        row["note"] = "a truncation was skipped as non-finite: the time covers fewer steps"
+    return row
+
+
+def truncation_runner(kind, problem, K, rng):
+    """A function running one truncation (unroll + meta_gradient) of K steps, and n."""
+    from .meta import meta_gradient, meta_weights, unroll
+    from .train import build_optimizer
+    opt = build_optimizer(kind, **optimizer_kwargs(kind, "quadratic"))
+    phi = opt.init_params(rng)
+    theta, state = problem.init(rng), opt.init_state(problem.n)
+    batches = [problem.sample_batch(rng) for _ in range(K + 1)]
+    weights = meta_weights(K, "all" if kind == "dm" else "last")
+
+    def run():
+        tr = unroll(opt, phi, problem, theta, state, batches)
+        return meta_gradient(opt, phi, problem, tr, weights)
+    return run
+
+
+def truncation_row(case, kind, problem, K, s, rng):
+    """Throughput and peak memory of one truncation of K steps on `problem`."""
+    run = truncation_runner(kind, problem, K, rng)
+    row = {"case": case, "optimizer": kind, "coords": problem.n, "unroll": K,
+           **summary(timed(run, s["repeat"]), problem.n * K)}
+    row["peak_bytes"] = peak_bytes(run)
+    row["bytes_per_coord_step"] = row["peak_bytes"] / (problem.n * K)
+    return row
+
+
+def coordinate_sweep(kind, s, rng, log):
+    """Quadratics (d = 10) with n = sizes coordinates, one truncation of 5 steps each; sizes whose
+    memory, predicted from the largest size measured so far, exceeds max_gb are skipped."""
+    from .problems import QuadraticFamily
+    rows, K = [], 5
+    for n in s["sizes"]:
+        if rows:
+            predicted = rows[-1]["bytes_per_coord_step"] * n * K
+            if predicted > s["max_gb"] * 2 ** 30:
+                log(f"  skipped n = {n}: about {predicted / 2 ** 30:.1f} GB > --max-gb {s['max_gb']}")
+                rows.append({"case": "coordinates", "optimizer": kind, "coords": n, "unroll": K,
+                             "skipped": f"predicted {predicted / 2 ** 30:.1f} GB > {s['max_gb']} GB"})
+                continue
+        problem = QuadraticFamily(num_functions=max(1, n // 10)).sample(rng)
+        rows.append(truncation_row("coordinates", kind, problem, K, s, rng))
+    return rows
+
+
+def unroll_sweep(kind, s, rng):
+    """The MNIST MLP (n = 15,910) with truncations of K = unrolls steps."""
+    from .problems import make_family
+    problem = make_family("mnist-mlp").sample(rng)
+    return [truncation_row("truncation mnist-mlp", kind, problem, K, s, rng) for K in s["unrolls"]]
+
+
+def linear_fit(rows):
+    """Fit peak = alpha + beta * K * n over the rows; the largest relative residual says how
+    linear memory is in K * n (small: linear)."""
+    kn = np.array([r["coords"] * r["unroll"] for r in rows], dtype=float)
+    peak = np.array([r["peak_bytes"] for r in rows], dtype=float)
+    if len(rows) < 2:
+        return None
+    beta, alpha = np.polyfit(kn, peak, 1)
+    residual = float(np.max(np.abs(alpha + beta * kn - peak) / peak))
+    return {"bytes_per_coord_step": float(beta), "offset_bytes": float(alpha),
+            "max_relative_residual": residual}
+
+
+# ---------------------------------------------------------------------------------------------
+# The plain PyTorch reference (benchmark only; PyTorch is not a dependency of minil2o)
+# ---------------------------------------------------------------------------------------------
+
+def torch_threads(args):
+    """Threads for PyTorch: --threads, else NumPy's BLAS setting from the environment, else None."""
+    if args.threads:
+        return args.threads
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return None
+
+
+def torch_meta_epoch(s, threads, seed=0):
+    """The DM optimizer's MNIST meta-epoch written plainly in PyTorch: two LSTMCells over all n
+    coordinates as one batch, Appendix-A preprocessing, output scale 0.1, the 784-20-10 sigmoid MLP
+    in torch with autograd; grad_t = d f / d theta_t is detached before it enters the optimizer
+    (the paper's dropped second derivatives); L = sum_t f(theta_t) over each truncation, then
+    L.backward() and one Adam step. Returns the row, or None when PyTorch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    from .data import load_mnist
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    X, y = load_mnist("train")
+    X, Y = torch.from_numpy(X), torch.nn.functional.one_hot(torch.from_numpy(y), 10).float()
+    sizes = (784, 20, 10)
+    n = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    cells = [torch.nn.LSTMCell(2, 20), torch.nn.LSTMCell(20, 20)]
+    readout = torch.nn.Linear(20, 1)
+    params = [q for m in (*cells, readout) for q in m.parameters()]
+    meta_opt = torch.optim.Adam(params, lr=1e-3)
+    rng = np.random.default_rng(seed)
+
+    def loss_and_grad(theta):
+        idx = torch.from_numpy(rng.choice(X.shape[0], size=128, replace=False))
+        W1, b1 = theta[:15680].view(784, 20), theta[15680:15700]
+        W2, b2 = theta[15700:15900].view(20, 10), theta[15900:]
+        z = torch.sigmoid(X[idx] @ W1 + b1) @ W2 + b2
+        f = -(Y[idx] * torch.log_softmax(z, dim=1)).sum(dim=1).mean()
+        grad, = torch.autograd.grad(f, theta, retain_graph=True)
+        return f, grad.detach()
+
+    def preprocess(g, p=10.0):
+        big = g.abs() >= math.exp(-p)
+        x0 = torch.where(big, torch.log(g.abs().clamp_min(1e-37)) / p, -torch.ones_like(g))
+        x1 = torch.where(big, torch.sign(g), math.exp(p) * g)
+        return torch.stack([x0, x1], dim=1)
+
+    def epoch():
+        theta = torch.from_numpy(0.1 * rng.standard_normal(n).astype(np.float32)).requires_grad_()
+        state = [torch.zeros(n, 20) for _ in range(4)]
+        f, grad = loss_and_grad(theta)
+        for _ in range(s["horizon"] // s["unroll"]):
+            meta_loss = 0.0
+            for _ in range(s["unroll"]):
+                h1, c1 = cells[0](preprocess(grad), (state[0], state[1]))
+                h2, c2 = cells[1](h1, (state[2], state[3]))
+                state = [h1, c1, h2, c2]
+                theta = theta + 0.1 * readout(h2)[:, 0]
+                f, grad = loss_and_grad(theta)
+                meta_loss = meta_loss + f
+            meta_opt.zero_grad()
+            meta_loss.backward()
+            meta_opt.step()
+            theta = theta.detach().requires_grad_()
+            state = [t.detach() for t in state]
+    seconds = timed(epoch, s["repeat"])
+    return {"case": "meta-epoch mnist-mlp (PyTorch)", "optimizer": "dm", "coords": n,
+            "unroll": s["unroll"], "horizon": s["horizon"], "meta_batch": 1,
+            "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
+            **summary(seconds, n * s["horizon"])}
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+
+def machine():
+    """Where the figures come from."""
+    from . import __version__
+    from .backend import device_name, get_backend
+    info = {"minil2o": __version__, "backend": get_backend(), "device": device_name(),
+            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "numpy": np.__version__,
+            "blas_threads": {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                         "MKL_NUM_THREADS") if k in os.environ}}
+    if hasattr(os, "getloadavg"):
+        info["load_average_at_start"] = round(os.getloadavg()[0], 2)
+    return info
+
+
+def targets(rows, gpu):
+    """Each target of the benchmark: the measured value, the bound and whether it is met."""
+    out = []
+    ours = [r for r in rows if r["case"] == "meta-epoch mnist-mlp" and r["optimizer"] == "dm"
+            and r["meta_batch"] == 1]
+    ref = [r for r in rows if r["case"] == "meta-epoch mnist-mlp (PyTorch)"]
+    if ours and ref:
+        ratio = ours[0]["seconds"] / ref[0]["seconds"]
+        out.append({"target": "MNIST meta-epoch (dm) / plain PyTorch", "value": ratio,
+                    "bound": f"<= {TARGET_TORCH_RATIO}", "met": ratio <= TARGET_TORCH_RATIO})
+    for kind in OPTIMIZERS:
+        sweep = [r for r in rows if r["case"] == "truncation mnist-mlp" and r["optimizer"] == kind]
+        fit = linear_fit(sweep)
+        if fit:
+            out.append({"target": f"memory linear in K*n ({kind})", "value": fit["max_relative_residual"],
+                        "bound": "largest relative residual of a line <= 0.1",
+                        "met": fit["max_relative_residual"] <= 0.1, **fit})
+    best = max((r["coord_steps_per_s"] for r in rows if r["case"] == "meta-epoch mnist-mlp"
+                and r["meta_batch"] > 1), default=None)
+    out.append({"target": "GPU coordinate-steps/s on a meta-batch of MNIST MLPs",
+                "value": best if gpu else None, "bound": f">= {TARGET_GPU_THROUGHPUT:.0e}",
+                "met": (best is not None and best >= TARGET_GPU_THROUGHPUT) if gpu else None,
+                **({} if gpu else {"note": "not measured: no GPU backend (MINIL2O_BACKEND=cupy)"})})
+    return out
+
+
+def format_table(rows):
+    """The rows as a fixed-width text table."""
+    lines = [f"{'case':<32} {'opt':<8} {'coords':>9} {'K':>3} {'seconds':>9} {'coord-steps/s':>14} "
+             f"{'peak MB':>9} {'B/(K n)':>8}"]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"{r['case']:<32} {r['optimizer']:<8} {r['coords']:>9} {r['unroll']:>3} "
+                         f"skipped: {r['skipped']}")
+            continue
+        peak = f"{r['peak_bytes'] / 2 ** 20:9.1f}" if "peak_bytes" in r else f"{'':>9}"
+        per = f"{r['bytes_per_coord_step']:8.0f}" if "bytes_per_coord_step" in r else f"{'':>8}"
+        case = r["case"] + (f" x{r['meta_batch']}" if r.get("meta_batch", 1) > 1 else "")
+        lines.append(f"{case:<32} {r['optimizer']:<8} {r['coords']:>9} {r['unroll']:>3} "
+                     f"{r['seconds']:9.3f} {r['coord_steps_per_s']:14.3e} {peak} {per}")
+    return "\n".join(lines)
+
+
+def format_targets(checks):
+    lines = []
+    for t in checks:
+        value = "n/a" if t["value"] is None else f"{t['value']:.3g}"
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        lines.append(f"target: {t['target']}: {value} (want {t['bound']}) -> {verdict}"
+                     + (f" [{t['note']}]" if "note" in t else ""))
+    return "\n".join(lines)
+
+
+def run(args):
+    """The bench command: measure, print the table and the targets, write the JSON file."""
+    from .backend import get_backend
+    s = settings(args)
+    log = print
+    rng = np.random.default_rng(0)
+    gpu = get_backend() == "cupy"
+    info = machine()
+    log(f"minil2o bench on {info['device']} ({info['backend']}), {info['cores']} cores, "
+        f"load {info.get('load_average_at_start', '?')}")
+    rows = []
+    for kind in s["optimizers"]:
+        log(f"{kind}: meta-epochs")
+        rows.append(meta_epoch(kind, "quadratic", {"num_functions": 128}, 1, s))
+        rows.append(meta_epoch(kind, "mnist-mlp", {}, 1, s))
+        if s["mnist_meta_batch"] > 1:
+            rows.append(meta_epoch(kind, "mnist-mlp", {}, s["mnist_meta_batch"], s))
+        log(f"{kind}: coordinate and truncation sweeps")
+        rows += coordinate_sweep(kind, s, rng, log)
+        rows += unroll_sweep(kind, s, rng)
+    if "dm" in s["optimizers"] and not args.no_torch:
+        log("PyTorch reference")
+        ref = torch_meta_epoch(s, torch_threads(args))
+        if ref is None:
+            log("  PyTorch is not installed: the reference is skipped (pip install torch)")
+        else:
+            rows.append(ref)
+    checks = targets(rows, gpu)
+    print(format_table(rows))
+    print(format_targets(checks))
+    report = {"machine": info, "settings": s, "results": rows, "targets": checks}
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(report, fh, indent=1)
+    os.replace(tmp, args.out)
+    print(f"JSON: {args.out}")
+    return 0

@@ -1,0 +1,64 @@
+"""`minil2o bench` runs and writes well-formed JSON (never timing thresholds: speed is measured by
+the benchmark, not asserted), and on a GPU the fused CuPy LSTM kernels agree with the plain layers."""
+import json
+
+import numpy as np
+import pytest
+
+import minil2o
+from minil2o import cli
+from minil2o.backend import asarray, to_numpy
+from minil2o.errors import UsageError
+from minil2o.layers import lstm_step_backward, lstm_step_forward
+
+
+def cupy_or_skip():
+    """Select the cupy backend, or skip saying why (no CuPy, or no CUDA GPU)."""
+    try:
+        minil2o.set_backend("cupy")
+    except UsageError as e:
+        pytest.skip(f"needs a CUDA GPU with CuPy: {e}")
+
+
+def test_bench_quick_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = cli.main(["bench", "--quick", "--horizon", "4", "--unroll", "2", "--sizes", "100,1000",
+                     "--unrolls", "2,3", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "coord-steps/s" in printed and "target:" in printed
+    report = json.loads(out.read_text())
+    assert set(report) == {"machine", "settings", "results", "targets"}
+    cases = {r["case"] for r in report["results"]}
+    assert {"meta-epoch quadratic", "meta-epoch mnist-mlp", "coordinates",
+            "truncation mnist-mlp"} <= cases
+    for row in report["results"]:
+        assert row["optimizer"] in ("dm", "rnnprop") and row["coords"] > 0
+        assert row["seconds"] > 0 and row["coord_steps_per_s"] > 0
+        if row["case"] in ("coordinates", "truncation mnist-mlp"):
+            assert row["peak_bytes"] > 0
+    names = [t["target"] for t in report["targets"]]
+    assert any("linear" in name for name in names) and any("GPU" in name for name in names)
+
+
+def test_bench_rejects_bad_sizes(capsys):
+    assert cli.main(["bench", "--quick", "--sizes", "ten"]) == 2
+    assert "--sizes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-12), ("float32", 1e-5)])
+def test_fused_cupy_lstm_step_matches_plain_layers(dtype, tol):
+    cupy_or_skip()
+    from minil2o.optimizers.learned import fused_lstm_step_backward, fused_lstm_step_forward
+    rng = np.random.default_rng(0)
+    N, D, H = 37, 3, 5
+    arrays = [asarray(rng.standard_normal(shape), dtype=dtype) for shape in
+              ((N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,), (N, H), (N, H))]
+    x, h_prev, c_prev, Wx, Wh, b, dh, dc = arrays
+    h, c, cache = lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b)
+    h2, c2, cache2 = fused_lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b)
+    plain = [h, c] + list(lstm_step_backward(dh, dc, cache))
+    fused = [h2, c2] + list(fused_lstm_step_backward(dh, dc, cache2))
+    for a, b_ in zip(plain, fused):
+        a, b_ = to_numpy(a), to_numpy(b_)
+        assert np.linalg.norm(a - b_) / (np.linalg.norm(a) + np.linalg.norm(b_)) < tol
