@@ -315,8 +315,9 @@ class Trainer:
             return self.ema if self.ema is not None else math.inf
         if not hasattr(self, "validation_family"):
             self.validation_family = build_family(c, "validation")
-        self.opt.phi = self.phi                         # the optimizer as it stands, frozen
-        curves = learning_curves(self.validation_family, self.opt, c.validation_problems, c.horizon,
+        frozen = build_learned(c, self.family)          # the optimizer as it stands, frozen
+        frozen.phi = self.phi
+        curves = learning_curves(self.validation_family, frozen, c.validation_problems, c.horizon,
                                  seed=c.seed + 1_000_003)
         return float(curves.mean()) if np.all(np.isfinite(curves)) else math.inf
 
