@@ -128,3 +128,87 @@ def test_ch04_meta_gradient_second_derivatives(tiny_unroll):
     assert max(errors.values()) < TOL, errors
     dropped = meta_gradient(u["opt"], u["phi"], u["problem"], u["tr"], u["weights"])
     assert rel_error(flatten(dropped), flatten(kept)) > 1e-5
+
+
+def test_ch05_quadratic_gradient_and_hvp():
+    """Chapter 5, exercise 1: the quadratic's gradient (5.2) against central differences, and its
+    Hessian-vector product (5.3) against the central difference of the gradient (5.4)."""
+    rng = np.random.default_rng(0)
+    p = QuadraticFamily(dim=4, num_functions=2, init_std=1.0, dtype="float64").sample(rng)
+    theta, v = p.init(rng), f64(rng, p.n)
+    _, grad = p.loss_and_grad(theta)
+    errors = check_gradients(lambda theta: p.loss(theta), {"theta": theta}, {"theta": grad},
+                             verbose=False)
+    assert errors["theta"] < TOL, errors
+    h = 1e-5
+    numeric = (p.loss_and_grad(theta + h * v)[1] - p.loss_and_grad(theta - h * v)[1]) / (2 * h)
+    assert rel_error(p.hvp(theta, v), numeric) < TOL
+
+
+def test_ch06_mlp_gradient():
+    """Chapter 6, exercise 1: the MLP's hand-written gradient (6.3) against central differences on
+    a 6-5-3 sigmoid network over 20 examples (the whole data set as the batch)."""
+    from minil2o.problems import MLPFamily
+    rng = np.random.default_rng(0)
+    tiny = MLPFamily(rng.standard_normal((20, 6)), rng.integers(0, 3, 20), hidden=(5,),
+                     num_classes=3, batch_size=20, init_std=0.5, dtype="float64").sample(rng)
+    theta = tiny.init(rng)
+    _, grad = tiny.loss_and_grad(theta, None)
+    errors = check_gradients(lambda theta: tiny.loss(theta, None), {"theta": theta},
+                             {"theta": grad}, verbose=False)
+    assert errors["theta"] < TOL, errors
+
+
+def test_ch07_conv2d_backward():
+    """Chapter 7, exercise 1: conv2d_backward (7.2) against central differences."""
+    rng = np.random.default_rng(0)
+    inputs = {"x": f64(rng, (2, 3, 5, 5)), "w": f64(rng, (4, 3, 3, 3)), "b": f64(rng, 4)}
+    dout = f64(rng, (2, 4, 5, 5))
+    _, cache = layers.conv2d_forward(**inputs)
+    objective = vjp_objective(lambda **inp: layers.conv2d_forward(**inp)[0], dout)
+    grads = dict(zip(("x", "w", "b"), layers.conv2d_backward(dout, cache)))
+    errors = check_gradients(objective, inputs, grads, verbose=False)
+    assert max(errors.values()) < TOL, errors
+
+
+def test_ch08_gram_backward():
+    """Chapter 8, exercise 1: the Gram matrix's backward pass (8.5) against central differences,
+    for a dG that is not symmetric."""
+    from minil2o.problems.art import gram_backward, gram_forward
+    rng = np.random.default_rng(0)
+    feat, dG = f64(rng, (1, 3, 4, 4)), f64(rng, (3, 3))
+    _, F = gram_forward(feat)
+    objective = vjp_objective(lambda feat: gram_forward(feat)[0], dG)
+    errors = check_gradients(objective, {"feat": feat}, {"feat": gram_backward(dG, F, feat.shape)},
+                             verbose=False)
+    assert errors["feat"] < TOL, errors
+
+
+def test_ch09_rnnprop_step_backward():
+    """Chapter 9, exercise 1: RNNprop.step_backward (with need_d_grad) against central differences
+    for phi, the incoming state (m, v, LSTM) and the input gradient."""
+    from minil2o.optimizers.learned import RNNprop
+    rng = np.random.default_rng(0)
+    opt, n = RNNprop(hidden=3), 6
+    phi = {k: v + asarray(0.1 * rng.standard_normal(v.shape), "float64")
+           for k, v in opt.init_params(rng, "float64").items()}
+    state = {k: asarray(0.5 * rng.standard_normal(v.shape), "float64") if hasattr(v, "shape") else 3
+             for k, v in opt.init_state(n, "float64").items()}
+    state["v"] = xp.abs(state["v"]) + 0.1
+    grad = asarray(rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-3, 1, n), "float64")
+    _, new_state, cache = opt.step_forward(phi, grad, state)
+    d_update = f64(rng, n)
+    d_state = {k: asarray(rng.standard_normal(v.shape), "float64")
+               for k, v in new_state.items() if k != "t"}
+
+    def objective(grad, **inputs):
+        phi_ = {k: v for k, v in inputs.items() if not k.startswith("s_")}
+        state_ = {**{k[2:]: v for k, v in inputs.items() if k.startswith("s_")}, "t": 3}
+        update, new, _ = opt.step_forward(phi_, grad, state_)
+        return xp.sum(update * d_update) + sum(xp.sum(new[k] * d) for k, d in d_state.items())
+
+    d_phi, d_prev, d_grad = opt.step_backward(phi, d_update, d_state, cache, need_d_grad=True)
+    inputs = {"grad": grad, **phi, **{f"s_{k}": v for k, v in state.items() if k != "t"}}
+    analytic = {"grad": d_grad, **d_phi, **{f"s_{k}": d_prev[k] for k in state if k != "t"}}
+    errors = check_gradients(objective, inputs, analytic, verbose=False)
+    assert max(errors.values()) < TOL, errors

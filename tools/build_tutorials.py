@@ -1117,11 +1117,1010 @@ memory are measured by a benchmark, not asserted by tests:
 '''
 
 
+CH05 = r'''
+%% md
+# 5. Training the DM optimizer on quadratics (Fig. 4, left)
+
+The first experiment of Andrychowicz et al. 2016 (section 3.1): learn an optimizer for random
+10-dimensional quadratics, then race it against SGD, NAG, RMSprop and Adam, each with its learning
+rate tuned on the same family. This chapter states the optimizee and its derivatives, checks them,
+meta-trains the DM optimizer live with `minil2o.train.Trainer` (a small budget: a few seconds), and
+draws the paper's Fig. 4 (left) with `minil2o.evaluate.compare`, beside the optimizer shipped in
+`minil2o/datasets/pretrained/dm-quadratic.npz` (the `minil2o demo` run).
+
+Equations of the paper keep its numbers ((1), (3)); this chapter's are (5.1), (5.2), ...
+%% code
+SETUP
+from minil2o.evaluate import compare, format_table
+from minil2o.gradcheck import check_gradients, rel_error
+from minil2o.problems import QuadraticFamily, make_family
+from minil2o.train import TrainConfig, Trainer, load_optimizer
+%% md
+## 5.1 The optimizee, its gradient and its Hessian
+
+Each function of the family is
+
+$$f(\theta) = \lVert W\theta - y \rVert_2^2, \qquad W \in \mathbb{R}^{10\times 10},\ y \in \mathbb{R}^{10},
+\ W_{ij}, y_i \sim \mathcal{N}(0, 1). \tag{5.1}$$
+
+With the residual $r = W\theta - y$, $df = 2 r^\top W\, d\theta$, so
+
+$$\nabla f(\theta) = 2 W^\top (W\theta - y), \tag{5.2}$$
+
+and since (5.2) is affine in $\theta$ the Hessian is constant, $H = 2W^\top W$, and a Hessian-vector
+product (needed when the meta-gradient keeps second derivatives, eq. (4.5)) is
+
+$$H v = 2 W^\top (W v). \tag{5.3}$$
+
+`QuadraticProblem` holds $B$ functions at once: $\theta$ is $B$ stacked 10-vectors and the loss is
+their sum $\sum_b \lVert W_b\theta_b - y_b\rVert^2$, so one optimizer run advances all $B$ together
+(learning curves report the loss divided by $B$). From scratch, (5.1) to (5.3) against the library:
+%% code
+rng = np.random.default_rng(0)
+problem = QuadraticFamily(dim=10, num_functions=3, init_std=1.0, dtype="float64").sample(rng)
+W, y = to_numpy(problem.W), to_numpy(problem.y)                    # (3, 10, 10), (3, 10)
+theta, v = problem.init(rng), asarray(rng.standard_normal(problem.n), dtype="float64")
+th, vv = to_numpy(theta).reshape(3, 10), to_numpy(v).reshape(3, 10)
+
+r = np.einsum("bij,bj->bi", W, th) - y                              # (B, d), residuals
+f_mine = np.sum(r * r)                                              # eq. (5.1), summed over b
+grad_mine = 2 * np.einsum("bji,bj->bi", W, r)                       # eq. (5.2): 2 W^T r
+hvp_mine = 2 * np.einsum("bji,bj->bi", W, np.einsum("bij,bj->bi", W, vv))  # eq. (5.3)
+
+f, grad = problem.loss_and_grad(theta)
+print("loss:", rel_error(f, f_mine), " gradient:", rel_error(grad, grad_mine),
+      " Hv:", rel_error(problem.hvp(theta, v), hvp_mine))
+%% md
+And the check that matters: both against central differences in float64 (chapter 2). Because (5.2)
+is affine, a central difference of the gradient along $v$ is exact up to rounding:
+
+$$H v = \frac{\nabla f(\theta + h v) - \nabla f(\theta - h v)}{2h}. \tag{5.4}$$
+%% code
+errors = check_gradients(lambda theta: problem.loss(theta), {"theta": theta}, {"theta": grad})
+h = 1e-5
+hv_numeric = (problem.loss_and_grad(theta + h * v)[1] - problem.loss_and_grad(theta - h * v)[1]) / (2 * h)
+print(f"  Hv against eq. (5.4): relative error {rel_error(problem.hvp(theta, v), hv_numeric):.2e}")
+%% md
+## 5.2 Meta-training
+
+`Trainer` runs the procedure of chapter 4 at scale. For each of `problems_per_epoch` freshly sampled
+problems it runs the optimizee for `horizon` $T = 100$ steps in truncations of `unroll` $K = 20$
+steps; after every truncation it takes one Adam step on $\phi$ with the meta-gradient of (3) (the
+dashed edges dropped, $w_t = 1$), and carries $\theta$ and the LSTM state over to the next
+truncation. After every epoch it scores the frozen optimizer on validation problems (the mean loss
+over the horizon) and keeps the best $\phi$: the paper's early stopping.
+
+The paper's settings for quadratics: no preprocessing, no output scaling (`preprocess="none"`,
+`output_scale=1.0`), two LSTM layers of 20 units. To keep this cell to a few seconds we train on 16
+functions per problem, 6 epochs of 10 problems (60 problems, 300 meta-steps); the shipped optimizer
+had 64 functions and 15 epochs.
+%% code
+config = TrainConfig(problem="quadratic", problem_kwargs={"num_functions": 16}, optimizer="dm",
+                     optimizer_kwargs={"preprocess": "none", "output_scale": 1.0},
+                     horizon=100, unroll=20, meta_lr=0.01, epochs=6, problems_per_epoch=10,
+                     validation_problems=5, seed=0)
+import warnings
+warnings.filterwarnings("ignore", message="IProgress not found")   # no progress bar is shown
+trainer = Trainer(config)                        # no out_dir: nothing is written to disk
+history = trainer.run(progress=False)
+learned = trainer.opt
+learned.phi = trainer.best_phi                   # the epoch with the best validation score
+%% code
+epochs = [h["epoch"] for h in history]
+fig, ax = plt.subplots()
+ax.semilogy(epochs, [h["train_meta_loss"] / 16 for h in history], "o-", label="training meta-loss (3) / 16 functions")
+ax.semilogy(epochs, [h["score"] for h in history], "s-", label="validation: mean f over 100 steps")
+ax.set_xlabel("epoch"); ax.legend(fontsize=8); ax.set_title("meta-training on quadratics")
+plt.tight_layout()
+%% md
+## 5.3 Fig. 4 (left): against tuned baselines
+
+`compare` tunes each baseline's learning rate by grid search (powers of two, the final loss after
+100 steps on `num_tune` problems), then runs every optimizer on the same `num_test` fresh functions
+with the same initial points. The paper averages many more test functions; 20 are enough to see the
+ordering. The shipped optimizer runs alongside.
+%% code
+shipped = load_optimizer(os.path.join("..", "minil2o", "datasets", "pretrained", "dm-quadratic.npz"))
+family = make_family("quadratic")                # the test distribution: one 10-d function per problem
+with np.errstate(over="ignore", invalid="ignore"):   # diverging grid points are scored +inf
+    results = compare(family, {"LSTM (here)": learned, "LSTM (shipped)": shipped},
+                      ("sgd", "nag", "rmsprop", "adam"), steps=100, num_test=20, num_tune=5,
+                      seed=100, log=lambda msg: None)
+print(format_table(results))
+%% code
+fig, ax = plt.subplots(figsize=(6.4, 3.6))
+for label, r in results.items():
+    steps = np.arange(len(r["mean"]))
+    ax.plot(steps, r["mean"], lw=2.2 if r["lr"] is None else 1.2, label=label)
+    ax.fill_between(steps, r["mean"] - r["stderr"], r["mean"] + r["stderr"], alpha=0.2,
+                    color=ax.lines[-1].get_color())
+ax.set_yscale("log"); ax.set_xlabel("step"); ax.set_ylabel("f(theta_t)")
+ax.set_title("10-d quadratics, 20 test functions (Fig. 4, left)"); ax.legend(fontsize=8)
+plt.tight_layout()
+%% md
+Both LSTMs end lower than every tuned baseline, as in the paper. Note the shape: in the first steps
+the learned optimizer moves faster than the baselines (it has learned the typical curvature of the
+family), and it keeps improving where fixed-rate methods slow down.
+
+The same experiment at full size is one command: `minil2o demo` (train and compare) or
+`minil2o reproduce dm-fig4-quadratic` (with the shipped optimizer).
+
+## Summary
+
+* The quadratic's gradient (5.2) and Hessian-vector product (5.3) are written by hand and agree with
+  central differences (5.4) to about $10^{-10}$.
+* `Trainer` meta-trains with truncated BPTT over a 100-step horizon in unrolls of 20, one Adam step
+  on $\phi$ per truncation, and keeps the $\phi$ with the best validation score.
+* A few hundred meta-steps are enough for the LSTM to beat SGD, NAG, RMSprop and Adam with tuned
+  learning rates on this family (Fig. 4, left).
+
+## Exercises
+
+1. **The quadratic's gradient and Hessian-vector product.** Implement `my_loss_and_grad` and
+   `my_hvp` below with `xp` from (5.1) to (5.3) (use `problem.W`, `problem.y`, `xp.matmul` and
+   reshapes to (B, d, 1)). Replace the library calls. The check below should print relative errors
+   below 1e-7.
+2. Retrain with `second_derivatives=True` in the `TrainConfig` (the quadratic has `hvp`). Is the
+   optimizer better after the same number of meta-steps? How much slower is a meta-step?
+3. Evaluate the trained optimizer on quadratics of dimension 20 (`make_family("quadratic", dim=20)`).
+   The LSTM is coordinatewise, so it runs; does it still beat Adam?
+4. Multiply the test functions by 10 (chapter 1's scaling). What happens to the learned optimizer,
+   and why (hint: `preprocess="none"`)?
+%% code
+def my_loss_and_grad(problem, theta):
+    # Exercise 1: replace the next line by eqs. (5.1) and (5.2).
+    return problem.loss_and_grad(theta)
+
+def my_hvp(problem, theta, v):
+    # Exercise 1: replace the next line by eq. (5.3).
+    return problem.hvp(theta, v)
+
+rng = np.random.default_rng(0)
+p = QuadraticFamily(dim=4, num_functions=2, init_std=1.0, dtype="float64").sample(rng)
+theta, v = p.init(rng), asarray(rng.standard_normal(p.n), dtype="float64")
+err = check_gradients(lambda theta: my_loss_and_grad(p, theta)[0], {"theta": theta},
+                      {"theta": my_loss_and_grad(p, theta)[1]}, verbose=False)["theta"]
+print(f"gradient: relative error {err:.1e} (should be below 1e-7)")
+h = 1e-5
+numeric = (p.loss_and_grad(theta + h * v)[1] - p.loss_and_grad(theta - h * v)[1]) / (2 * h)
+print(f"Hv:       relative error {rel_error(my_hvp(p, theta, v), numeric):.1e} (should be below 1e-7)")
+'''
+
+
+CH06 = r'''
+%% md
+# 6. An MLP on MNIST: training, longer horizons, other architectures (Fig. 4 to 6)
+
+The second experiment of Andrychowicz et al. 2016 (section 3.2): the optimizee is a small
+classifier, an MLP with one hidden layer of 20 sigmoid units trained on minibatches of 128 MNIST
+digits for 100 steps. Its gradients span many orders of magnitude, so the optimizer reads them
+through the preprocessing of the paper's Appendix A and its outputs are scaled by 0.1. This chapter
+derives the preprocessing, the MLP and its gradient, runs a learned optimizer against tuned
+baselines for 200 steps (Fig. 4, centre and right), on other architectures (Fig. 5 and 6), and
+looks at the updates it makes (Appendix B).
+
+**Sizes.** To keep every run in this notebook to seconds, the digits are average-pooled 2x2 to
+14 x 14 pixels (196 inputs: the base MLP has n = 4,150 parameters instead of 15,910) and each
+comparison uses 2 test problems. The learned optimizer is coordinatewise, so it runs unchanged on
+either size; `minil2o reproduce dm-fig4-mnist`, `dm-fig4-mnist-200`, `dm-fig5-generalization` and
+`dm-fig6-architectures` run the full-size experiments.
+%% code
+SETUP
+from minil2o.data import load_mnist
+from minil2o.evaluate import compare, format_table
+from minil2o.gradcheck import check_gradients, rel_error
+from minil2o.optimizers.learned import DMOptimizer, preprocess_forward
+from minil2o.problems import MLPFamily
+from minil2o.train import load_optimizer
+%% md
+## 6.1 Appendix A: preprocessing the gradient
+
+An LSTM works well only when its inputs are neither tiny nor huge, but a gradient coordinate of an
+MLP may be $10^{-8}$ or $10$. Scaling by one constant cannot fix a range of nine orders of magnitude.
+Appendix A of the paper feeds each coordinate $\nabla$ as two numbers instead, its logarithmic size
+and its sign, with $p = 10$:
+
+$$\nabla \;\to\; \begin{cases}
+\left(\dfrac{\log\lvert\nabla\rvert}{p},\ \operatorname{sgn}(\nabla)\right) & \text{if } \lvert\nabla\rvert \ge e^{-p}\\[2mm]
+\left(-1,\ e^{p}\,\nabla\right) & \text{otherwise.}
+\end{cases} \tag{A}$$
+
+The first channel measures the magnitude on a log scale (it lies in $[-1, 0]$ for
+$e^{-10} \le |\nabla| \le 1$); below $e^{-p} \approx 4.5\cdot 10^{-5}$ it is pinned at $-1$ and the
+second channel switches from the sign to a linear, scaled copy of the gradient. Both channels are
+continuous at the switch: $\log(e^{-p})/p = -1$ and $e^{p} \cdot e^{-p} = 1 = \operatorname{sgn}$.
+From scratch, against `preprocess_forward(g, "log", p)`:
+%% code
+p = 10.0
+g_host = np.concatenate([-np.logspace(2, -12, 400), np.logspace(-12, 2, 400)])   # (800,)
+big = np.abs(g_host) >= np.exp(-p)
+mine = np.stack([np.where(big, np.log(np.abs(g_host)) / p, -1.0),
+                 np.where(big, np.sign(g_host), np.exp(p) * g_host)], axis=1)     # eq. (A), (800, 2)
+x = to_numpy(preprocess_forward(asarray(g_host, dtype="float64"), "log", p))
+print("eq. (A) vs preprocess_forward:", rel_error(x, mine))
+edge = np.exp(-p) * np.array([1 - 1e-9, 1 + 1e-9])
+print("the two branches at |g| = e^-p:", to_numpy(preprocess_forward(asarray(edge), "log", p)).round(6).tolist())
+%% code
+pos = g_host > 0
+fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+for ax, ch, title in zip(axes, (0, 1), ("channel 1: log|g| / p", "channel 2: sgn g  or  e^p g")):
+    ax.semilogx(g_host[pos], x[pos, ch], label="g > 0")
+    ax.semilogx(-g_host[~pos], x[~pos, ch], "--", label="g < 0 (against |g|)")
+    ax.axvline(np.exp(-p), color="0.6", lw=0.8)
+    ax.set_xlabel("|g|"); ax.set_title(title, fontsize=10)
+axes[0].legend(fontsize=8)
+plt.tight_layout()
+%% md
+**Output scaling.** On the other side, the linear read-out of the top LSTM state is multiplied by a
+constant, 0.1 on MNIST (`output_scale`): $g_t = 0.1\,(W_{\text{out}} h_t + b_{\text{out}})$.
+An update of 0.1 per unit of LSTM output is about the size of a good SGD step on this network.
+
+## 6.2 The base network and its gradient by hand
+
+With $h_0 = X$ (a minibatch, $N\times 784$, here $N \times 196$), one hidden layer of sigmoid units
+$\sigma$ and a softmax output,
+
+$$a_1 = h_0 W_1 + b_1,\quad h_1 = \sigma(a_1),\quad z = h_1 W_2 + b_2, \tag{6.1}$$
+
+$$f = \frac{1}{N}\sum_n \Big[\log\sum_j e^{z_{nj}} - \sum_j Y_{nj} z_{nj}\Big]. \tag{6.2}$$
+
+Backpropagation, with $\delta_l = \partial f / \partial a_l$ ($a_2 = z$):
+
+$$\delta_2 = \frac{\operatorname{softmax}(z) - Y}{N},\qquad
+\frac{\partial f}{\partial W_l} = h_{l-1}^\top \delta_l,\qquad
+\frac{\partial f}{\partial b_l} = \sum_n \delta_{l,n},\qquad
+\delta_1 = (\delta_2 W_2^\top) \odot \sigma(a_1)\,(1 - \sigma(a_1)). \tag{6.3}$$
+
+`MLPProblem` keeps all parameters in one flat vector $\theta = [W_1, b_1, W_2, b_2]$, which is what
+the optimizer sees. The forward pass (6.1, 6.2) from scratch against the library:
+%% code
+X, y = load_mnist("train")                                          # (3000, 784) in [0, 1], (3000,)
+pool = lambda X: X.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)).reshape(-1, 196)
+X14 = pool(X)                                                       # (3000, 196)
+family = MLPFamily(X14, y, hidden=(20,), activation="sigmoid", batch_size=128)
+rng = np.random.default_rng(0)
+problem = family.sample(rng)
+theta, batch = problem.init(rng), problem.sample_batch(rng)
+print("n =", problem.n, " slices (W, b, shape):", [(s[2]) for s in family.slices])
+
+t = to_numpy(theta)
+(w1, b1, s1), (w2, b2, s2) = family.slices
+W1, B1, W2, B2 = t[w1].reshape(s1), t[b1], t[w2].reshape(s2), t[b2]
+Xb, Yb = X14[to_numpy(batch)], np.eye(10)[y[to_numpy(batch)]]
+z = (1 / (1 + np.exp(-(Xb @ W1 + B1)))) @ W2 + B2                   # eq. (6.1), (128, 10)
+m = z.max(axis=1, keepdims=True)
+f_mine = np.mean(m[:, 0] + np.log(np.exp(z - m).sum(axis=1)) - (Yb * z).sum(axis=1))  # eq. (6.2)
+print("f from scratch vs MLPProblem.loss:", rel_error(f_mine, problem.loss(theta, batch)))
+%% md
+The gradient (6.3) is checked against central differences in the exercise at the end of the
+chapter, on a network small enough to check every coordinate.
+
+## 6.3 A learned optimizer on the MLP
+
+The paper's optimizer for this network: preprocessing (A), two LSTM layers of 20 units, output
+scale 0.1, trained with $T = 100$, $K = 20$. If the trained optimizer `dm-mnist.npz` is shipped in
+`minil2o/datasets/pretrained/`, the cell below loads it. Otherwise it meta-trains one live, with the
+loop of chapter 4 (12 meta-steps: 6 problems of 40 steps, truncations of 20), which takes seconds
+and is far too little training to match the paper; the printed line says which one you are looking
+at.
+%% code
+from minil2o.meta import meta_gradient, meta_loss, meta_weights, unroll
+from minil2o.optimizers.hand import Adam
+from minil2o.train import flatten, unflatten
+
+path = os.path.join("..", "minil2o", "datasets", "pretrained", "dm-mnist.npz")
+if os.path.exists(path):
+    learned, source = load_optimizer(path), "the shipped dm-mnist optimizer"
+else:
+    learned = DMOptimizer(hidden=20, num_layers=2, preprocess="log", p=10.0, output_scale=0.1)
+    phi, K, weights = learned.init_params(rng), 20, meta_weights(20, "all")
+    meta_opt = Adam(lr=0.01)
+    meta_state = meta_opt.init_state(flatten(phi).shape[0])
+    for _ in range(6):                                             # 6 problems x 2 truncations
+        p_train = family.sample(rng)
+        theta_k, state, start, batches = p_train.init(rng), learned.init_state(p_train.n), None, [p_train.sample_batch(rng)]
+        for k in range(2):
+            batches += [p_train.sample_batch(rng) for _ in range(K)]
+            tr = unroll(learned, phi, p_train, theta_k, state, batches, start)
+            step, meta_state = meta_opt.step(flatten(meta_gradient(learned, phi, p_train, tr, weights)), meta_state)
+            phi = unflatten(flatten(phi) + step, phi)
+            theta_k, state, start, batches = tr.thetas[-1], tr.state, (tr.losses[-1], tr.grads[-1]), batches[-1:]
+    learned.phi, source = phi, "a tiny live run (12 meta-steps; dm-mnist.npz is not shipped)"
+print("learned optimizer:", source)
+%% md
+Now the comparison of Fig. 4 (centre and right): SGD and Adam with learning rates tuned for the
+final loss at step 200 by `compare`, on the same 2 test problems (same initial weights and
+minibatches) as the learned optimizer, which was trained for 100 steps and here runs for 200.
+%% code
+def compare_on(family, steps, num_test=2, seed=300):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return compare(family, {"LSTM": learned}, ("sgd", "adam"), steps=steps, num_test=num_test,
+                       num_tune=2, seed=seed, log=lambda msg: None)
+
+def plot_panel(ax, results, title):
+    for label, r in results.items():
+        ax.plot(r["mean"], lw=2.2 if r["lr"] is None else 1.2,
+                label=label if r["lr"] is None else f"{label} (lr {r['lr']:g})")
+    ax.axvline(100, color="0.7", lw=0.8)
+    ax.set_yscale("log"); ax.set_xlabel("step"); ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+
+base = compare_on(family, 200)
+print(format_table(base, step=100), "\n")
+print(format_table(base))
+fig, ax = plt.subplots()
+plot_panel(ax, base, "base MLP 196-20-10 sigmoid, 200 steps (Fig. 4, centre and right)")
+plt.tight_layout()
+%% md
+If the optimizer above is the tiny live run, expect it to trail the tuned baselines: a dozen
+meta-steps teach it to descend, not to compete with a tuned Adam. The paper's figure, with the
+LSTM ahead at step 100 and still ahead at step 200, needs the fully trained optimizer.
+
+## 6.4 Other architectures (Fig. 5 and 6)
+
+The optimizer was trained on one architecture; the paper tests it on others without retraining:
+40 hidden units instead of 20, two hidden layers instead of one, and ReLU instead of sigmoid. The
+first two change the number of coordinates and the statistics of the gradients mildly, and the
+paper's optimizer keeps its lead; ReLU changes the dynamics, and it fails there. One test problem
+per panel here. (Fig. 6 sweeps the
+number of units and layers the same way: `minil2o reproduce dm-fig6-architectures`.)
+%% code
+variants = {"40 hidden units": dict(hidden=(40,)), "2 hidden layers": dict(hidden=(20, 20)),
+            "ReLU": dict(activation="relu")}
+fig, axes = plt.subplots(1, 3, figsize=(10, 3), sharey=True)
+for ax, (title, kwargs) in zip(axes, variants.items()):
+    fam = MLPFamily(X14, y, **{"hidden": (20,), "activation": "sigmoid", **kwargs})
+    res = compare_on(fam, 100, num_test=1)
+    plot_panel(ax, res, f"{title} (n = {fam.n})")
+    print(f"{title:16s}", {k: round(float(r["mean"][-1]), 3) for k, r in res.items()})
+plt.tight_layout()
+%% md
+## 6.5 What the updates look like (Appendix B)
+
+Appendix B of the paper plots, for a few coordinates, the update the LSTM proposes next to the
+gradient it receives. A hand-designed rule is a fixed function of the gradient history (for SGD,
+$g_t = -\alpha\nabla_t$); the learned one is not: it can take steps whose size does not follow the
+gradient's, and keeps a memory of earlier gradients like momentum. The loop below is
+`evaluate.run_optimizer` with a record of four coordinates of the first layer's weights.
+%% code
+def record(problem, opt, steps, rng, coords):
+    """theta_{t+1} = theta_t + update_t, keeping grad_t and update_t at `coords` (host arrays)."""
+    theta, state, grads, updates = problem.init(rng), opt.init_state(problem.n), [], []
+    for t in range(steps):
+        _, grad = problem.loss_and_grad(theta, problem.sample_batch(rng))
+        update, state = opt.step(grad, state)
+        theta = theta + update                                     # eq. (1)
+        grads.append(to_numpy(grad)[coords]); updates.append(to_numpy(update)[coords])
+    return np.array(grads), np.array(updates)                      # (steps, len(coords)) each
+
+coords = np.array([100, 2000, 3000, 3500])                          # weights of layer 1
+grads, updates = record(family.sample(rng), learned, 60, np.random.default_rng(7), coords)
+fig, axes = plt.subplots(2, 4, figsize=(10, 3.6), sharex=True)
+for j, c in enumerate(coords):
+    axes[0, j].plot(grads[:, j], color="tab:blue"); axes[0, j].set_title(f"theta[{c}]", fontsize=9)
+    axes[1, j].plot(updates[:, j], color="tab:orange")
+axes[0, 0].set_ylabel("gradient"); axes[1, 0].set_ylabel("update")
+for ax in axes[1]:
+    ax.set_xlabel("step")
+plt.tight_layout()
+corr = [np.corrcoef(grads[:, j], updates[:, j])[0, 1] for j in range(len(coords))]
+print("correlation of update and gradient per coordinate:", np.round(corr, 2))
+%% md
+## Summary
+
+* Appendix A feeds each gradient coordinate as (log-magnitude / p, sign), switching to
+  (-1, e^p g) below $e^{-p}$; both channels are continuous and bounded for $|g| \le 1$, whatever the
+  scale of the gradient.
+* The MLP's gradient (6.3) is plain backpropagation, written by hand in `MLPProblem.loss_and_grad`.
+* A learned optimizer is compared with tuned baselines on the same problems; the paper's optimizer
+  keeps its lead at 200 steps, on 40 units and on 2 layers, and fails on ReLU (Fig. 4, 5).
+* The updates of a learned optimizer are not a fixed multiple of the gradient (Appendix B).
+
+## Exercises
+
+1. **The MLP gradient.** Implement `my_mlp_loss_and_grad` below from (6.1) to (6.3) (for any number
+   of hidden layers: `problem.family.slices` gives each layer's weight slice, bias slice and shape).
+   Replace the library call. The check below should print a relative error below 1e-7.
+2. Replace the pooled 14 x 14 digits by the full 784 pixels (`X` instead of `X14`). Does the learned
+   optimizer behave the same? Why can it run on both at all?
+3. Train the live optimizer with `preprocess="none"` and `output_scale=1.0`, as on quadratics.
+   What happens, and which gradient magnitudes does it fail to see?
+4. Extend 6.4 with `activation="tanh"`. Is tanh closer to sigmoid or to ReLU for the optimizer?
+%% code
+def my_mlp_loss_and_grad(problem, theta, batch):
+    # Exercise 1: replace the next line by eqs. (6.1) to (6.3).
+    return problem.loss_and_grad(theta, batch)
+
+rng = np.random.default_rng(0)
+tiny = MLPFamily(rng.standard_normal((20, 6)), rng.integers(0, 3, 20), hidden=(5,),
+                 num_classes=3, batch_size=20, init_std=0.5, dtype="float64").sample(rng)
+theta = tiny.init(rng)                                              # (53,)
+f, grad = my_mlp_loss_and_grad(tiny, theta, None)                   # None: all 20 examples
+err = check_gradients(lambda theta: tiny.loss(theta, None), {"theta": theta}, {"theta": grad},
+                      verbose=False)["theta"]
+print(f"MLP gradient: relative error {err:.1e} (should be below 1e-7)")
+'''
+
+
+CH07 = r'''
+%% md
+# 7. Convolutional networks: two optimizers for conv and fully connected parameters (Fig. 7)
+
+Andrychowicz et al. 2016 (section 3.3) train a convolutional network on CIFAR-10: three conv layers
+with max pooling and batch norm, a fully connected layer of 32 units, ReLU. The gradients of filters
+and of fully connected weights behave differently, so the paper uses **two** coordinatewise LSTMs,
+one for all convolutional parameters and one for all fully connected ones, trained together. This
+chapter writes the convolution and its backward pass, routes parameter groups to their own
+optimizers with `PerGroupOptimizer`, and meta-trains such a pair on a tiny CNN.
+
+**Sizes.** A CNN step on 28 x 28 digits costs about 0.1 s on a laptop CPU, so everything here uses
+MNIST cropped to 24 x 24 and pooled to 12 x 12, 8 filters per conv layer and minibatches of 32.
+CIFAR-10 cannot be bundled; `minil2o reproduce dm-fig7-cnn` runs Fig. 7 on it when a copy is at hand
+(environment variable `MINIL2O_CIFAR10`) and on MNIST otherwise.
+%% code
+SETUP
+from minil2o.data import load_mnist
+from minil2o.evaluate import learning_curves, tune_learning_rate
+from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
+from minil2o.layers import conv2d_backward, conv2d_forward
+from minil2o.meta import meta_gradient, meta_loss, meta_weights, unroll
+from minil2o.optimizers.grouped import PerGroupOptimizer
+from minil2o.optimizers.hand import Adam
+from minil2o.optimizers.learned import DMOptimizer
+from minil2o.problems.cnn import CNNFamily
+from minil2o.train import flatten, unflatten
+%% md
+## 7.1 Convolution as one matrix product
+
+A convolution with SAME padding $p = (k-1)/2$ and stride 1 (deep-learning libraries compute a
+cross-correlation) maps $x$: $(N, C, H, W)$ and filters $w$: $(F, C, k, k)$ to
+
+$$\text{out}_{n,f,h,w} = b_f + \sum_{c,i,j} w_{f,c,i,j}\; x^{\text{pad}}_{n,c,h+i,w+j}. \tag{7.1}$$
+
+Copy every $k\times k$ neighbourhood into a column (`im2col`: cols, $(Ck^2, NHW)$) and reshape $w$
+to $W_2$: $(F, Ck^2)$; then (7.1) is one matrix product, $\text{out}_2 = W_2\,\text{cols} + b$, a
+linear layer whose "examples" are the $NHW$ pixel positions. Its backward pass is that of a linear
+layer, followed by `col2im`, the adjoint of the copy, which adds each column entry back onto the
+pixel it came from:
+
+$$\bar W_2 = \bar{\text{out}}_2\, \text{cols}^\top,\qquad \bar b_f = \sum_{n,h,w} \bar{\text{out}}_{n,f,h,w},\qquad
+\bar x = \text{col2im}\big(W_2^\top\, \bar{\text{out}}_2\big). \tag{7.2}$$
+
+(7.1) by four nested loops against `conv2d_forward`:
+%% code
+rng = np.random.default_rng(0)
+x = rng.standard_normal((2, 3, 5, 5)); w = rng.standard_normal((4, 3, 3, 3)); b = rng.standard_normal(4)
+xpad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+out_mine = np.zeros((2, 4, 5, 5))
+for n in range(2):
+    for f in range(4):
+        for h in range(5):
+            for w_ in range(5):
+                out_mine[n, f, h, w_] = b[f] + np.sum(w[f] * xpad[n, :, h:h + 3, w_:w_ + 3])  # eq. (7.1)
+out, cache = conv2d_forward(asarray(x), asarray(w), asarray(b))
+print("eq. (7.1) vs conv2d_forward:", rel_error(out, out_mine))
+%% md
+## 7.2 The optimizee: a small CNN on MNIST
+
+`CNNFamily` reads a layer string: `c` a 3x3 convolution + ReLU, `p` 2x2 max pooling, `f` a fully
+connected layer (the last maps to the 10 classes). "c-p-c-p-f-f" is the paper's CIFAR network with
+two conv layers instead of three (12 -> 6 -> 3 pixels). The problem names two parameter groups,
+slices of $\theta$: `conv` (filters and biases) and `fc` (weights and biases).
+%% code
+X, y = load_mnist("train")
+small = lambda X: X.reshape(-1, 28, 28)[:, 2:26, 2:26].reshape(-1, 12, 2, 12, 2).mean(axis=(2, 4))
+family = CNNFamily(small(X).reshape(-1, 1, 12, 12), y, 10, layers="c-p-c-p-f-f", channels=8,
+                   hidden=32, batch_size=32)
+problem = family.sample(rng)
+print(problem, "\ngroups:", problem.groups)
+for prm, size in zip(problem.params, problem.sizes):
+    print(f"  {prm.name:8s} {str(prm.shape):15s} {size:5d}  group {prm.group}")
+%% md
+## 7.3 One LSTM per parameter type
+
+With groups $G$ (here conv and fc), each a slice of $\theta$, the optimizer is a set of coordinatewise
+LSTMs with their own parameters $\phi_G$ and states, and the update is assembled group by group:
+
+$$g_t[G] = m\big(\nabla_t[G],\, h_t[G];\ \phi_G\big). \tag{7.3}$$
+
+The meta-loss (3) is unchanged, and because the groups share no coordinate and no parameter, its
+gradient with respect to $\phi_G$ is the backward pass of $m(\cdot;\phi_G)$ on its own slice:
+`PerGroupOptimizer.step_backward` calls each group's `step_backward` on its slice. Its $\phi$ is one
+flat dict with keys `"conv/..."` and `"fc/..."`, so the meta-training loop of chapter 4 applies
+as is. A check of (7.3): the grouped step equals the two optimizers run separately.
+%% code
+sizes = {g: s.stop - s.start for g, s in problem.groups.items()}
+make = lambda: DMOptimizer(hidden=20, num_layers=2, preprocess="log", output_scale=0.1)
+grouped = PerGroupOptimizer({"conv": make(), "fc": make()}, sizes)
+phi = grouped.init_params(rng)
+print("phi keys:", list(phi)[:3], "...", list(phi)[-3:])
+
+theta0, batch = problem.init(rng), problem.sample_batch(rng)
+_, grad = problem.loss_and_grad(theta0, batch)
+update, _, _ = grouped.step_forward(phi, grad, grouped.init_state(problem.n))
+parts = [grouped.optimizers[g].step_forward(grouped.part(phi, g), grad[s],
+                                            grouped.optimizers[g].init_state(sizes[g]))[0]
+         for g, s in problem.groups.items()]
+print("eq. (7.3), grouped vs separate:", rel_error(update, np.concatenate([to_numpy(u) for u in parts])))
+%% md
+## 7.4 Meta-training the pair, and Fig. 7 in miniature
+
+The loop of chapter 4: each meta-step samples a problem, unrolls 10 steps from its initial weights,
+and takes one Adam step on both LSTMs' parameters. Twenty meta-steps take seconds and are far from
+the paper's training; it is enough to see the pair learn to move both groups. Adam's learning rate
+is tuned on the same family for 30 steps.
+%% code
+K, weights = 10, meta_weights(10, "all")
+meta_opt = Adam(lr=0.01)
+meta_state, history = meta_opt.init_state(flatten(phi).shape[0]), []
+for it in range(20):
+    p = family.sample(rng)
+    tr = unroll(grouped, phi, p, p.init(rng), grouped.init_state(p.n),
+                [p.sample_batch(rng) for _ in range(K + 1)])
+    history.append(to_float(meta_loss(tr, weights)) / K)
+    step, meta_state = meta_opt.step(flatten(meta_gradient(grouped, phi, p, tr, weights)), meta_state)
+    phi = unflatten(flatten(phi) + step, phi)
+grouped.phi = phi
+
+make_adam = lambda lr: Adam(lr=lr)
+lr_adam, _ = tune_learning_rate(family, make_adam, (0.001, 0.003, 0.01, 0.03), 1, 30, seed=1)
+curves = {"two LSTMs (conv, fc)": learning_curves(family, grouped, 2, 30, seed=2),
+          f"Adam (lr {lr_adam:g})": learning_curves(family, make_adam(lr_adam), 2, 30, seed=2)}
+fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(9, 3))
+ax0.plot(history, "o-", ms=3); ax0.set_xlabel("meta-step"); ax0.set_title("meta-loss (3) / K", fontsize=10)
+for label, c in curves.items():
+    ax1.plot(c.mean(axis=0), label=label)
+    print(f"{label:22s} loss at step 30: {c.mean(axis=0)[-1]:.3f}")
+ax1.set_xlabel("step"); ax1.set_title("cross entropy, 2 test CNNs", fontsize=10); ax1.legend(fontsize=8)
+plt.tight_layout()
+%% md
+With this little training the learned pair is not expected to beat a tuned Adam; the paper trained
+for far longer. What the figure shows is the mechanism: two optimizers with separate parameters,
+trained by one meta-gradient, each seeing only its own coordinates.
+
+## Summary
+
+* A convolution is a matrix product over `im2col` columns (7.1); its backward pass is a linear
+  layer's followed by `col2im` (7.2).
+* A problem names parameter groups as slices of $\theta$; `PerGroupOptimizer` gives each group its
+  own coordinatewise LSTM (7.3) with parameters `"<group>/<name>"`, and its backward pass is the
+  groups' backward passes.
+* Meta-training, Adam on $\phi$ and checkpoints treat the pair like one learned optimizer.
+
+## Exercises
+
+1. **The convolution's backward pass.** Implement `my_conv2d_backward` below from (7.2) (use
+   `minil2o.layers.col2im` and the `cols` kept in the cache). Replace the library call. The check
+   below should print relative errors below 1e-7 for `x`, `w` and `b`.
+2. Meta-train a single `DMOptimizer` for all coordinates with the same budget and compare it with the
+   pair. Which group's gradients are larger?
+3. Train on `classes=[5, 6, 7, 8, 9]` and test on labels 0-4 ("LSTM-sub" of Fig. 7).
+%% code
+def my_conv2d_backward(dout, cache):
+    # Exercise 1: replace the next line by eq. (7.2).
+    return conv2d_backward(dout, cache)
+
+rng = np.random.default_rng(0)
+inputs = {"x": asarray(rng.standard_normal((2, 3, 5, 5))), "w": asarray(rng.standard_normal((4, 3, 3, 3))),
+          "b": asarray(rng.standard_normal(4))}
+dout = asarray(rng.standard_normal((2, 4, 5, 5)))
+_, cache = conv2d_forward(**inputs)
+objective = vjp_objective(lambda **inp: conv2d_forward(**inp)[0], dout)
+err = check_gradients(objective, inputs, dict(zip(("x", "w", "b"), my_conv2d_backward(dout, cache))),
+                      verbose=False)
+print(f"conv2d backward: largest relative error {max(err.values()):.1e} (should be below 1e-7)")
+'''
+
+
+CH08 = r'''
+%% md
+# 8. Neural art (Fig. 8 and 9)
+
+The last experiment of Andrychowicz et al. 2016 (section 3.4) optimizes the pixels of an image:
+style transfer after Gatys, Ecker & Bethge 2015. Every pair of a content image and a style image is
+a different optimization problem, and a learned optimizer trained on one style at 64 x 64 is tested
+on new content, a new style and twice the resolution. This chapter writes the three loss terms and
+the Gram matrix's backward pass, checks the whole gradient, and styles a small image.
+
+**The feature network.** Gatys et al. compute the losses on features of VGG-19; no pretrained VGG
+can be had offline, so `minil2o.problems.art` uses a fixed network of three blocks of random 3x3
+filters (16, 32, 64 channels) with ReLU and 2x2 max pooling. Gram matrices of random multi-scale
+features are known to capture texture (the module docstring gives the references). **Sizes:** the
+paper trains at 64 x 64 and tests at 128 x 128; here 32 x 32 keeps each step to a few
+milliseconds. `minil2o reproduce dm-fig8-9-neural-art` runs the paper's sizes.
+%% code
+SETUP
+from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
+from minil2o.optimizers.hand import Adam
+from minil2o.problems.art import (NeuralArtFamily, content_loss, gram_backward, gram_forward,
+                                  load_art_images, style_loss, tv_loss)
+from minil2o.train import load_optimizer
+%% md
+## 8.1 The objective
+
+The parameters $\theta$ are the pixels of the image $X$ ($H\times W\times 3$, flattened: $n = 3HW$).
+With $c$ the content image and $s$ the style image, the paper's objective is
+
+$$f(\theta) = \alpha\,\mathcal{L}_{\text{content}}(c, \theta) + \beta\,\mathcal{L}_{\text{style}}(s, \theta)
++ \gamma\,\mathcal{L}_{\text{reg}}(\theta). \tag{8.1}$$
+
+Let $F_l(X)$ be block $l$'s feature map reshaped to $C_l$ channels by $M_l = H_l W_l$ positions. The
+**content** term compares features of one deeper block $l_c$ position by position:
+
+$$\mathcal{L}_{\text{content}} = \operatorname{mean}_{k,m}\big(F_{l_c}(X) - F_{l_c}(c)\big)_{km}^2. \tag{8.2}$$
+
+The **style** term compares Gram matrices, the correlations between channels averaged over
+positions, which keep which features fire together and forget where:
+
+$$G_l = \frac{1}{M_l} F_l F_l^\top \in \mathbb{R}^{C_l\times C_l},\qquad
+\mathcal{L}_{\text{style}} = \frac{1}{L}\sum_{l} \frac{\lVert G_l(X) - G_l(s)\rVert_F^2}{C_l^2}. \tag{8.3}$$
+
+The **regularizer** is a smooth total variation, the mean squared difference of neighbouring pixels:
+
+$$\mathcal{L}_{\text{reg}} = \frac{1}{3HW}\sum_{i,j,c}\Big[(X_{i+1,j,c} - X_{i,j,c})^2 + (X_{i,j+1,c} - X_{i,j,c})^2\Big]. \tag{8.4}$$
+
+## 8.2 The Gram matrix's backward pass
+
+$G_{ij} = F_i\cdot F_j / M$ with $F_i$ the rows of $F$. A change $dF$ moves the loss by
+$\sum_{ij}\bar G_{ij}(dF_i\cdot F_j + F_i\cdot dF_j)/M$; collecting the terms of $dF_i$,
+
+$$\bar F = \frac{1}{M}\big(\bar G + \bar G^\top\big) F, \tag{8.5}$$
+
+which is $2\bar G F / M$ for the style loss, whose $\bar G = 2(G - G(s))/(L C^2)$ is symmetric.
+From scratch against `gram_forward`, then (8.5) against `gram_backward`:
+%% code
+rng = np.random.default_rng(0)
+feat = asarray(rng.standard_normal((1, 4, 3, 5)), dtype="float64")         # (1, C, H, W)
+F_host = to_numpy(feat).reshape(4, 15)                                        # (C, M)
+G, F = gram_forward(feat)
+print("G = F F^T / M:", rel_error(G, F_host @ F_host.T / 15))
+dG = rng.standard_normal((4, 4))                                              # not symmetric
+print("eq. (8.5):    ", rel_error(gram_backward(asarray(dG), F, feat.shape), (dG + dG.T) @ F_host / 15))
+%% md
+The content term's gradient is $2(F - F(c))/\text{size}$; the TV term's is a difference of shifted
+differences (`tv_loss`'s docstring derives it). The style and content gradients arrive at the
+feature maps and go down the network through the blocks' backward passes (ReLU, convolution,
+pooling: chapter 7's layers). The whole gradient of (8.1) against central differences, on an
+8 x 8 image so that all 192 pixels are checked one by one:
+%% code
+tiny = NeuralArtFamily(size=8, crop=False, dtype="float64").sample(rng)
+theta = tiny.init(rng)
+f, grad = tiny.loss_and_grad(theta)
+errors = check_gradients(lambda theta: tiny.loss_and_grad(theta)[0], {"theta": theta}, {"theta": grad})
+%% md
+## 8.3 Styling an image
+
+A 32 x 32 crop of a bundled photograph, the training style of `minil2o reproduce` ("gravel"), and
+the paper's horizon of 128 steps. The image starts from the content plus a little noise
+(`init="content"`), so the optimizer only has to add the style. Adam with learning rate 0.02 (the
+module docstring's setting) is the baseline; if the learned optimizer `dm-art.npz` is shipped in
+`minil2o/datasets/pretrained/`, it runs on the same problem.
+%% code
+contents, styles = load_art_images()
+family = NeuralArtFamily(content_images={"chelsea": contents["chelsea"]}, style_image="gravel",
+                         size=32, crop=False)
+problem = family.sample(np.random.default_rng(1))
+
+def style_image(problem, opt, steps, seed=2):
+    """Run opt for `steps` steps from problem.init; returns the losses and the final image."""
+    theta, state, losses = problem.init(np.random.default_rng(seed)), opt.init_state(problem.n), []
+    for t in range(steps):
+        f, grad = problem.loss_and_grad(theta)
+        losses.append(to_float(f))
+        update, state = opt.step(grad, state)
+        theta = theta + update                                     # eq. (1)
+    losses.append(to_float(problem.loss_and_grad(theta)[0]))
+    return np.array(losses), theta
+
+runs = {"Adam (lr 0.02)": style_image(problem, Adam(lr=0.02), 128)}
+path = os.path.join("..", "minil2o", "datasets", "pretrained", "dm-art.npz")
+if os.path.exists(path):
+    runs["LSTM (dm-art)"] = style_image(problem, load_optimizer(path), 128)
+else:
+    print("dm-art.npz is not shipped: only the baseline runs here")
+for label, (losses, theta) in runs.items():
+    terms = problem.loss_terms(theta)
+    print(f"{label:15s} f: {losses[0]:.4f} -> {losses[-1]:.4f}  "
+          f"(content {terms['content']:.4f}, style {terms['style']:.2e}, tv {terms['tv']:.4f})")
+%% code
+panels = [("content", problem.content), ("style (gravel)", family.style)]
+panels += [(label, problem.to_image(theta)) for label, (_, theta) in runs.items()]
+fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3 * (len(panels) + 1), 3))
+for ax, (title, image) in zip(axes, panels):
+    ax.imshow(np.clip(image, 0, 1)); ax.set_title(title, fontsize=10); ax.axis("off")
+for label, (losses, _) in runs.items():
+    axes[-1].semilogy(losses, label=label)
+axes[-1].set_xlabel("step"); axes[-1].set_title("f (8.1)", fontsize=10); axes[-1].legend(fontsize=8)
+plt.tight_layout()
+%% md
+The styled image takes the texture's grain and contrast while the cat stays recognisable: the
+random features are small (3 to 18 pixel neighbourhoods), so larger structures of a style are out
+of their reach. Fig. 8 of the paper compares the learned optimizer with the baselines on such
+curves; Fig. 9 shows its images.
+
+## Summary
+
+* Neural art optimizes pixels: $f$ = content (8.2) + style (8.3) + smoothness (8.4), on features of
+  a fixed convolutional network.
+* The Gram matrix forgets positions and keeps channel correlations; its backward pass is
+  $\bar F = (\bar G + \bar G^\top) F / M$ (8.5).
+* All of $f$'s gradient is hand-written: the three terms, then back through the blocks; it matches
+  central differences to about $10^{-9}$.
+
+## Exercises
+
+1. **The Gram matrix's backward pass.** Implement `my_gram_backward` below from (8.5). Replace the
+   library call. The check below should print a relative error below 1e-7.
+2. Set `style_weight=0` in the family, then `content_weight=0`. What does each term do on its own?
+3. Start from noise (`init="noise"`) as Gatys et al. do. How many more steps does Adam need?
+4. Try Adam's learning rate at 0.005 and 0.08. How sensitive is the styling to it, and why might a
+   learned optimizer help here?
+%% code
+def my_gram_backward(dG, F, shape):
+    # Exercise 1: replace the next line by eq. (8.5).
+    return gram_backward(dG, F, shape)
+
+rng = np.random.default_rng(0)
+feat = asarray(rng.standard_normal((1, 3, 4, 4)), dtype="float64")
+dG = asarray(rng.standard_normal((3, 3)), dtype="float64")
+G, F = gram_forward(feat)
+objective = vjp_objective(lambda feat: gram_forward(feat)[0], dG)
+err = check_gradients(objective, {"feat": feat}, {"feat": my_gram_backward(dG, F, feat.shape)},
+                      verbose=False)["feat"]
+print(f"Gram backward: relative error {err:.1e} (should be below 1e-7)")
+'''
+
+
+CH09 = r'''
+%% md
+# 9. RNNprop: relative inputs, Random Scaling, combination with convex functions
+
+Lv, Jiang & Li 2017 ("RNNprop") start from chapter 1's observation (their section 3.2): scaling the
+objective, $f \to c f$, scales every step of SGD and Momentum but leaves Adagrad, RMSprop and Adam
+unchanged, because those divide the gradient by the root of its second moment. The DM optimizer
+reads the raw gradient, so it belongs to the first class; it overfits the scale of its training
+problems and fails on longer horizons. RNNprop moves the learned optimizer into the second class
+(relative inputs) and trains it so that it cannot memorise a step size (Random Scaling, the
+combination with convex functions; their section 4). This chapter writes those equations, checks
+them, trains RNNprop live on quadratics and tests it on MLPs it never saw: longer horizons and other
+activations.
+
+The paper's equation numbers were lost in our copy of it, so its equations are numbered (9.1),
+(9.2), ... here, with the section they come from.
+%% code
+SETUP
+from minil2o.data import load_mnist
+from minil2o.evaluate import learning_curves
+from minil2o.gradcheck import check_gradients, rel_error
+from minil2o.optimizers.hand import Adam
+from minil2o.optimizers.learned import RNNprop
+from minil2o.problems import MLPFamily, QuadraticFamily
+from minil2o.problems.wrappers import ConvexCombined, RandomScaled
+from minil2o.train import TrainConfig, Trainer, load_optimizer
+%% md
+## 9.1 Relative inputs (section 4)
+
+RNNprop keeps Adam's moving averages of the gradient $g_t$ and of its square, with
+$\beta_1 = \beta_2 = 0.95$, and corrects their bias towards the zero start:
+
+$$m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
+\hat m_t = \frac{m_t}{1-\beta_1^t},\quad \hat v_t = \frac{v_t}{1-\beta_2^t}. \tag{9.1}$$
+
+The LSTM reads two *relative* inputs per coordinate,
+
+$$x_t = \left(\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon},\ \frac{g_t}{\sqrt{\hat v_t} + \epsilon}\right),
+\qquad \epsilon = 10^{-8}. \tag{9.2}$$
+
+Multiply every gradient by $c > 0$: $\hat m_t$ and $\sqrt{\hat v_t}$ both scale by $c$, and (up to
+$\epsilon$) $x_t$ does not change. From scratch against `RNNprop.relative_inputs`, and the
+invariance:
+%% code
+opt = RNNprop(hidden=20, num_layers=2, beta1=0.95, beta2=0.95, eps=1e-8, alpha=0.1)
+rng = np.random.default_rng(0)
+grads = rng.standard_normal((5, 6))                                  # 5 steps, 6 coordinates
+
+def relative_inputs_mine(grads, c=1.0, b1=0.95, b2=0.95, eps=1e-8):
+    m = v = np.zeros(grads.shape[1])
+    for t, g in enumerate(c * grads, start=1):
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g          # eq. (9.1)
+        m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+    return np.stack([m_hat, g], axis=1) / (np.sqrt(v_hat) + eps)[:, None]  # eq. (9.2), (n, 2)
+
+state = opt.init_state(6, "float64")
+for g in grads:
+    x, (t, m, v, *_) = opt.relative_inputs(asarray(g, dtype="float64"), state)
+    state = {**state, "m": m, "v": v, "t": t}
+print("eq. (9.2) vs relative_inputs:", rel_error(x, relative_inputs_mine(grads)))
+for c in (1e-3, 1e3):
+    print(f"inputs for c = {c:g} vs c = 1:", rel_error(relative_inputs_mine(grads, c), relative_inputs_mine(grads)))
+%% md
+## 9.2 The network
+
+The two inputs go through a fully connected layer of 20 ELU units (a learned preprocessing), the
+coordinatewise two-layer LSTM of 20 units, and a bounded read-out:
+
+$$z_t = \operatorname{ELU}(x_t W_{\text{in}} + b_{\text{in}}),\qquad
+h_t = \operatorname{LSTM}_2(\operatorname{LSTM}_1(z_t)),\qquad
+\Delta\theta_t = -\alpha \tanh(h_t W_{\text{out}} + b_{\text{out}}),\quad \alpha = 0.1. \tag{9.3}$$
+
+Every step is at most $\alpha$ per coordinate whatever the gradient's size, as Adam's step is at
+most about its learning rate. Its backward pass, `RNNprop.step_backward`, goes back through the
+tanh, the LSTMs (chapter 3) and the ELU; with second derivatives on, also through (9.2) and (9.1)
+(checking it is the exercise).
+%% code
+opt_small = RNNprop(hidden=20)
+phi = opt_small.init_params(rng, "float64")
+for scale in (1e-6, 1.0, 1e6):
+    update, _, _ = opt_small.step_forward(phi, asarray(scale * rng.standard_normal(1000)), opt_small.init_state(1000, "float64"))
+    print(f"gradients of size {scale:g}: largest |update| = {float(np.abs(to_numpy(update)).max()):.6f} "
+          "(the same at every scale, and below alpha = 0.1)")
+%% md
+## 9.3 Random Scaling (section 4.1)
+
+An optimizer trained on one function can learn its best step size instead of a rule. Random Scaling
+draws, for each training problem, a vector $c$ with $c_i = e^{u_i}$, $u_i \sim U(-r, r)$, and trains
+on
+
+$$f_c(\theta) = f(c \odot \theta), \qquad \theta_0 = \theta_0^{f} / c, \tag{9.4}$$
+
+so the same minimum is seen at a different scale in every coordinate. By the chain rule,
+
+$$\nabla f_c(\theta) = c \odot \nabla f(c\odot\theta),\qquad H_c v = c \odot H(c\odot\theta)(c \odot v). \tag{9.5}$$
+
+`RandomScaled` implements (9.4) and (9.5); a check against central differences on a quadratic:
+%% code
+quad = QuadraticFamily(dim=5, init_std=1.0, dtype="float64").sample(rng)
+scaled = RandomScaled(quad, r=3.0, rng=rng)
+theta = scaled.init(rng)
+f, grad = scaled.loss_and_grad(theta, None)
+print("c ranges over", to_numpy(scaled.scale).min().round(3), "to", to_numpy(scaled.scale).max().round(3))
+errors = check_gradients(lambda theta: scaled.loss(theta, None), {"theta": theta}, {"theta": grad})
+%% md
+## 9.4 Combination with convex functions (section 4.2)
+
+Neural network losses are non-convex and noisy; an optimizer trained only on them may never learn to
+finish a simple convex descent. RNNprop appends to every training problem a random convex function
+of 20 extra coordinates,
+
+$$F(\theta, x) = f(\theta) + g(x),\qquad g(x) = \frac{1}{n}\sum_{i=1}^{n}(x_i - v_i)^2,\quad
+v_i \sim U(-1, 1),\ n = 20, \tag{9.6}$$
+
+each term randomly scaled ($r = 3$ for the MLP, $r = 1$ for $g$). Since the two parts share no
+coordinate, the optimizer simply sees $n_f + 20$ coordinates. `ConvexCombined`:
+%% code
+combined = ConvexCombined(quad, rng, dim=20, r=1.0)
+theta = combined.init(rng)
+f, grad = combined.loss_and_grad(theta, None)
+print("n =", quad.n, "+ 20 =", combined.n, "| F = f + g:",
+      rel_error(f, quad.loss(theta[:5], None) + combined.convex.loss(theta[5:], None)))
+errors = check_gradients(lambda theta: combined.loss(theta, None), {"theta": theta}, {"theta": grad})
+%% md
+## 9.5 Training RNNprop, and testing it far from its training
+
+If the trained optimizer `rnnprop-mnist.npz` (trained on the MNIST MLP with both tricks) is shipped
+in `minil2o/datasets/pretrained/`, the cell below loads it. Otherwise it trains RNNprop live, in
+seconds, on random 10-d quadratics with Random Scaling ($r = 1$) and the convex combination, with
+RNNprop's meta-loss (only the last step of each truncation, `weighting="last"`) and its model
+selection (the moving average of the training loss). Either way, the tests below run on MNIST MLPs
+pooled to 14 x 14 (chapter 6), which the live optimizer never saw.
+%% code
+path = os.path.join("..", "minil2o", "datasets", "pretrained", "rnnprop-mnist.npz")
+if os.path.exists(path):
+    rnnprop, source = load_optimizer(path), "the shipped rnnprop-mnist optimizer"
+else:
+    config = TrainConfig(problem="quadratic", problem_kwargs={"num_functions": 16},
+                         optimizer="rnnprop", weighting="last", selection="train-average",
+                         random_scaling=1.0, convex_combination=True, horizon=100, unroll=20,
+                         meta_lr=0.005, epochs=6, problems_per_epoch=10, seed=0)
+    import warnings
+    warnings.filterwarnings("ignore", message="IProgress not found")   # no progress bar is shown
+    trainer = Trainer(config, log=lambda msg: None)
+    trainer.run(progress=False)
+    rnnprop, source = trainer.opt, "a live run on quadratics (60 problems; rnnprop-mnist.npz is not shipped)"
+    rnnprop.phi = trainer.best_phi
+print("RNNprop:", source)
+
+X, y = load_mnist("train")
+X14 = X.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)).reshape(-1, 196)   # (3000, 196)
+%% md
+**Longer horizons.** The optimizers of both papers are trained on 100 steps. RNNprop's section 5
+runs them for 2,000 and 10,000 steps: the DM optimizer's loss goes up again, RNNprop keeps
+decreasing. Here 300 steps on the base MLP (sigmoid, 20 units), against Adam with the learning rate
+RNNprop's code tuned for long runs ($2^{-6}$):
+%% code
+family = MLPFamily(X14, y, hidden=(20,), activation="sigmoid")
+long_curves = {"RNNprop": learning_curves(family, rnnprop, 1, 300, seed=4),
+               "Adam (lr 2^-6)": learning_curves(family, Adam(lr=2.0 ** -6), 1, 300, seed=4)}
+fig, ax = plt.subplots()
+for label, c in long_curves.items():
+    smooth = np.convolve(c[0], np.ones(10) / 10, mode="valid")         # minibatch noise averaged
+    ax.semilogy(np.arange(9, 301), smooth, label=label)
+    print(f"{label:16s} mean loss over the last 50 steps: {c[0, -50:].mean():.3f}")
+ax.set_xlabel("step"); ax.set_title("base MLP, 300 steps (10-step moving average)", fontsize=10)
+ax.legend(fontsize=8); plt.tight_layout()
+%% md
+**Other activations.** RNNprop's table compares Adam, the DM optimizer and RNNprop on MLPs with
+sigmoid, ReLU, ELU and tanh units (the DM optimizer, trained on sigmoid, fails on ReLU: chapter 6).
+Adam gets the learning rates RNNprop's code tuned for each activation:
+%% code
+adam_lr = {"sigmoid": 0.03125, "relu": 0.0221, "elu": 0.0221, "tanh": 0.0110}
+fig, axes = plt.subplots(1, 4, figsize=(11, 2.8), sharey=True)
+for ax, (act, lr) in zip(axes, adam_lr.items()):
+    fam = MLPFamily(X14, y, hidden=(20,), activation=act)
+    for label, o in (("RNNprop", rnnprop), (f"Adam ({lr:g})", Adam(lr=lr))):
+        c = learning_curves(fam, o, 1, 100, seed=5)[0]
+        ax.semilogy(c, label=label)
+        print(f"{act:8s} {label:16s} mean loss over the last 20 steps: {c[-20:].mean():.3f}")
+    ax.set_title(act, fontsize=10); ax.set_xlabel("step"); ax.legend(fontsize=7)
+plt.tight_layout()
+%% md
+Trained only on quadratics, the scale-free optimizer transfers: with no tuning at all it stays
+close to Adam tuned per activation, and keeps decreasing over 300 steps. The relative inputs (9.2)
+make an MLP's gradients look like a quadratic's, and the tricks (9.4), (9.6) keep it from memorising
+one step size. One test problem per curve is a demonstration, not a measurement;
+`minil2o reproduce` runs RNNprop's experiments with many.
+
+## Summary
+
+* RNNprop's inputs are Adam's normalized moments (9.1), (9.2): invariant to rescaling $f$, so the
+  learned optimizer belongs to the scale-free class of section 3.2.
+* A learned ELU preprocessing, the coordinatewise LSTM and a bounded output
+  $-\alpha\tanh(\cdot)$ (9.3).
+* Random Scaling (9.4, 9.5) and the combination with a random convex function (9.6) are training
+  tricks: wrappers around any problem, with exact gradients and Hessian-vector products.
+* The result generalizes to longer horizons and other activations.
+
+## Exercises
+
+1. **RNNprop's backward pass.** Implement `my_rnnprop_step_backward` below: from $\bar{\Delta\theta}$
+   back through $-\alpha\tanh$, the read-out, `minil2o.optimizers.learned.lstm_stack_backward`, the
+   ELU and $W_{\text{in}}$ (9.3), and with `need_d_grad` through (9.2) and (9.1)
+   (`opt.relative_inputs_backward`). Replace the library call. The check below should print a
+   relative error below 1e-7.
+2. Train the live optimizer without Random Scaling and without the convex combination
+   (`random_scaling=0.0, convex_combination=False`), then rerun the tests. Which one suffers?
+3. Feed RNNprop the gradients of $1000 f$ instead of $f$ on the base MLP. What changes, and why?
+%% code
+def my_rnnprop_step_backward(opt, phi, d_update, d_state, cache, need_d_grad=True):
+    # Exercise 1: replace the next line by the backward pass of eqs. (9.1) to (9.3).
+    return opt.step_backward(phi, d_update, d_state, cache, need_d_grad)
+
+rng = np.random.default_rng(0)
+opt, n = RNNprop(hidden=3), 6
+phi = {k: v + asarray(0.1 * rng.standard_normal(v.shape), "float64")
+       for k, v in opt.init_params(rng, "float64").items()}
+state = {k: asarray(0.5 * rng.standard_normal(v.shape), "float64") if hasattr(v, "shape") else 3
+         for k, v in opt.init_state(n, "float64").items()}
+state["v"] = xp.abs(state["v"]) + 0.1                                 # a second moment is positive
+grad = asarray(rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-3, 1, n), "float64")
+_, new_state, cache = opt.step_forward(phi, grad, state)
+d_update = asarray(rng.standard_normal(n), "float64")
+d_state = {k: asarray(rng.standard_normal(v.shape), "float64") for k, v in new_state.items() if k != "t"}
+
+def objective(grad, **inputs):                  # <update, d_update> + sum_k <state'_k, d_state_k>
+    phi_ = {k: v for k, v in inputs.items() if not k.startswith("s_")}
+    state_ = {**{k[2:]: v for k, v in inputs.items() if k.startswith("s_")}, "t": 3}
+    update, new, _ = opt.step_forward(phi_, grad, state_)
+    return xp.sum(update * d_update) + sum(xp.sum(new[k] * d) for k, d in d_state.items())
+
+d_phi, d_prev, d_grad = my_rnnprop_step_backward(opt, phi, d_update, d_state, cache)
+inputs = {"grad": grad, **phi, **{f"s_{k}": v for k, v in state.items() if k != "t"}}
+analytic = {"grad": d_grad, **d_phi, **{f"s_{k}": d_prev[k] for k in state if k != "t"}}
+err = check_gradients(objective, inputs, analytic, verbose=False)
+print(f"RNNprop step backward: largest relative error {max(err.values()):.1e} (should be below 1e-7)")
+'''
+
+
 CHAPTERS = {
     "01_gradient_descent.ipynb": CH01,
     "02_autograd.ipynb": CH02,
     "03_lstm.ipynb": CH03,
     "04_learning_to_learn.ipynb": CH04,
+    "05_quadratics.ipynb": CH05,
+    "06_mnist.ipynb": CH06,
+    "07_cnn.ipynb": CH07,
+    "08_neural_art.ipynb": CH08,
+    "09_rnnprop.ipynb": CH09,
     "10_gpu.ipynb": CH10,
 }
 
