@@ -3,6 +3,18 @@
 Reproduces Andrychowicz et al. 2016 ("Learning to learn by gradient descent by gradient descent")
 and Lv, Jiang & Li 2017 ("Learning Gradient Descent: Better Generalization and Longer Horizons").
 """
+import os
+import sys
+
+# The learned optimizers multiply tall, thin matrices (n coordinates x 20 units). Multithreaded BLAS
+# gains little on them and, on a machine that is busy with anything else, loses up to ten times
+# (threads spin waiting for a core). Unless the user has chosen, BLAS gets one thread; this only
+# takes effect when numpy has not been imported yet. Set OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS,
+# MKL_NUM_THREADS) before importing minil2o to choose otherwise (docs/BENCHMARKS.md has the numbers).
+if "numpy" not in sys.modules:
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
 from .backend import get_backend, set_backend, to_numpy, xp  # noqa: F401
 
 __version__ = "0.1.0"

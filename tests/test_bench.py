@@ -23,7 +23,7 @@ def cupy_or_skip():
 def test_bench_quick_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     code = cli.main(["bench", "--quick", "--horizon", "4", "--unroll", "2", "--sizes", "100,1000",
-                     "--unrolls", "2,3", "--out", str(out)])
+                     "--unrolls", "2,3", "--no-torch", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "coord-steps/s" in printed and "target:" in printed
