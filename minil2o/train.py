@@ -351,13 +351,18 @@ class Trainer:
                         "score": self.best_score})
 
     def restore(self):
-        """Continue from out_dir/train_state.npz, which must come from the same config."""
+        """Continue from out_dir/train_state.npz, which must come from the same config (except
+        `epochs`: a finished run can be continued for more epochs)."""
         path = os.path.join(self.out_dir, "train_state.npz")
         if not os.path.exists(path):
             self.log(f"no checkpoint at {path}: starting from scratch")
             return
         arrays, meta = checkpoint.load(path)
-        saved, ours = meta.get("config"), json.loads(json.dumps(dataclasses.asdict(self.config)))
+        ours = json.loads(json.dumps(dataclasses.asdict(self.config)))
+        saved = meta.get("config")
+        if isinstance(saved, dict):   # settings added since it was written take their defaults;
+            defaults = json.loads(json.dumps(dataclasses.asdict(TrainConfig())))
+            saved = {**defaults, **saved, "epochs": ours["epochs"]}   # more epochs may follow
         if saved != ours:
             diff = sorted(k for k in ours if not isinstance(saved, dict) or saved.get(k) != ours[k])
             shown = ", ".join(f"{k}={saved.get(k)!r} there, {ours[k]!r} here" for k in diff[:3]) \

@@ -158,3 +158,15 @@ def test_numpy_and_strict_agree():
     for h_n, h_s in zip(hist_n, hist_s):
         assert h_n["train_meta_loss"] == pytest.approx(h_s["train_meta_loss"], rel=1e-5)
     np.testing.assert_allclose(curves_s, curves_n, rtol=1e-5)
+
+
+def test_a_finished_run_continues_for_more_epochs(tmp_path):
+    """Resuming with a larger `epochs` continues a finished run; it ends as a run that was given
+    that many epochs from the start (the first epochs do not depend on how many follow)."""
+    short, extended, straight = tmp_path / "short", tmp_path / "extended", tmp_path / "straight"
+    Trainer(tiny_config(epochs=2), out_dir=str(short), log=lambda s: None).run(progress=False)
+    os.rename(short, extended)
+    Trainer(tiny_config(epochs=3), out_dir=str(extended), resume=True,
+            log=lambda s: None).run(progress=False)
+    Trainer(tiny_config(epochs=3), out_dir=str(straight), log=lambda s: None).run(progress=False)
+    assert_same_checkpoints(extended, straight)
