@@ -12,3 +12,17 @@ class DataError(UsageError):
 
 class NumericalError(ArithmeticError):
     """A quantity became NaN or infinite (which quantity, at which step, is in the message)."""
+
+
+def build_with_settings(builder, settings, what, allowed):
+    """builder(**settings), where a setting not in `allowed`, or one of the wrong type or value,
+    raises a UsageError naming it and `what` is being built (e.g. "problem family 'quadratic'")."""
+    unknown = [k for k in settings if k not in allowed]
+    if unknown:
+        raise UsageError(f"unknown setting {unknown[0]!r} for {what}: choose from {', '.join(allowed)}")
+    try:
+        return builder(**settings)
+    except UsageError:
+        raise
+    except (TypeError, ValueError) as e:   # e.g. hidden='abc' fails inside int()
+        raise UsageError(f"bad settings {settings} for {what}: {e}") from None

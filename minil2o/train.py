@@ -28,7 +28,7 @@ import numpy as np
 
 from . import checkpoint
 from .backend import asarray, get_backend, to_float, xp
-from .errors import DataError, NumericalError, UsageError
+from .errors import DataError, NumericalError, UsageError, build_with_settings
 from .evaluate import all_finite, check_positive_int, check_seed, learning_curves
 from .meta import meta_gradient, meta_loss, meta_weights, unroll
 from .optimizers.hand import Adam
@@ -108,16 +108,7 @@ def build_optimizer(kind, **kwargs):
     if kind not in LEARNED:
         raise UsageError(f"unknown learned optimizer {kind!r}: choose one of {', '.join(LEARNED)}")
     allowed = [p for p in inspect.signature(LEARNED[kind]).parameters if p != "phi"]
-    unknown = [k for k in kwargs if k not in allowed]
-    if unknown:
-        raise UsageError(f"unknown {kind} optimizer setting {unknown[0]!r}: choose from "
-                         f"{', '.join(allowed)}")
-    try:
-        return LEARNED[kind](**kwargs)
-    except UsageError:
-        raise
-    except (TypeError, ValueError) as e:    # e.g. hidden='abc' fails inside int()
-        raise UsageError(f"bad {kind} optimizer settings {kwargs}: {e}") from None
+    return build_with_settings(LEARNED[kind], kwargs, f"{kind} optimizer", allowed)
 
 
 def build_learned(config, family):

@@ -10,7 +10,7 @@ does not break the others.
 """
 import inspect
 
-from ..errors import UsageError
+from ..errors import UsageError, build_with_settings
 from .base import Family, Problem  # noqa: F401
 from .mlp import MLPFamily, MLPProblem  # noqa: F401
 from .quadratic import QuadraticFamily, QuadraticProblem  # noqa: F401
@@ -88,12 +88,5 @@ def make_family(name, **kwargs):
     An unknown name or setting raises UsageError naming it and what is allowed."""
     if name not in _BUILDERS:
         raise UsageError(f"unknown problem family {name!r}: choose one of {', '.join(FAMILIES)}")
-    allowed = accepted_kwargs(name)
-    unknown = [k for k in kwargs if k not in allowed]
-    if unknown:
-        raise UsageError(f"unknown setting {unknown[0]!r} for problem family {name!r}: choose "
-                         f"from {', '.join(allowed)}")
-    try:
-        return _BUILDERS[name](**kwargs)
-    except TypeError as e:                 # a setting of the wrong type, e.g. a list for a number
-        raise UsageError(f"bad settings {kwargs} for problem family {name!r}: {e}") from None
+    return build_with_settings(_BUILDERS[name], kwargs, f"problem family {name!r}",
+                               accepted_kwargs(name))
