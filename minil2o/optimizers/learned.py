@@ -50,8 +50,10 @@ def init_lstm_params(rng, input_dim, hidden, num_layers, dtype):
     return phi
 
 
-FUSED_KERNELS = True
-"""On the cupy backend, run the LSTM cell's elementwise work as fused CuPy kernels (below)."""
+FUSED_KERNELS = False
+"""On the cupy backend, run the LSTM cell's elementwise work as fused CuPy kernels (below). Off until
+the kernels have been checked and timed on a GPU (tests/test_bench.py compares them with the plain
+layers there); the plain xp layers are the reference either way."""
 
 
 def lstm_step_functions():
@@ -102,7 +104,7 @@ def lstm_stack_backward(d_top, d_state, caches, d_phi):
 # ---------------------------------------------------------------------------------------------
 
 _CELL_FORWARD = """
-    ptrdiff_t r = (ptrdiff_t)(i / H) * 4 * H + i % H;       // column of unit i % H in gate i
+    ptrdiff_t r = (ptrdiff_t)(i / H) * 4 * H + i % H;       // row i / H, unit i % H, gate i
     T gi = 1 / (1 + exp(-a[r])), gf = 1 / (1 + exp(-a[r + H])), go = 1 / (1 + exp(-a[r + 2 * H]));
     T gg = tanh(a[r + 3 * H]);
     gates[r] = gi; gates[r + H] = gf; gates[r + 2 * H] = go; gates[r + 3 * H] = gg;
