@@ -17,6 +17,7 @@ history as `skipped`) or training stops with a NumericalError; phi is never upda
 non-finite value, so no checkpoint ever holds one.
 """
 import dataclasses
+import glob
 import inspect
 import json
 import math
@@ -345,6 +346,8 @@ class Trainer:
         """Continue from out_dir/train_state.npz, which must come from the same config (except
         `epochs`: a finished run can be continued for more epochs)."""
         path = os.path.join(self.out_dir, "train_state.npz")
+        for stale in glob.glob(os.path.join(self.out_dir, ".tmp-*.npz")):
+            os.remove(stale)                    # a write cut short by a kill; never renamed into place
         if not os.path.exists(path):
             self.log(f"no checkpoint at {path}: starting from scratch")
             return

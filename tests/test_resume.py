@@ -170,3 +170,12 @@ def test_a_finished_run_continues_for_more_epochs(tmp_path):
             log=lambda s: None).run(progress=False)
     Trainer(tiny_config(epochs=3), out_dir=str(straight), log=lambda s: None).run(progress=False)
     assert_same_checkpoints(extended, straight)
+
+
+def test_resume_removes_a_half_written_temporary_file(tmp_path):
+    """A kill during a write leaves only a temporary file beside the checkpoint; resuming removes it."""
+    run(tiny_config(epochs=1), tmp_path)
+    stale = tmp_path / ".tmp-killed.npz"
+    stale.write_bytes(b"PK\x03\x04 cut short")
+    Trainer(tiny_config(epochs=2), out_dir=str(tmp_path), resume=True, log=lambda s: None)
+    assert not stale.exists()
