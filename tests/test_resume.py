@@ -12,13 +12,14 @@ import time
 import numpy as np
 import pytest
 
+import helpers
 import minil2o
 from minil2o import checkpoint
 from minil2o.backend import to_numpy
 from minil2o.evaluate import learning_curves
 from minil2o.optimizers.hand import Adam
 from minil2o.problems import QuadraticFamily
-from minil2o.train import Trainer, TrainConfig
+from minil2o.train import Trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KILL_RUN = ["train", "--problem", "quadratic", "--problem-arg", "num_functions=4",
@@ -90,11 +91,8 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(tmp_path):
 
 
 def tiny_config(**changes):
-    base = dict(problem="quadratic", problem_kwargs={"num_functions": 2, "dim": 3}, horizon=10,
-                unroll=5, epochs=3, problems_per_epoch=2, validation_problems=1,
-                optimizer_kwargs={"hidden": 4})
-    base.update(changes)
-    return TrainConfig(**base)
+    """The shared tiny run (tests/helpers.py), with 3 epochs."""
+    return helpers.tiny_config(**{"epochs": 3, **changes})
 
 
 def run(config, out_dir=None, **kwargs):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import minil2o
+from helpers import tiny_config
 from minil2o import checkpoint
 from minil2o.backend import asarray, to_numpy
 from minil2o.cli import main
@@ -24,21 +25,12 @@ from minil2o.evaluate import compare, format_table, learning_curves, run_optimiz
 from minil2o.optimizers.hand import SGD
 from minil2o.problems import QuadraticFamily, make_family
 from minil2o.problems.base import Family, Problem
-from minil2o.train import DMOptimizer, Trainer, TrainConfig, load_optimizer, save_optimizer
+from minil2o.train import DMOptimizer, Trainer, load_optimizer, save_optimizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--problem-arg", "num_functions=2", "--problem-arg", "dim=3", "--horizon", "10",
         "--unroll", "5", "--epochs", "1", "--problems-per-epoch", "1", "--validation-problems", "1",
         "--optimizer-arg", "hidden=4", "--quiet"]
-
-
-def tiny_config(**changes):
-    """A meta-training run that takes a few hundredths of a second."""
-    base = dict(problem="quadratic", problem_kwargs={"num_functions": 2, "dim": 3}, horizon=10,
-                unroll=5, epochs=2, problems_per_epoch=2, validation_problems=1,
-                optimizer_kwargs={"hidden": 4})
-    base.update(changes)
-    return TrainConfig(**base)
 
 
 def run_cli(capsys, *argv):
