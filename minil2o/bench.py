@@ -155,8 +155,10 @@ def optimizer_kwargs(kind, problem):
     return {}
 
 
-def meta_epoch(kind, problem, problem_kwargs, meta_batch, s):
-    """Seconds for one meta-epoch (Trainer.train_problem) and its throughput."""
+def meta_epoch(kind, problem, problem_kwargs, meta_batch, s, fused=False):
+    """Seconds for one meta-epoch (Trainer.train_problem) and its throughput; `fused` runs the
+    LSTM cells as the fused CuPy kernels (GPU only) instead of the plain xp layers."""
+    from .optimizers import learned
     from .train import TrainConfig, Trainer
     config = TrainConfig(problem=problem, problem_kwargs=problem_kwargs, optimizer=kind,
                          optimizer_kwargs=optimizer_kwargs(kind, problem), horizon=s["horizon"],
@@ -164,10 +166,15 @@ def meta_epoch(kind, problem, problem_kwargs, meta_batch, s):
                          meta_batch=meta_batch, epochs=1, problems_per_epoch=1)
     trainer = Trainer(config, log=lambda *a: None)
     n = trainer.sample_problem().n
-    truncations = []
-    seconds = timed(lambda: truncations.append(len(trainer.train_problem(0))), s["repeat"])
+    truncations, plain = [], learned.FUSED_KERNELS
+    learned.FUSED_KERNELS = fused
+    try:
+        seconds = timed(lambda: truncations.append(len(trainer.train_problem(0))), s["repeat"])
+    finally:
+        learned.FUSED_KERNELS = plain
     row = {"case": f"meta-epoch {problem}", "optimizer": kind, "coords": n, "unroll": s["unroll"],
            "horizon": s["horizon"], "meta_batch": meta_batch,
+           "lstm_cell": "fused CuPy kernels" if fused else "plain xp",
            **summary(seconds, n * s["horizon"])}
     if min(truncations) < s["horizon"] // s["unroll"]:
         row["note"] = "a truncation was skipped as non-finite: the time covers fewer steps"
@@ -252,22 +259,27 @@ def torch_threads(args):
     return None
 
 
-def torch_meta_epoch(s, threads, seed=0):
+def torch_meta_epoch(s, threads, device="cpu", seed=0):
     """The DM optimizer's MNIST meta-epoch written plainly in PyTorch: two LSTMCells over all n
     coordinates as one batch, Appendix-A preprocessing, output scale 0.1, the 784-20-10 sigmoid MLP
     in torch with autograd; grad_t = d f / d theta_t is detached before it enters the optimizer
     (the paper's dropped second derivatives); L = sum_t f(theta_t) over each truncation, then
-    L.backward() and one Adam step. Returns the row, or None when PyTorch is not installed."""
+    L.backward() and one Adam step, on `device` ('cpu' or 'cuda'). Returns the row, or None when
+    PyTorch is not installed (or has no CUDA device when 'cuda' is asked for)."""
     try:
         import torch
     except ImportError:
+        return None
+    if device == "cuda" and not torch.cuda.is_available():
         return None
     from .data import load_mnist
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     X, y = load_mnist("train")
-    X, Y = torch.from_numpy(X), torch.nn.functional.one_hot(torch.from_numpy(y), 10).float()
+    torch.set_default_device(device)
+    X = torch.from_numpy(X).to(device)
+    Y = torch.nn.functional.one_hot(torch.from_numpy(y).to(device), 10).float()
     sizes = (784, 20, 10)
     n = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     cells = [torch.nn.LSTMCell(2, 20), torch.nn.LSTMCell(20, 20)]
@@ -277,7 +289,7 @@ def torch_meta_epoch(s, threads, seed=0):
     rng = np.random.default_rng(seed)
 
     def loss_and_grad(theta):
-        idx = torch.from_numpy(rng.choice(X.shape[0], size=128, replace=False))
+        idx = torch.from_numpy(rng.choice(X.shape[0], size=128, replace=False)).to(device)
         W1, b1 = theta[:15680].view(784, 20), theta[15680:15700]
         W2, b2 = theta[15700:15900].view(20, 10), theta[15900:]
         z = torch.sigmoid(X[idx] @ W1 + b1) @ W2 + b2
@@ -292,7 +304,8 @@ def torch_meta_epoch(s, threads, seed=0):
         return torch.stack([x0, x1], dim=1)
 
     def epoch():
-        theta = torch.from_numpy(0.1 * rng.standard_normal(n).astype(np.float32)).requires_grad_()
+        theta = torch.from_numpy(0.1 * rng.standard_normal(n).astype(np.float32)).to(device)
+        theta.requires_grad_()
         state = [torch.zeros(n, 20) for _ in range(4)]
         f, grad = loss_and_grad(theta)
         for _ in range(s["horizon"] // s["unroll"]):
@@ -309,11 +322,16 @@ def torch_meta_epoch(s, threads, seed=0):
             meta_opt.step()
             theta = theta.detach().requires_grad_()
             state = [t.detach() for t in state]
-    seconds = timed(epoch, s["repeat"])
+        if device == "cuda":
+            torch.cuda.synchronize()
+    try:
+        seconds = timed(epoch, s["repeat"])
+    finally:
+        torch.set_default_device("cpu")
     return {"case": "meta-epoch mnist-mlp (PyTorch)", "optimizer": "dm", "coords": n,
             "unroll": s["unroll"], "horizon": s["horizon"], "meta_batch": 1,
-            "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
-            **summary(seconds, n * s["horizon"])}
+            "torch_version": torch.__version__, "torch_device": device,
+            "torch_threads": torch.get_num_threads(), **summary(seconds, n * s["horizon"])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,6 +390,8 @@ def format_table(rows):
         peak = f"{r['peak_bytes'] / 2 ** 20:9.1f}" if "peak_bytes" in r else f"{'':>9}"
         per = f"{r['bytes_per_coord_step']:8.0f}" if "bytes_per_coord_step" in r else f"{'':>8}"
         case = r["case"] + (f" x{r['meta_batch']}" if r.get("meta_batch", 1) > 1 else "")
+        case += " fused" if r.get("lstm_cell", "").startswith("fused") else ""
+        case += " cuda" if r.get("torch_device") == "cuda" else ""
         lines.append(f"{case:<32} {r['optimizer']:<8} {r['coords']:>9} {r['unroll']:>3} "
                      f"{r['seconds']:9.3f} {r['coord_steps_per_s']:14.3e} {peak} {per}")
     return "\n".join(lines)
@@ -404,14 +424,17 @@ def run(args):
         rows.append(meta_epoch(kind, "mnist-mlp", {}, 1, s))
         if s["mnist_meta_batch"] > 1:
             rows.append(meta_epoch(kind, "mnist-mlp", {}, s["mnist_meta_batch"], s))
+        if gpu:
+            log(f"{kind}: the same with the fused CuPy LSTM kernels")
+            rows.append(meta_epoch(kind, "mnist-mlp", {}, s["mnist_meta_batch"], s, fused=True))
         log(f"{kind}: coordinate and truncation sweeps")
         rows += coordinate_sweep(kind, s, rng, log)
         rows += unroll_sweep(kind, s, rng)
     if "dm" in s["optimizers"] and not args.no_torch:
         log("PyTorch reference")
-        ref = torch_meta_epoch(s, torch_threads(args))
+        ref = torch_meta_epoch(s, torch_threads(args), "cuda" if gpu else "cpu")
         if ref is None:
-            log("  PyTorch is not installed: the reference is skipped (pip install torch)")
+            log("  PyTorch (with CUDA, on a GPU) is not installed: the reference is skipped")
         else:
             rows.append(ref)
     checks = targets(rows, gpu)

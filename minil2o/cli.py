@@ -73,7 +73,7 @@ def train_config(args):
         convex_combination=args.convex_combination,
         selection=args.selection or ("train-average" if rnnprop else "validation"),
         validation_problems=args.validation_problems, seed=args.seed, dtype=args.dtype,
-        on_nonfinite=args.on_nonfinite)
+        on_nonfinite=args.on_nonfinite, init_from=args.init_from)
 
 
 def cmd_train(args):
@@ -137,6 +137,9 @@ def add_train_arguments(p):
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     p.add_argument("--on-nonfinite", default="skip", choices=("skip", "stop"),
                    help="what to do when a loss or meta-gradient is NaN or Inf")
+    p.add_argument("--init-from", default="", metavar="PATH",
+                   help="start from this optimizer.npz instead of a random phi (with --per-group, "
+                        "a single optimizer's file starts every group)")
     p.add_argument("--out", default="runs/train", help="output directory (checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.npz")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

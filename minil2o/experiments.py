@@ -41,6 +41,8 @@ from .train import TrainConfig, Trainer, build_optimizer, load_optimizer
 PRETRAINED_DIR = DATASETS_DIR / "pretrained"
 BASELINES = ("sgd", "nag", "rmsprop", "adam")
 CIFAR_ENV = "MINIL2O_CIFAR10"            # folder of cifar-10-batches-py, when CIFAR-10 is at hand
+ART_TEST_CONTENT = "grace_hopper"        # the content image held out from neural-art training
+ART_TRAIN_CONTENT = ["astronaut", "chelsea", "coffee"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,20 +77,23 @@ PRETRAINED = {
     "rnnprop-mnist": Pretrained(TrainConfig(epochs=10, **RNNPROP_MNIST),
                                 "RNNprop on the base MLP with Random Scaling (r = 3) and the "
                                 "convex combination (Lv et al., section 4)"),
+    "dm-mnist-e10": Pretrained(TrainConfig(epochs=10, **DM_MNIST),
+                               "control: the dm-mnist run stopped after 10 epochs, the training "
+                               "budget of the other control optimizers", stand_in="dm-mnist"),
     "dm-mnist-tricks": Pretrained(TrainConfig(
-        epochs=4, **{**DM_MNIST, "random_scaling": 3.0, "convex_combination": True}),
+        epochs=10, **{**DM_MNIST, "random_scaling": 3.0, "convex_combination": True}),
         "control: DM optimizer trained with both RNNprop tricks", stand_in="dm-mnist"),
     "rnnprop-mnist-rs-only": Pretrained(TrainConfig(
-        epochs=4, **{**RNNPROP_MNIST, "convex_combination": False}),
+        epochs=10, **{**RNNPROP_MNIST, "convex_combination": False}),
         "control: RNNprop with Random Scaling only", stand_in=""),
     "rnnprop-mnist-cc-only": Pretrained(TrainConfig(
-        epochs=4, **{**RNNPROP_MNIST, "random_scaling": 0.0}),
+        epochs=10, **{**RNNPROP_MNIST, "random_scaling": 0.0}),
         "control: RNNprop with the convex combination only", stand_in=""),
     "dm-cnn": Pretrained(TrainConfig(
         problem="cnn", problem_kwargs={"layers": "c-p-c-p-f-f", "kernel_size": 5,
                                        "batch_norm": True, "batch_size": 32},
-        optimizer="dm", optimizer_kwargs={"preprocess": "log", "output_scale": 0.1}, per_group=True,
-        meta_lr=0.002, epochs=3, problems_per_epoch=5, validation_problems=3, seed=0),
+        optimizer="dm", optimizer_kwargs={"preprocess": "log", "output_scale": 0.01}, per_group=True,
+        meta_lr=0.01, epochs=10, problems_per_epoch=5, validation_problems=3, seed=0),
         "DM optimizers (one LSTM for the conv, one for the fc parameters) on the MNIST stand-in of "
         "the CIFAR-10 CNN",
         stand_in="dm-mnist"),
@@ -96,13 +101,14 @@ PRETRAINED = {
         problem="cnn", problem_kwargs={"layers": "c-p-c-p-f-f", "kernel_size": 5,
                                        "batch_norm": True, "batch_size": 32,
                                        "classes": [5, 6, 7, 8, 9]},
-        optimizer="dm", optimizer_kwargs={"preprocess": "log", "output_scale": 0.1}, per_group=True,
-        meta_lr=0.002, epochs=3, problems_per_epoch=5, validation_problems=3, seed=0),
+        optimizer="dm", optimizer_kwargs={"preprocess": "log", "output_scale": 0.01}, per_group=True,
+        meta_lr=0.01, epochs=10, problems_per_epoch=5, validation_problems=3, seed=0),
         "'LSTM-sub': DM optimizer trained only on the held-out labels 5-9", stand_in="dm-mnist"),
     "dm-art": Pretrained(TrainConfig(
-        problem="neural-art", problem_kwargs={"style_image": "gravel", "size": 64},
+        problem="neural-art", problem_kwargs={"style_image": "gravel", "size": 64,
+                                              "content_images": ART_TRAIN_CONTENT},
         optimizer="dm", optimizer_kwargs={"preprocess": "log", "output_scale": 1.0},
-        horizon=128, unroll=32, meta_lr=0.002, epochs=3, problems_per_epoch=5,
+        horizon=128, unroll=32, meta_lr=0.005, epochs=15, problems_per_epoch=5,
         validation_problems=3, seed=0),
         "DM optimizer on neural art, 64x64, style 'gravel' (Appendix A preprocessing, no "
         "postprocessing)", stand_in="dm-mnist"),
@@ -124,6 +130,8 @@ def train_command(name):
     for flag, value in flags.items():
         if flag in ("epochs", "seed") or value != getattr(default, flag.replace("-", "_")):
             parts.append(f"--{flag} {value:g}" if isinstance(value, float) else f"--{flag} {value}")
+    if c.init_from:
+        parts.append(f"--init-from {c.init_from}")
     parts += [flag for flag, on in (("--convex-combination", c.convex_combination),
                                     ("--per-group", c.per_group)) if on]
     return " ".join(parts + [f"--out runs/pretrained/{name}"])
@@ -269,7 +277,7 @@ EXPERIMENTS = {e.name: e for e in [
                "improves on DM", "final",
                (Panel("base MLP, ReLU", "mnist-mlp", {"activation": "relu"}),),
                learned=("rnnprop-mnist", "rnnprop-mnist-rs-only", "rnnprop-mnist-cc-only",
-                        "dm-mnist-tricks", "dm-mnist"), baselines=("adam",), num_test=20),
+                        "dm-mnist-tricks", "dm-mnist-e10"), baselines=("adam",), num_test=20),
 ]}
 
 
@@ -363,9 +371,8 @@ def panel_kwargs(panel, split, cifar_dir):
     if panel.problem == "neural-art":
         from .problems.art import load_art_images
         contents = load_art_images()[0]
-        held_out = "grace_hopper"
         kwargs["content_images"] = [im for k, im in contents.items()
-                                    if (k == held_out) == (split == "test")]
+                                    if (k == ART_TEST_CONTENT) == (split == "test")]
     return kwargs, label
 
 

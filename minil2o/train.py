@@ -36,7 +36,7 @@ from .optimizers.hand import Adam
 from .optimizers.grouped import PerGroupOptimizer
 from .optimizers.learned import DMOptimizer, RNNprop
 from .problems import FAMILIES, make_family
-from .problems.wrappers import ConvexCombinedFamily, ProblemBatch, RandomScaledFamily
+from .problems.wrappers import ConvexCombinedFamily, RandomScaledFamily
 
 LEARNED = {"dm": DMOptimizer, "rnnprop": RNNprop}
 
@@ -65,6 +65,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"
     on_nonfinite: str = "skip"              # "skip" the truncation, or "stop"
+    init_from: str = ""                     # start phi from this optimizer file ("": random init)
 
     def validate(self):
         """Check every field; a bad one raises UsageError naming it and what is allowed."""
@@ -92,6 +93,9 @@ class TrainConfig:
         for name in ("problem_kwargs", "optimizer_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise UsageError(f"{name} must be a dict, got {getattr(self, name)!r}")
+        if not isinstance(self.init_from, str):
+            raise UsageError(f"init_from must be a path to an optimizer .npz (or ''), got "
+                             f"{self.init_from!r}")
         for name in ("second_derivatives", "convex_combination", "per_group"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -181,17 +185,34 @@ class Trainer:
         self.meta_opt = Adam(lr=config.meta_lr)              # the meta-optimizer, on flatten(phi)
         self.rng = np.random.default_rng(config.seed)
         self.phi = self.opt.init_params(self.rng, config.dtype)
+        if config.init_from:
+            self.phi = self.warm_start(config.init_from)
         self.adam_state = self.meta_opt.init_state(flatten(self.phi).shape[0], config.dtype)
         self.best_phi, self.best_score, self.epoch = dict(self.phi), math.inf, 0
         self.ema, self.history, self.skipped, self.skipped_epoch = None, [], 0, 0
         if resume:
             self.restore()
 
+    def warm_start(self, path):
+        """phi from a saved optimizer file instead of the random initialisation (which still draws
+        its numbers, so the rest of the run sees the same stream). The file's parameters must have
+        this optimizer's shapes; with per_group, a single optimizer's phi starts every group."""
+        loaded = load_optimizer(path, self.config.dtype)
+        phi = loaded.phi
+        if isinstance(self.opt, PerGroupOptimizer) and not isinstance(loaded, PerGroupOptimizer):
+            phi = {f"{g}/{k}": v for g in self.opt.optimizers for k, v in loaded.phi.items()}
+        want = {k: tuple(v.shape) for k, v in self.phi.items()}
+        found = {k: tuple(v.shape) for k, v in phi.items()}
+        if found != want:
+            raise UsageError(f"init_from {path!r} holds parameters {found}, but this run's "
+                             f"{self.config.optimizer} optimizer has {want}: use a file trained "
+                             "with the same optimizer settings")
+        return phi
+
     # -- one problem: horizon / unroll truncations, one meta-update each -----------------------
     def sample_problem(self):
-        c = self.config
-        problems = [self.family.sample(self.rng) for _ in range(c.meta_batch)]
-        return problems[0] if c.meta_batch == 1 else ProblemBatch(problems)
+        """meta_batch fresh problems as one (Family.sample_many: batched where the family can)."""
+        return self.family.sample_many(self.rng, self.config.meta_batch)
 
     def train_problem(self, index):
         """Optimize one freshly sampled problem for the whole horizon, updating phi after every

@@ -146,3 +146,13 @@ def test_image_helpers():
 def test_bad_arguments(kwargs, error):
     with pytest.raises(error):
         NeuralArtFamily(**{"widths": (2, 3, 4), **kwargs})
+
+
+def test_content_images_by_bundled_name(images):
+    """Training takes some bundled contents by name and holds the others out for testing."""
+    contents, _ = images
+    family = NeuralArtFamily(content_images=["astronaut", "coffee"], size=16, widths=(4, 4))
+    assert len(family.contents) == 2
+    np.testing.assert_allclose(family.contents[1], contents["coffee"])
+    with pytest.raises(UsageError, match="'monalisa' is not bundled: choose from .*grace_hopper"):
+        NeuralArtFamily(content_images=["astronaut", "monalisa"], size=16, widths=(4, 4))

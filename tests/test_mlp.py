@@ -10,14 +10,7 @@ from minil2o.errors import DataError, UsageError
 from minil2o.gradcheck import check_gradients, rel_error
 from minil2o.problems.mlp import ACTIVATIONS, MLPFamily
 
-
-def tiny_family(activation, hidden, dtype="float64", **kwargs):
-    """12 inputs, 3 classes, 40 random examples, minibatch 4."""
-    data = np.random.default_rng(7)
-    X = data.standard_normal((40, 12))
-    y = data.integers(0, 3, size=40)
-    return MLPFamily(X, y, hidden=hidden, activation=activation, batch_size=4, num_classes=3,
-                     init_std=0.5, dtype=dtype, **kwargs)
+from helpers import tiny_family
 
 
 def min_abs_preactivation(problem, theta, batch):

@@ -346,7 +346,8 @@ class NeuralArtFamily(Family):
     """Neural-art problems: one fixed style, content images drawn at random (DM Section 3.4).
 
     content_images: (K, H, W, 3) array, a list of (H_k, W_k, 3) arrays or a dict name -> array,
-        host floats in [0, 1]; None takes every bundled content image (load_art_images).
+        host floats in [0, 1], or a list of bundled image names (e.g. ["astronaut", "coffee"]);
+        None takes every bundled content image (load_art_images).
     style_image: (Hs, Ws, 3) in [0, 1], or the name of a bundled style; None takes DEFAULT_STYLE.
         It is used at its own resolution (cropped to a multiple of 2^(L-1)).
     size: the side of the styled image (64 trains, 128 tests in the paper); a multiple of 2^(L-1).
@@ -403,6 +404,13 @@ def _content_list(content_images):
     """The content images as a list of host (H, W, 3) float64 arrays in [0, 1]."""
     if content_images is None:
         content_images = load_art_images()[0]
+    elif any(isinstance(im, str) for im in content_images):
+        bundled = load_art_images()[0]
+        unknown = [im for im in content_images if im not in bundled]
+        if unknown:
+            raise UsageError(f"content image {unknown[0]!r} is not bundled: choose from "
+                             f"{', '.join(bundled)}")
+        content_images = [bundled[name] for name in content_images]
     if isinstance(content_images, dict):
         content_images = list(content_images.values())
     images = [_check_image(im, f"content image {k}") for k, im in enumerate(content_images)]

@@ -10,8 +10,10 @@ optimizer sees coordinates and nothing else:
     Hv = problem.hvp(theta, v, batch)               (n,) Hessian-vector product, where derived
 
 `problem.groups` names slices of theta (e.g. {"conv": slice(0, 864), "fc": slice(864, 1210)}) so
-that different learned optimizers can serve different groups. Randomness comes only from the numpy
-Generator passed in, so a seed gives the same problem on every backend.
+that different learned optimizers can serve different groups. A meta-batch of B instances is one
+problem too, `family.sample_many(rng, B)`, whose loss is the sum of theirs and whose num_problems
+is B. Randomness comes only from the numpy Generator passed in, so a seed gives the same problem
+on every backend.
 """
 from ..backend import dtype as backend_dtype
 
@@ -56,3 +58,11 @@ class Family:
 
     def sample(self, rng):
         raise NotImplementedError
+
+    def sample_many(self, rng, num_problems):
+        """A meta-batch: num_problems fresh instances as one problem whose loss is the sum of
+        theirs. Here a ProblemBatch that runs them one after another (the instance itself for
+        one); a family that can compute its instances together overrides this (MLPFamily)."""
+        from .wrappers import ProblemBatch                 # wrappers.py builds on this module
+        problems = [self.sample(rng) for _ in range(num_problems)]
+        return problems[0] if num_problems == 1 else ProblemBatch(problems)

@@ -14,6 +14,12 @@ The base benchmark is 784-20-10 with sigmoid, minibatch 128 (both papers); RNNpr
 the activation (sigmoid, ReLU, ELU, tanh) and the depth. All parameters live in one flat vector
 theta = [W_1 (row-major), b_1, W_2, b_2, ...]. The Hessian-vector product is Pearlmutter's (1994)
 R-operator, derived in `MLPProblem.hvp`.
+
+A meta-batch of B instances (`MLPFamily.sample_many`) is one MLPProblem whose loss is the sum of
+the instances' losses, F = sum_k f_k(theta_k), over theta = [theta_1, ..., theta_B]. Every array
+carries a leading instance axis: theta_k are the rows of theta reshaped to (B, n), W_l: (B, D_{l-1},
+D_l), h_l: (B, N, D_l), and each product above is B matrix products at once (`@` on stacks of
+matrices). A single instance is B = 1, so one code path serves both.
 """
 import numpy as np
 
@@ -62,111 +68,146 @@ ACTIVATIONS = {"sigmoid": _sigmoid, "relu": _relu, "elu": _elu, "tanh": _tanh}
 
 
 def softmax_cross_entropy(z, Y):
-    """Mean softmax cross entropy and the softmax probabilities.
+    """Mean softmax cross entropy of each instance and the softmax probabilities.
 
-    z: (N, C) logits; Y: (N, C) one-hot labels. With m_n = max_j z_nj (so exp never overflows),
+    z: (B, N, C) logits; Y: (B, N, C) one-hot labels (or (1, N, C), shared by the B instances).
+    With m_n = max_j z_nj (so exp never overflows), for each instance
 
         log sum_j exp(z_nj) = m_n + log sum_j exp(z_nj - m_n)                 (log-sum-exp)
         f = (1/N) sum_n [ log sum_j exp(z_nj) - sum_j Y_nj z_nj ],   p = softmax(z)
 
-    Returns f (0-d) and p: (N, C); df/dz = (p - Y) / N.
+    Returns f: (B,), one loss per instance, and p: (B, N, C); df/dz = (p - Y) / N.
     """
-    m = xp.max(z, axis=1, keepdims=True)                   # (N, 1)
-    e = xp.exp(z - m)                                      # (N, C)
-    s = xp.sum(e, axis=1, keepdims=True)                   # (N, 1)
-    f = xp.mean(xp.log(s[:, 0]) - xp.sum(Y * (z - m), axis=1))
+    m = xp.max(z, axis=-1, keepdims=True)                  # (B, N, 1)
+    e = xp.exp(z - m)                                      # (B, N, C)
+    s = xp.sum(e, axis=-1, keepdims=True)                  # (B, N, 1)
+    f = xp.mean(xp.log(s[..., 0]) - xp.sum(Y * (z - m), axis=-1), axis=-1)  # (B,)
     return f, e / s
 
 
 class MLPProblem(Problem):
-    """One MLP instance: fresh weights over the data of its family (shared, never copied).
+    """B MLP instances with fresh weights over the data of their family (shared, never copied),
+    computed together: F(theta) = sum_k f_k(theta_k) over theta = [theta_1, ..., theta_B].
 
     family: the MLPFamily that sampled it (holds X: (N_data, D), Y: (N_data, C) on the backend,
-    the layer sizes, the activation and the parameter slices).
+    the layer sizes, the activation and the parameter slices); num_problems: B (1: one MLP).
+    theta: (B n,) with n = family.n, the layout ProblemBatch gives B single instances with the
+    group 'all'. A batch is (batch_size,) row indices for B = 1 and (B, batch_size) for B > 1.
+    With group_by='layer' only B = 1 is allowed: a meta-batch of those is a ProblemBatch, which
+    lays theta out group by group (see MLPFamily.sample_many).
     """
 
-    def __init__(self, family):
-        self.family = family
+    def __init__(self, family, num_problems=1):
+        if isinstance(num_problems, bool) or not isinstance(num_problems, int) or num_problems < 1:
+            raise UsageError(f"num_problems={num_problems!r} is not allowed: use a positive integer")
+        if num_problems > 1 and family.group_by != "all":
+            raise UsageError(f"MLPProblem with group_by={family.group_by!r} holds one instance: "
+                             "build a meta-batch with family.sample_many (a ProblemBatch)")
+        self.family, self.num_problems = family, num_problems
         self.dtype = family.dtype
-        self.n = family.n
+        self.n = num_problems * family.n
         self.phi = ACTIVATIONS[family.activation]
 
     @property
     def groups(self):
-        return self.family.groups
+        if self.num_problems == 1:
+            return self.family.groups
+        return {"all": slice(0, self.n)}
 
     def init(self, rng):
-        """Every weight and bias ~ N(0, init_std^2). Returns theta_0: (n,)."""
-        return asarray(self.family.init_std * rng.standard_normal(self.n), dtype=self.dtype)
+        """Every weight and bias ~ N(0, init_std^2), drawn instance by instance on the host and
+        moved to the backend at once. Returns theta_0: (B n,)."""
+        draws = [rng.standard_normal(self.family.n) for _ in range(self.num_problems)]
+        return asarray(self.family.init_std * np.concatenate(draws), dtype=self.dtype)
 
     def sample_batch(self, rng):
-        """batch_size distinct row indices drawn on the host. Returns (batch_size,) ints."""
-        idx = rng.choice(self.family.num_examples, size=self.family.batch_size, replace=False)
-        return asarray(idx.astype(np.int64))
+        """batch_size distinct row indices per instance, drawn instance by instance on the host
+        and moved at once. Returns (batch_size,) ints for B = 1, (B, batch_size) for B > 1."""
+        family = self.family
+        idx = np.stack([rng.choice(family.num_examples, size=family.batch_size, replace=False)
+                        for _ in range(self.num_problems)])           # (B, batch_size)
+        return asarray((idx[0] if self.num_problems == 1 else idx).astype(np.int64))
 
     def _data(self, batch):
-        """The rows X: (N, D) and one-hot Y: (N, C) of a batch of indices (all rows for None)."""
+        """Each instance's rows X: (B, N, D) and one-hot Y: (B, N, C) for a batch of indices; for
+        None every row, shared by the instances: X: (1, N_data, D), Y: (1, N_data, C)."""
+        X, Y = self.family.X, self.family.Y
         if batch is None:
-            return self.family.X, self.family.Y
-        return xp.take(self.family.X, batch, axis=0), xp.take(self.family.Y, batch, axis=0)
+            return xp.expand_dims(X, axis=0), xp.expand_dims(Y, axis=0)
+        rows = xp.reshape(batch, (-1,))                    # (B N,), instance by instance
+        B = self.num_problems
+        return (xp.reshape(xp.take(X, rows, axis=0), (B, -1, X.shape[1])),   # (B, N, D)
+                xp.reshape(xp.take(Y, rows, axis=0), (B, -1, Y.shape[1])))   # (B, N, C)
 
     def _layers(self, theta):
-        """theta: (n,) as [(W_1, b_1), ..., (W_L, b_L)], W_l: (D_{l-1}, D_l), b_l: (D_l,)."""
-        return [(xp.reshape(theta[w], shape), theta[b]) for w, b, shape in self.family.slices]
+        """theta: (B n,) as [(W_1, b_1), ..., (W_L, b_L)] with W_l: (B, D_{l-1}, D_l) and
+        b_l: (B, 1, D_l), a row per instance that broadcasts over its N examples."""
+        B = self.num_problems
+        thetas = xp.reshape(theta, (B, -1))                # (B, n): row k is theta_k
+        return [(xp.reshape(thetas[:, w], (B,) + shape),           # (B, D_{l-1}, D_l)
+                 xp.reshape(thetas[:, b], (B, 1, shape[1])))       # (B, 1, D_l)
+                for w, b, shape in self.family.slices]
+
+    def _flat(self, dlayers):
+        """[(dW_1, db_1), ...], dW_l: (B, D_{l-1}, D_l), db_l: (B, D_l), as one (B n,) vector
+        in the layout of theta."""
+        B = self.num_problems
+        rows = [xp.reshape(piece, (B, -1)) for dW, db in dlayers for piece in (dW, db)]
+        return xp.reshape(xp.concat(rows, axis=1), (-1,))  # (B, n) -> (B n,)
 
     def loss(self, theta, batch):
-        """Forward pass only: f(theta) on the batch (indices; None for the whole data set). 0-d."""
+        """Forward pass only: F(theta) = sum_k f_k(theta_k) on the batch (indices; None for the
+        whole data set). Returns a 0-d array."""
         X, Y = self._data(batch)
         layers = self._layers(theta)
-        h = X                                              # (N, D)
+        h = X                                              # (B, N, D)
         for W, b in layers[:-1]:
-            h = self.phi(h @ W + b)[0]                     # (N, D_l)
+            h = self.phi(h @ W + b)[0]                     # (B, N, D_l)
         W, b = layers[-1]
-        return softmax_cross_entropy(h @ W + b, Y)[0]
+        return xp.sum(softmax_cross_entropy(h @ W + b, Y)[0])
 
     def _forward(self, layers, X, Y):
-        """Forward pass keeping what backward needs: f, p: (N, C), inputs h_{l-1}, and per hidden
-        layer (a_l, phi'(a_l), phi''(a_l) as a thunk)."""
+        """Forward pass keeping what backward needs: f: (B,), p: (B, N, C), the inputs h_{l-1},
+        and per hidden layer (phi'(a_l), phi''(a_l) as a thunk)."""
         hs, acts = [X], []
         for W, b in layers[:-1]:
-            a = hs[-1] @ W + b                             # (N, D_l)
+            a = hs[-1] @ W + b                             # (B, N, D_l)
             h, d1, d2 = self.phi(a)
             hs.append(h)
             acts.append((d1, d2))
         W, b = layers[-1]
-        f, p = softmax_cross_entropy(hs[-1] @ W + b, Y)    # p: (N, C)
+        f, p = softmax_cross_entropy(hs[-1] @ W + b, Y)    # (B,), (B, N, C)
         return f, p, hs, acts
 
-    def _flat(self, dlayers):
-        """[(dW_1, db_1), ...] as one flat (n,) vector in the layout of theta."""
-        return xp.concat([piece for dW, db in dlayers for piece in (xp.reshape(dW, (-1,)), db)])
-
     def loss_and_grad(self, theta, batch):
-        """f and df/dtheta on a batch of row indices (None: the whole data set). theta: (n,).
+        """F and dF/dtheta on a batch of row indices (None: the whole data set). theta: (B n,).
 
-        Backpropagation, with delta_l = df/da_l: (N, D_l):
+        Backpropagation in each instance, with delta_l = df/da_l: (N, D_l):
 
             delta_L = (p - Y) / N                                   softmax + cross entropy
             dW_l = h_{l-1}^T delta_l,    db_l = sum_n delta_l        (a_l = h_{l-1} W_l + b_l)
             e_{l-1} = delta_l W_l^T,     delta_{l-1} = e_{l-1} * phi'(a_{l-1})
 
-        Returns f (0-d) and grad (n,).
+        Instance k's terms hold only theta_k, so dF/dtheta_k = df_k/dtheta_k.
+        Returns F (0-d) and grad: (B n,), laid out like theta.
         """
         X, Y = self._data(batch)
         layers = self._layers(theta)
         f, p, hs, acts = self._forward(layers, X, Y)
-        delta = (p - Y) / X.shape[0]                       # (N, C)
+        delta = (p - Y) / X.shape[1]                       # (B, N, C)
         grads = []
         for l in range(len(layers) - 1, -1, -1):
-            grads.append((hs[l].T @ delta, xp.sum(delta, axis=0)))  # (D_{l-1}, D_l), (D_l,)
+            dW = xp.matrix_transpose(hs[l]) @ delta        # (B, D_{l-1}, D_l)
+            grads.append((dW, xp.sum(delta, axis=1)))      # db: (B, D_l)
             if l > 0:
-                delta = (delta @ layers[l][0].T) * acts[l - 1][0]    # (N, D_{l-1})
-        return f, self._flat(grads[::-1])
+                e = delta @ xp.matrix_transpose(layers[l][0])  # (B, N, D_{l-1})
+                delta = e * acts[l - 1][0]                 # (B, N, D_{l-1})
+        return xp.sum(f), self._flat(grads[::-1])
 
     def hvp(self, theta, v, batch):
         """Exact Hessian-vector product H(theta) v by the R-operator (Pearlmutter 1994).
 
-        theta, v: (n,); batch: row indices (None: all rows). R{q} = d/de q(theta + e v) at e = 0
+        theta, v: (B n,); batch: row indices (None: all rows). R{q} = d/de q(theta + e v) at e = 0
         is linear and obeys the product rule; v splits like theta into (V_l, c_l). Since the
         gradient is (dW_l, db_l)_l, H v = (R{dW_l}, R{db_l})_l. Forward R-pass:
 
@@ -182,28 +223,30 @@ class MLPProblem(Problem):
             R{e_{l-1}} = R{delta_l} W_l^T + delta_l V_l^T
             R{delta_{l-1}} = R{e_{l-1}} * phi'(a_{l-1}) + e_{l-1} * phi''(a_{l-1}) * R{a_{l-1}}
 
-        Returns H v: (n,).
+        The instances share no parameter, so H is block-diagonal and each block acts on its v_k.
+        Returns H v: (B n,).
         """
         X, Y = self._data(batch)
         layers, vlayers = self._layers(theta), self._layers(v)
         _, p, hs, acts = self._forward(layers, X, Y)
+        T = xp.matrix_transpose                            # T(A) = A^T of each instance
         Rh, Ra = [None], []                                # R{h_0} = 0: its terms are skipped
         for l, ((W, _), (V, c)) in enumerate(zip(layers, vlayers)):
-            Ra.append(hs[l] @ V + c if l == 0 else Rh[l] @ W + hs[l] @ V + c)  # (N, D_l)
+            Ra.append(hs[l] @ V + c if l == 0 else Rh[l] @ W + hs[l] @ V + c)  # (B, N, D_l)
             if l < len(layers) - 1:
-                Rh.append(acts[l][0] * Ra[l])              # (N, D_l)
-        N = X.shape[0]
-        delta = (p - Y) / N                                # (N, C)
-        Rdelta = p * (Ra[-1] - xp.sum(p * Ra[-1], axis=1, keepdims=True)) / N  # (N, C)
+                Rh.append(acts[l][0] * Ra[l])              # (B, N, D_l)
+        N = X.shape[1]
+        delta = (p - Y) / N                                # (B, N, C)
+        Rdelta = p * (Ra[-1] - xp.sum(p * Ra[-1], axis=-1, keepdims=True)) / N  # (B, N, C)
         Rgrads = []
         for l in range(len(layers) - 1, -1, -1):
-            RdW = hs[l].T @ Rdelta if l == 0 else Rh[l].T @ delta + hs[l].T @ Rdelta
-            Rgrads.append((RdW, xp.sum(Rdelta, axis=0)))  # (D_{l-1}, D_l), (D_l,)
+            RdW = T(hs[l]) @ Rdelta if l == 0 else T(Rh[l]) @ delta + T(hs[l]) @ Rdelta
+            Rgrads.append((RdW, xp.sum(Rdelta, axis=1)))   # (B, D_{l-1}, D_l), (B, D_l)
             if l > 0:
                 W, V = layers[l][0], vlayers[l][0]
                 d1, d2 = acts[l - 1]
-                e = delta @ W.T                            # (N, D_{l-1})
-                Re = Rdelta @ W.T + delta @ V.T            # (N, D_{l-1})
+                e = delta @ T(W)                           # (B, N, D_{l-1})
+                Re = Rdelta @ T(W) + delta @ T(V)          # (B, N, D_{l-1})
                 delta, Rdelta = e * d1, Re * d1 + e * d2() * Ra[l - 1]
         return self._flat(Rgrads[::-1])
 
@@ -217,6 +260,7 @@ class MLPFamily(Family):
     in the RNNprop code); dtype: 'float32' or 'float64'; group_by: 'all' (one group) or 'layer'
     (groups 'layer1', 'layer2', ..., each the weights and bias of one layer).
     X and a one-hot Y move to the backend once, here, and all sampled problems share them.
+    sample(rng) gives one instance, sample_many(rng, B) a meta-batch of B as one problem.
     """
 
     def __init__(self, X, y, hidden=(20,), activation="sigmoid", batch_size=128, num_classes=10,
@@ -261,6 +305,18 @@ class MLPFamily(Family):
     def sample(self, rng):
         """A fresh MLPProblem over this family's data (its weights are drawn by init(rng))."""
         return MLPProblem(self)
+
+    def sample_many(self, rng, num_problems):
+        """A meta-batch of num_problems fresh instances as one problem (F = sum_k f_k).
+
+        With the single group 'all' it is one MLPProblem holding all of them, computed with
+        batched matrix products; its theta, its random draws and its values are those of the
+        ProblemBatch of as many samples, only faster. With group_by='layer' the instances'
+        groups interleave in theta (ProblemBatch's layout), so it stays a ProblemBatch.
+        """
+        if self.group_by == "all":
+            return MLPProblem(self, num_problems)
+        return super().sample_many(rng, num_problems)
 
 
 def _check_hidden(hidden):

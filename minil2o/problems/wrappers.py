@@ -21,7 +21,9 @@ The public code starts x at 0 and clips each square at 10 (zero gradient where c
 says x_0 is "generated randomly" (here x0='uniform': U(-1, 1)). Both wrappers keep the wrapped
 problem's num_problems, dtype, groups and Hessian-vector product.
 
-ProblemBatch runs several instances as one problem (losses add, gradients concatenate).
+ProblemBatch runs several instances as one problem (losses add, gradients concatenate), one after
+another; it is the meta-batch Family.sample_many builds unless a family computes its instances
+together (MLPFamily with one parameter group: one MLPProblem with batched matrix products).
 """
 import numpy as np
 
