@@ -72,7 +72,7 @@ PRETRAINED = {
         optimizer_kwargs={"preprocess": "none", "output_scale": 1.0}, meta_lr=0.005, epochs=15,
         problems_per_epoch=10, validation_problems=20, seed=0),
         "DM optimizer on 10-d quadratics (the demo's run; Andrychowicz et al., Fig. 4 left)"),
-    "dm-mnist": Pretrained(TrainConfig(epochs=8, **DM_MNIST),
+    "dm-mnist": Pretrained(TrainConfig(epochs=40, **DM_MNIST),
                            "DM optimizer on the base MNIST MLP 784-20-10 sigmoid, 100 steps"),
     "rnnprop-mnist": Pretrained(TrainConfig(epochs=10, **RNNPROP_MNIST),
                                 "RNNprop on the base MLP with Random Scaling (r = 3) and the "

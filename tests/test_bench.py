@@ -46,12 +46,13 @@ def test_bench_rejects_bad_sizes(capsys):
     assert "--sizes" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("N", [37, 2 * 16384 + 5])      # the second splits the weight gradients
 @pytest.mark.parametrize("dtype, tol", [("float64", 1e-12), ("float32", 1e-5)])
-def test_fused_cupy_lstm_step_matches_plain_layers(dtype, tol):
+def test_fused_cupy_lstm_step_matches_plain_layers(dtype, tol, N):
     cupy_or_skip()
     from minil2o.optimizers.learned import fused_lstm_step_backward, fused_lstm_step_forward
     rng = np.random.default_rng(0)
-    N, D, H = 37, 3, 5
+    D, H = 3, 5
     arrays = [asarray(rng.standard_normal(shape), dtype=dtype) for shape in
               ((N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,), (N, H), (N, H))]
     x, h_prev, c_prev, Wx, Wh, b, dh, dc = arrays
@@ -62,3 +63,13 @@ def test_fused_cupy_lstm_step_matches_plain_layers(dtype, tol):
     for a, b_ in zip(plain, fused):
         a, b_ = to_numpy(a), to_numpy(b_)
         assert np.linalg.norm(a - b_) / (np.linalg.norm(a) + np.linalg.norm(b_)) < tol
+
+
+@pytest.mark.parametrize("N", [5, 16, 37])
+def test_chunked_tall_product_on_the_gpu(N):
+    cupy_or_skip()
+    from minil2o.optimizers.learned import tall_product
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((N, 3)), rng.standard_normal((N, 4))
+    got = to_numpy(tall_product(asarray(a, dtype="float64"), asarray(b, dtype="float64"), rows=8))
+    np.testing.assert_allclose(got, a.T @ b, rtol=1e-12, atol=1e-12)
