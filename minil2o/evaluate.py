@@ -27,6 +27,11 @@ def check_seed(value, name="seed"):
     return int(value)
 
 
+def fit_to_problem(optimizer, problem):
+    """A per-group learned optimizer set to the problem's group sizes; any other as it is."""
+    return optimizer.for_problem(problem) if hasattr(optimizer, "for_problem") else optimizer
+
+
 def run_optimizer(problem, optimizer, steps, rng):
     """Optimize one problem for `steps` steps from problem.init(rng).
 
@@ -34,6 +39,7 @@ def run_optimizer(problem, optimizer, steps, rng):
     problem.num_problems; NaN from the first non-finite loss on (the run stops there).
     """
     steps = check_positive_int(steps, "steps")
+    optimizer = fit_to_problem(optimizer, problem)
     theta = problem.init(rng)                                         # (n,)
     state = optimizer.init_state(problem.n, problem.dtype)
     losses = np.full(steps + 1, np.nan)

@@ -33,7 +33,7 @@ import numpy as np
 
 from .data import DATASETS_DIR
 from .errors import UsageError
-from .evaluate import check_positive_int, learning_curves, summarize
+from .evaluate import check_positive_int, fit_to_problem, learning_curves, summarize
 from .optimizers.hand import HAND_OPTIMIZERS, make_hand_optimizer
 from .problems import make_family
 from .train import TrainConfig, Trainer, build_optimizer, load_optimizer
@@ -496,12 +496,18 @@ def _pyplot():
     return plt
 
 
+VARIANT_LINES = {"-sub": "--", "-tricks": "--", "-rs-only": "--", "-cc-only": ":", "-e10": ":"}
+
+
 def _style(label):
-    """Line style by optimizer: learned ones thick (DM orange, RNNprop red), baselines thin."""
+    """Line style by optimizer: learned ones thick (DM orange, RNNprop red; the variants of the
+    control and LSTM-sub experiments dashed or dotted), baselines thin."""
+    shipped = label[label.find("[") + 1:label.find("]")] if "[" in label else ""
+    line = next((ls for end, ls in VARIANT_LINES.items() if shipped.endswith(end)), "-")
     if label.startswith("RNNprop"):
-        return dict(lw=2.2, color="tab:red")
+        return dict(lw=2.2, color="tab:red", ls=line)
     if label.startswith("DM"):
-        return dict(lw=2.2, color="tab:orange")
+        return dict(lw=2.2, color="tab:orange", ls=line)
     colors = {"SGD": "tab:blue", "NAG": "tab:purple", "RMSprop": "tab:green", "Adam": "tab:gray",
               "Adagrad": "tab:olive", "Momentum": "tab:cyan", "Adadelta": "tab:pink"}
     return dict(lw=1.1, color=colors.get(label))
@@ -539,8 +545,10 @@ def plot_final(panels, path, title):
         xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(panels))]
         mean = [results[name]["mean"][-1] for _, results in panels]
         se = [results[name]["stderr"][-1] for _, results in panels]
-        ax.errorbar(xs, mean, yerr=se, fmt="o", ms=4, capsize=2, label=name,
-                    color=_style(name).get("color"))
+        style = _style(name)
+        marker = {"-": "o", "--": "s", ":": "^"}.get(style.get("ls", "-"), "o")
+        ax.errorbar(xs, mean, yerr=se, fmt=marker, ms=4, capsize=2, label=name,
+                    color=style.get("color"))
     ax.set_xticks(range(len(panels)))
     ax.set_xticklabels([label for label, _ in panels], fontsize=8, rotation=15)
     ax.set_yscale("log")
@@ -608,6 +616,7 @@ def run_art(exp, runner, learned, out_dir):
 
 def final_theta(problem, opt, steps, rng):
     """theta after `steps` steps of `opt` from problem.init(rng)."""
+    opt = fit_to_problem(opt, problem)
     theta = problem.init(rng)
     state = opt.init_state(problem.n, problem.dtype)
     for _ in range(steps):
@@ -629,6 +638,7 @@ def run_updates(exp, runner, learned, out_dir, num_coords=4):
         rng = np.random.default_rng([runner.seed + 2, 0])
         problem = runner.family(panel, "test").sample(rng)
         coords = np.sort(np.random.default_rng(runner.seed).choice(problem.n, num_coords, replace=False))
+        opt = fit_to_problem(opt, problem)
         theta, state = problem.init(rng), opt.init_state(problem.n, problem.dtype)
         grads, updates = [], []
         for _ in range(exp.steps):

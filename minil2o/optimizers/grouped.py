@@ -13,7 +13,10 @@ like any other learned optimizer; its backward pass is the group optimizers' bac
 A meta-batch of B problems (minil2o.problems.ProblemBatch) lays theta out group by group (group A of
 every problem, then group B of every problem), so each group stays one slice, B times as long.
 """
+import copy
+
 from ..backend import xp
+from ..errors import UsageError
 
 
 class PerGroupOptimizer:
@@ -40,6 +43,19 @@ class PerGroupOptimizer:
         """The parameters of one group's optimizer, without the group prefix."""
         prefix = f"{group}/"
         return {k[len(prefix):]: v for k, v in phi.items() if k.startswith(prefix)}
+
+    def for_problem(self, problem):
+        """This optimizer (the same group optimizers and phi) with the group sizes of `problem`:
+        a problem with the same groups but other sizes, e.g. the CNN with 5 output classes where
+        the optimizer was trained with 10, gets each group's coordinates routed right."""
+        groups = problem.groups
+        if set(groups) != set(self.optimizers):
+            raise UsageError(f"the problem's parameter groups {sorted(groups)} are not this "
+                             f"optimizer's {sorted(self.optimizers)}: use a problem of the same kind")
+        fitted = copy.copy(self)
+        fitted.sizes = {g: groups[g].stop - groups[g].start
+                        for g in sorted(groups, key=lambda g: groups[g].start)}
+        return fitted
 
     def slices(self, n):
         """Each group's slice of theta for n coordinates (n / sum(sizes) problems, group by group)."""
