@@ -201,7 +201,7 @@ EXPERIMENTS = {e.name: e for e in [
                "curves", (MLP,)),
     Experiment("dm-fig4-mnist-200", "Andrychowicz et al. 2016, Fig. 4 (right)",
                "run for 200 steps (twice its training horizon) the LSTM optimizer keeps its lead",
-               "curves", (MLP,), steps=200, num_test=30),
+               "curves", (MLP,), steps=200),
     Experiment("dm-fig5-generalization", "Andrychowicz et al. 2016, Fig. 5",
                "the optimizer trained on 1x20 sigmoid generalizes to 40 units and to 2 hidden "
                "layers, but fails on ReLU", "curves",
