@@ -1,0 +1,59 @@
+"""Meta-train dm-mnist and rnnprop-mnist at growing budgets, several seeds, resumably.
+
+Each (optimizer, seed) is one ordinary `minil2o train` run in `ROOT/NAME-sSEED/`, continued with
+`--resume` and a larger `--epochs` each time a budget is reached; after reaching a budget its
+selected optimizer is copied to `ROOT/NAME-sSEED/at-BUDGET.npz`. Budgets are taken in order across
+all runs (every seed reaches 100 problems before any reaches 300), so a stop at any time leaves the
+small budgets complete. Run it again to continue where it stopped:
+
+    python tools/train_budget.py --root results/dm-budget/runs
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+PER_EPOCH = 50
+COMMON = ["--problem", "mnist-mlp", "--problems-per-epoch", str(PER_EPOCH), "--quiet"]
+RECIPES = {
+    # the shipped dm-mnist settings (Andrychowicz et al.: Appendix A preprocessing, output x 0.1)
+    "dm-mnist": ["--optimizer", "dm", "--optimizer-arg", "preprocess=log",
+                 "--optimizer-arg", "output_scale=0.1", "--meta-lr", "0.002"],
+    # RNNprop as in its public code: both tricks, meta learning rate 1e-4
+    "rnnprop-mnist": ["--optimizer", "rnnprop", "--random-scaling", "3", "--convex-combination",
+                      "--meta-lr", "0.0001"],
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default="results/dm-budget/runs")
+    parser.add_argument("--budgets", default="100,300,1000,3000,10000")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--optimizers", default=",".join(RECIPES))
+    args = parser.parse_args()
+    budgets = [int(b) for b in args.budgets.split(",")]
+    for budget in budgets:
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            for name in args.optimizers.split(","):
+                reach(args.root, name, seed, budget)
+
+
+def reach(root, name, seed, budget):
+    """Train run NAME-sSEED until it has seen `budget` problems; keep its optimizer then."""
+    out = os.path.join(root, f"{name}-s{seed}")
+    snapshot = os.path.join(out, f"at-{budget}.npz")
+    if os.path.exists(snapshot):
+        return
+    resume = ["--resume"] if os.path.exists(os.path.join(out, "train_state.npz")) else []
+    command = [sys.executable, "-m", "minil2o", "train", *COMMON, *RECIPES[name], "--seed", str(seed),
+               "--epochs", str(budget // PER_EPOCH), "--out", out, *resume]
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True)
+    shutil.copyfile(os.path.join(out, "optimizer.npz"), snapshot + ".tmp")
+    os.replace(snapshot + ".tmp", snapshot)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
