@@ -1,71 +1,80 @@
-"""Meta-training a learned optimizer (Andrychowicz et al. 2016, section 2; Lv et al. 2017, section 4).
+"""Meta-training a learned optimizer (Andrychowicz et al. 2016, section 2; Lv et al. 2017, sections
+4.1-4.2 for the training tricks, section 5 for the set-up).
 
 Each meta-iteration samples an optimizee, runs it for `horizon` steps in truncations of `unroll`
 steps, and after every truncation takes one Adam step on phi with the meta-gradient of
 minil2o/meta.py. After every epoch the optimizer is scored (on validation problems for the DM
 optimizer, by the moving average of the training meta-loss for RNNprop), the best phi is kept, and a
-checkpoint holding everything needed to continue is written atomically: a run killed at any moment
-and resumed ends with exactly the parameters an uninterrupted run would have.
+checkpoint holding everything needed to continue is written atomically (minil2o/runs.py): a run
+killed at any moment and resumed ends with exactly the parameters an uninterrupted run would have.
 
-Numerical faults are caught where they happen. After every truncation the meta-loss and the
-meta-gradient are checked; when one is NaN or Inf, the truncation is searched for the first
-non-finite quantity (the learned optimizer's update, the optimizee's loss or gradient, the
-meta-gradient), and the message names it with its optimizee step, epoch and problem. An Adam step
-whose result would not be finite (a meta-gradient so large that its square overflows) is refused
-the same way. Then, as `on_nonfinite` says, the rest of that problem is skipped (counted in the
-history as `skipped`) or training stops with a NumericalError; phi is never updated with a
-non-finite value, so no checkpoint ever holds one.
+Numerical faults are caught where they happen (minil2o/faults.py names the first non-finite
+quantity with its optimizee step, epoch and problem). Then, as `on_nonfinite` says, the rest of
+that problem is skipped (counted in the history as `skipped`) or training stops with a
+NumericalError; phi is never updated with a non-finite value, so no checkpoint ever holds one.
+
+    TrainConfig    every setting of a run, each with its default and help (also the CLI's flags)
+    Trainer        the loop: train_problem (truncations, meta-updates), run (epochs), score
 """
-import dataclasses
-import glob
-import inspect
-import json
 import math
-import numbers
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from . import checkpoint
-from .backend import asarray, get_backend, to_float, xp
-from .errors import DataError, NumericalError, UsageError, build_with_settings
-from .evaluate import all_finite, check_positive_int, check_seed, learning_curves
+from .backend import to_float
+from .errors import NumericalError, UsageError
+from .evaluate import learning_curves
+from .factories import LEARNED, build_family, build_learned
+from .faults import adam_fault, describe, find_fault
+from .flat import clip_by_norm, flatten, unflatten
 from .meta import meta_gradient, meta_loss, meta_weights, unroll
 from .optimizers.hand import Adam
-from .optimizers.grouped import PerGroupOptimizer
-from .optimizers.learned import DMOptimizer, RNNprop
-from .problems import FAMILIES, make_family
-from .problems.wrappers import ConvexCombinedFamily, RandomScaledFamily
-
-LEARNED = {"dm": DMOptimizer, "rnnprop": RNNprop}
-
+from .options import allowed_values, option
+from .problems import FAMILIES
+from .runs import initial_phi, kept_checkpoint, restore_run, save_run
+# Where users of minil2o.train look for them (they live in the modules named):
+from .factories import build_optimizer  # noqa: F401,E402
+from .optimizers.learned import DMOptimizer, RNNprop  # noqa: F401,E402
+from .runs import load_optimizer, save_optimizer  # noqa: F401,E402
+from .validate import check_bool, check_choice, check_number, check_positive_int, check_seed
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a meta-training run (saved in every checkpoint)."""
-    problem: str = "quadratic"              # problem family (minil2o.problems.FAMILIES)
-    problem_kwargs: dict = field(default_factory=dict)
-    optimizer: str = "dm"                   # "dm" or "rnnprop"
-    optimizer_kwargs: dict = field(default_factory=dict)
-    per_group: bool = False                 # one optimizer per parameter group (e.g. conv, fc)
-    horizon: int = 100                      # T: optimizee steps per problem
-    unroll: int = 20                        # K: steps per truncation (one meta-update each)
-    weighting: str = "all"                  # meta-loss weights w_t: "all" (DM) or "last" (RNNprop)
-    meta_lr: float = 1e-3                   # Adam's learning rate on phi
-    meta_batch: int = 1                     # problems per meta-update, run as one coordinate array
-    epochs: int = 10
-    problems_per_epoch: int = 20
-    clip_norm: float = 0.0                  # clip the meta-gradient's norm (0: off)
-    second_derivatives: bool = False        # keep the dashed edges (Hessian-vector products)
-    random_scaling: float = 0.0             # RNNprop's r: c = exp(U(-r, r)) per coordinate (0: off)
-    convex_combination: bool = False        # RNNprop: add a randomly scaled 20-d quadratic
-    selection: str = "validation"           # "validation" (DM) or "train-average" (RNNprop)
-    validation_problems: int = 10
-    seed: int = 0
-    dtype: str = "float32"
-    on_nonfinite: str = "skip"              # "skip" the truncation, or "stop"
-    init_from: str = ""                     # start phi from this optimizer file ("": random init)
+    """Everything that defines a meta-training run (saved in every checkpoint). Each field is also
+    a flag of `minil2o train` (minil2o.options): --problem, --problem-arg KEY=VALUE, ..."""
+    problem: str = option("quadratic", "problem family: " + ", ".join(FAMILIES), allowed=FAMILIES)
+    problem_kwargs: dict = option({}, "problem setting, e.g. num_functions=64 or hidden=[40]",
+                                  flag="--problem-arg")
+    optimizer: str = option("dm", "learned optimizer: dm or rnnprop", allowed=tuple(LEARNED))
+    optimizer_kwargs: dict = option({}, "optimizer setting, e.g. preprocess=none or "
+                                    "output_scale=1.0", flag="--optimizer-arg")
+    per_group: bool = option(False, "one learned optimizer per parameter group (e.g. conv and fc "
+                             "of a CNN)")
+    horizon: int = option(100, "T: optimizee steps per problem")
+    unroll: int = option(20, "K: steps per truncation (one meta-update each)")
+    weighting: str = option("all", "meta-loss weights w_t (dm: all; rnnprop: last)",
+                            choices=("all", "last"), by=("optimizer", {"rnnprop": "last"}))
+    meta_lr: float = option(1e-3, "Adam's learning rate on phi")
+    meta_batch: int = option(1, "problems per meta-update, run as one coordinate array")
+    epochs: int = option(10, "epochs of problems_per_epoch problems")
+    problems_per_epoch: int = option(20, "problems per epoch")
+    clip_norm: float = option(0.0, "clip the meta-gradient's norm (0: off)")
+    second_derivatives: bool = option(False, "keep the dashed edges (Hessian-vector products)")
+    random_scaling: float = option(0.0, "RNNprop's r: c = exp(U(-r, r)) per coordinate (0: off)")
+    convex_combination: bool = option(False, "RNNprop: add a randomly scaled 20-d quadratic")
+    selection: str = option("validation", "checkpoint selection (dm: validation; rnnprop: "
+                            "train-average)", choices=("validation", "train-average"),
+                            by=("optimizer", {"rnnprop": "train-average"}))
+    validation_problems: int = option(10, "validation problems scored after every epoch")
+    seed: int = option(0, "seed of the run's random numbers")
+    dtype: str = option("float32", "float type of phi and the problems",
+                        choices=("float32", "float64"))
+    on_nonfinite: str = option("skip", "what to do when a loss or meta-gradient is NaN or Inf",
+                               choices=("skip", "stop"))
+    init_from: str = option("", "start from this optimizer.npz instead of a random phi (with "
+                            "--per-group, a single optimizer's file starts every group)",
+                            metavar="PATH")
 
     def validate(self):
         """Check every field; a bad one raises UsageError naming it and what is allowed."""
@@ -78,18 +87,12 @@ class TrainConfig:
         if self.horizon % self.unroll:
             raise UsageError(f"horizon {self.horizon} is not a multiple of unroll {self.unroll}: "
                              f"its last {self.horizon % self.unroll} steps would never be trained")
-        choices = {"problem": FAMILIES, "optimizer": tuple(LEARNED), "weighting": ("all", "last"),
-                   "selection": ("validation", "train-average"), "on_nonfinite": ("skip", "stop"),
-                   "dtype": ("float32", "float64")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise UsageError(f"unknown {name} {getattr(self, name)!r}: choose one of {', '.join(allowed)}")
-        if not (_is_number(self.meta_lr) and self.meta_lr > 0):
-            raise UsageError(f"meta_lr must be a positive number, got {self.meta_lr!r}")
+        for f in fields(self):
+            if allowed_values(f):
+                check_choice(getattr(self, f.name), f.name, allowed_values(f))
+        check_number(self.meta_lr, "meta_lr", strict=True)
         for name in ("clip_norm", "random_scaling"):
-            value = getattr(self, name)
-            if not (_is_number(value) and value >= 0):
-                raise UsageError(f"{name} must be a number >= 0 (0: off), got {value!r}")
+            check_number(getattr(self, name), name, note=" (0: off)")
         for name in ("problem_kwargs", "optimizer_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise UsageError(f"{name} must be a dict, got {getattr(self, name)!r}")
@@ -97,71 +100,9 @@ class TrainConfig:
             raise UsageError(f"init_from must be a path to an optimizer .npz (or ''), got "
                              f"{self.init_from!r}")
         for name in ("second_derivatives", "convex_combination", "per_group"):
-            if not isinstance(getattr(self, name), bool):
-                raise UsageError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            check_bool(getattr(self, name), name)
         check_seed(self.seed)
         return self
-
-
-def _is_number(value):
-    """A finite real number (not a bool)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def build_optimizer(kind, **kwargs):
-    """A learned optimizer by kind ('dm' or 'rnnprop') with its keyword arguments."""
-    if kind not in LEARNED:
-        raise UsageError(f"unknown learned optimizer {kind!r}: choose one of {', '.join(LEARNED)}")
-    allowed = [p for p in inspect.signature(LEARNED[kind]).parameters if p != "phi"]
-    return build_with_settings(LEARNED[kind], kwargs, f"{kind} optimizer", allowed)
-
-
-def build_learned(config, family):
-    """The learned optimizer a config trains: one optimizer, or with per_group one for each of the
-    problem's parameter groups (read off one sampled problem; every problem of a family shares them)."""
-    if not config.per_group:
-        return build_optimizer(config.optimizer, **config.optimizer_kwargs)
-    groups = family.sample(np.random.default_rng(0)).groups
-    return PerGroupOptimizer({g: build_optimizer(config.optimizer, **config.optimizer_kwargs)
-                              for g in groups}, {g: s.stop - s.start for g, s in groups.items()})
-
-
-def build_family(config, split=None):
-    """The problem family of a config, wrapped by RNNprop's training tricks when they are on."""
-    kwargs = dict(config.problem_kwargs)
-    kwargs.setdefault("dtype", config.dtype)
-    if split is not None and config.problem in ("mnist-mlp", "cnn"):
-        kwargs["split"] = split
-    family = make_family(config.problem, **kwargs)
-    if config.random_scaling > 0 and split == "train":
-        family = RandomScaledFamily(family, config.random_scaling)
-    if config.convex_combination and split == "train":
-        family = ConvexCombinedFamily(family, r=config.random_scaling or 1.0)
-    return family
-
-
-def vector_norm(v):
-    """||v||_2 of a 1-D backend array as a Python float, without overflow in float32:
-    ||v|| = m ||v / m|| with m = max_i |v_i|."""
-    m = to_float(xp.max(xp.abs(v)))
-    if m == 0.0 or not math.isfinite(m):
-        return m
-    return m * math.sqrt(to_float(xp.sum((v / m) * (v / m))))
-
-
-def flatten(d):
-    """A dict of arrays as one vector (in key order)."""
-    return xp.concat([xp.reshape(v, (-1,)) for v in d.values()])
-
-
-def unflatten(vec, like):
-    """The inverse of flatten: a vector back to a dict shaped like `like`."""
-    out, i = {}, 0
-    for k, v in like.items():
-        size = math.prod(v.shape)
-        out[k] = xp.reshape(vec[i:i + size], v.shape)
-        i += size
-    return out
 
 
 class Trainer:
@@ -186,28 +127,13 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         self.phi = self.opt.init_params(self.rng, config.dtype)
         if config.init_from:
-            self.phi = self.warm_start(config.init_from)
+            self.phi = initial_phi(config.init_from, self.opt, self.phi, config)  # (random phi
+            # still drawn above, so the rest of the run sees the same random stream)
         self.adam_state = self.meta_opt.init_state(flatten(self.phi).shape[0], config.dtype)
         self.best_phi, self.best_score, self.epoch = dict(self.phi), math.inf, 0
         self.ema, self.history, self.skipped, self.skipped_epoch = None, [], 0, 0
         if resume:
-            self.restore()
-
-    def warm_start(self, path):
-        """phi from a saved optimizer file instead of the random initialisation (which still draws
-        its numbers, so the rest of the run sees the same stream). The file's parameters must have
-        this optimizer's shapes; with per_group, a single optimizer's phi starts every group."""
-        loaded = load_optimizer(path, self.config.dtype)
-        phi = loaded.phi
-        if isinstance(self.opt, PerGroupOptimizer) and not isinstance(loaded, PerGroupOptimizer):
-            phi = {f"{g}/{k}": v for g in self.opt.optimizers for k, v in loaded.phi.items()}
-        want = {k: tuple(v.shape) for k, v in self.phi.items()}
-        found = {k: tuple(v.shape) for k, v in phi.items()}
-        if found != want:
-            raise UsageError(f"init_from {path!r} holds parameters {found}, but this run's "
-                             f"{self.config.optimizer} optimizer has {want}: use a file trained "
-                             "with the same optimizer settings")
-        return phi
+            restore_run(self)
 
     # -- one problem: horizon / unroll truncations, one meta-update each -----------------------
     def sample_problem(self):
@@ -227,10 +153,16 @@ class Trainer:
             loss = to_float(meta_loss(tr, self.weights, problem.num_problems))
             d_phi = self.meta_gradient(problem, tr)
             flat = flatten(d_phi)                                           # (P,)
-            fault = self.find_fault(tr, loss, d_phi, flat) or self.meta_step(flat)
+            fault = find_fault(tr, loss, d_phi, flat)
+            if fault is None:         # Adam's step on phi, refused when it would not be finite
+                step, adam_state = self.meta_opt.step(clip_by_norm(flat, c.clip_norm),
+                                                      self.adam_state)
+                phi = flatten(self.phi) + step                              # (P,)
+                fault = adam_fault(phi, adam_state, flat)
             if fault:
                 self.on_fault(fault, index, k)
                 break                                   # this problem's trajectory is lost
+            self.phi, self.adam_state = unflatten(phi, self.phi), adam_state   # the meta-update
             theta, state = tr.thetas[-1], tr.state
             start, batches = (tr.losses[-1], tr.grads[-1]), batches[-1:]
             losses.append(loss)
@@ -245,58 +177,18 @@ class Trainer:
             raise UsageError(f"second_derivatives needs Hessian-vector products, which problem "
                              f"{self.config.problem!r} does not have ({e}): turn it off") from None
 
-    def find_fault(self, tr, loss, d_phi, flat):
-        """None when the meta-loss (a float) and the meta-gradient d_phi (flat: the same as one
-        vector) are finite; otherwise (t, quantity): the first non-finite quantity of the
-        truncation tr and its step t in it (None when it belongs to the whole truncation)."""
-        if math.isfinite(loss) and all_finite(flat):
-            return None
-        for t in range(len(tr.thetas)):
-            if not all_finite(tr.thetas[t]):       # theta_t = theta_{t-1} + update_{t-1}
-                return (t - 1, "the learned optimizer's update") if t else (0, "theta at the start")
-            if not math.isfinite(to_float(tr.losses[t])):
-                return t, "the optimizee's loss"
-            if not all_finite(tr.grads[t]):
-                return t, "the optimizee's gradient"
-        if not math.isfinite(loss):
-            return None, "the meta-loss"
-        name = next(k for k, g in d_phi.items() if not all_finite(g))
-        return None, f"the meta-gradient of {name}"
-
-    def meta_step(self, flat_d_phi):
-        """One Adam step on flatten(phi) with the meta-gradient (rescaled to norm clip_norm when
-        longer). Commits it and returns None when phi and Adam's moments stay finite; otherwise
-        changes nothing and returns (None, quantity)."""
-        clip, norm = self.config.clip_norm, None
-        if clip > 0:
-            norm = vector_norm(flat_d_phi)
-            if norm > clip:
-                flat_d_phi = flat_d_phi * (clip / norm)
-        step, adam_state = self.meta_opt.step(flat_d_phi, self.adam_state)
-        phi = flatten(self.phi) + step
-        if not bool(xp.all(xp.isfinite(phi)) & xp.all(xp.isfinite(adam_state["v"]))):
-            norm = vector_norm(flat_d_phi) if norm is None else norm
-            return None, (f"the meta-optimizer's state (the meta-gradient, of norm {norm:.3g}, "
-                          "overflows Adam's second moment: set clip_norm)")
-        self.phi, self.adam_state = unflatten(phi, self.phi), adam_state
-        return None
-
     def on_fault(self, fault, index, k):
         """Report a fault (t, quantity) of truncation k of problem `index`; stop or count it."""
-        c, (t, quantity) = self.config, fault
-        first = k * c.unroll
-        step = f"optimizee step {first + t}" if t is not None else \
-            f"optimizee steps {first}-{first + c.unroll}"
-        where = (f"{step} (epoch {self.epoch + 1}, problem {index + 1} of {c.problems_per_epoch}, "
-                 f"truncation {k + 1}, family {c.problem!r})")
+        c = self.config
+        context = (f"epoch {self.epoch + 1}, problem {index + 1} of {c.problems_per_epoch}, "
+                   f"truncation {k + 1}, family {c.problem!r}")
+        message = describe(fault, k * c.unroll, c.unroll, context)
         if c.on_nonfinite == "stop":
-            path = os.path.join(self.out_dir or ".", "train_state.npz")
-            kept = (f"the checkpoint {path} of epoch {self.epoch} is kept"
-                    if self.out_dir is not None and os.path.exists(path) else "nothing was saved")
-            raise NumericalError(f"{quantity} is not finite at {where}; stopping: {kept}")
+            kept = kept_checkpoint(self.out_dir, self.epoch)
+            raise NumericalError(f"{message}; stopping: {kept}")
         self.skipped += 1
         self.skipped_epoch += 1
-        self.log(f"skipped the rest of the problem: {quantity} is not finite at {where}")
+        self.log(f"skipped the rest of the problem: {message}")
 
     # -- epochs, model selection, checkpoints ---------------------------------------------------
     def run(self, progress=True):
@@ -347,107 +239,6 @@ class Trainer:
         if self.out_dir is not None:
             self.save()
 
-    def state_meta(self):
-        return {"config": dataclasses.asdict(self.config), "optimizer": self.opt.config(),
-                "epoch": self.epoch, "adam_t": self.adam_state["t"], "best_score": self.best_score,
-                "ema": self.ema, "history": self.history, "skipped": self.skipped,
-                "rng_state": self.rng.bit_generator.state, "backend": get_backend()}
-
     def save(self):
-        """Write train_state.npz (everything to resume) and optimizer.npz (the best phi)."""
-        arrays = {f"phi/{k}": v for k, v in self.phi.items()}
-        arrays.update({f"best/{k}": v for k, v in self.best_phi.items()})
-        arrays.update({"adam/m": self.adam_state["m"], "adam/v": self.adam_state["v"]})
-        checkpoint.save(os.path.join(self.out_dir, "train_state.npz"), arrays, self.state_meta())
-        save_optimizer(os.path.join(self.out_dir, "optimizer.npz"), self.opt, self.best_phi,
-                       {"config": dataclasses.asdict(self.config), "epoch": self.epoch,
-                        "score": self.best_score})
-
-    def restore(self):
-        """Continue from out_dir/train_state.npz, which must come from the same config (except
-        `epochs`: a finished run can be continued for more epochs)."""
-        path = os.path.join(self.out_dir, "train_state.npz")
-        for stale in glob.glob(os.path.join(self.out_dir, ".tmp-*.npz")):
-            os.remove(stale)                    # a write cut short by a kill; never renamed into place
-        if not os.path.exists(path):
-            self.log(f"no checkpoint at {path}: starting from scratch")
-            return
-        arrays, meta = checkpoint.load(path)
-        ours = json.loads(json.dumps(dataclasses.asdict(self.config)))
-        saved = meta.get("config")
-        if isinstance(saved, dict):   # settings added since it was written take their defaults;
-            defaults = json.loads(json.dumps(dataclasses.asdict(TrainConfig())))
-            saved = {**defaults, **saved, "epochs": ours["epochs"]}   # more epochs may follow
-        if saved != ours:
-            diff = sorted(k for k in ours if not isinstance(saved, dict) or saved.get(k) != ours[k])
-            shown = ", ".join(f"{k}={saved.get(k)!r} there, {ours[k]!r} here" for k in diff[:3]) \
-                if isinstance(saved, dict) else "no configuration"
-            raise UsageError(f"checkpoint {path} was written by a different configuration "
-                             f"({shown}): use another --out directory or the same settings")
-        try:
-            self.restore_arrays(arrays, meta["adam_t"])
-            self.epoch, self.ema = int(meta["epoch"]), meta["ema"]
-            self.best_score = meta["best_score"]
-            self.history, self.skipped = list(meta["history"]), int(meta["skipped"])
-            self.rng.bit_generator.state = meta["rng_state"]
-        except KeyError as e:
-            raise DataError(f"checkpoint {path} lacks {e}: not a training checkpoint") from None
-        except (TypeError, ValueError) as e:
-            raise DataError(f"checkpoint {path} holds a malformed training state ({e})") from None
-        self.log(f"resumed from {path} after epoch {self.epoch}")
-
-    def restore_arrays(self, arrays, adam_t):
-        """phi, best phi and Adam's state from checkpoint arrays, each checked for its shape."""
-        n = flatten(self.phi).shape[0]
-        expected = {f"{group}/{k}": tuple(v.shape)
-                    for group in ("phi", "best") for k, v in self.phi.items()}
-        expected.update({"adam/m": (n,), "adam/v": (n,)})
-        for name, shape in expected.items():
-            if tuple(arrays[name].shape) != shape:
-                raise ValueError(f"array {name} has shape {tuple(arrays[name].shape)}, "
-                                 f"expected {shape}")
-        load = lambda name: asarray(arrays[name], self.config.dtype)
-        self.phi = {k: load(f"phi/{k}") for k in self.phi}
-        self.best_phi = {k: load(f"best/{k}") for k in self.phi}
-        self.adam_state = {"t": int(adam_t), "m": load("adam/m"), "v": load("adam/v")}
-
-
-def save_optimizer(path, opt, phi, meta):
-    """Save a learned optimizer's parameters and configuration (npz + JSON, atomically)."""
-    checkpoint.save(path, {f"phi/{k}": v for k, v in phi.items()}, {"optimizer": opt.config(), **meta})
-
-
-def load_optimizer(path, dtype="float32"):
-    """A learned optimizer with its parameters from a file written by save_optimizer.
-    A file of another kind of optimizer, other settings or other shapes raises DataError."""
-    if dtype not in ("float32", "float64"):
-        raise UsageError(f"dtype {dtype!r} is not allowed: choose float32 or float64")
-    arrays, meta = checkpoint.load(path)
-    if "adam/m" in arrays:
-        raise DataError(f"{path} is a training state (train_state.npz): pass the optimizer.npz "
-                        "written next to it")
-    opt = optimizer_from_config(meta.get("optimizer"), path)
-    expected = opt.param_shapes()
-    found = {k[4:]: tuple(a.shape) for k, a in arrays.items() if k.startswith("phi/")}
-    if found != expected or len(found) != len(arrays):
-        raise DataError(f"{path}: arrays {sorted(arrays)} with shapes {found} do not match a "
-                        f"{opt.kind} optimizer with these settings, which has phi/ arrays {expected}")
-    opt.phi = {k: asarray(arrays[f"phi/{k}"], dtype) for k in expected}
-    opt.meta = meta
-    return opt
-
-
-def optimizer_from_config(cfg, path):
-    """A learned optimizer (without parameters) from the settings saved in a checkpoint."""
-    kind = cfg.get("kind") if isinstance(cfg, dict) else None
-    if kind == PerGroupOptimizer.kind:
-        subs = cfg.get("optimizers") or {}
-        return PerGroupOptimizer({g: optimizer_from_config(c, path) for g, c in subs.items()},
-                                 cfg.get("sizes") or {})
-    if kind not in LEARNED:
-        raise DataError(f"{path}: not a learned-optimizer checkpoint (kind {kind!r}; "
-                        f"expected one of {', '.join(LEARNED)} or {PerGroupOptimizer.kind})")
-    try:
-        return build_optimizer(kind, **{k: v for k, v in cfg.items() if k != "kind"})
-    except UsageError as e:
-        raise DataError(f"{path}: optimizer settings do not fit {kind}: {e}") from None
+        """Write out_dir/train_state.npz and out_dir/optimizer.npz (minil2o.runs)."""
+        save_run(self)

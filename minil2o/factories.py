@@ -1,0 +1,47 @@
+"""What a training configuration builds: a learned optimizer by kind, one per parameter group when
+asked, and the problem family, wrapped by RNNprop's training tricks (Lv et al. 2017, sections
+4.1 and 4.2) on the training split.
+"""
+import inspect
+
+import numpy as np
+
+from .errors import build_with_settings
+from .optimizers.grouped import PerGroupOptimizer
+from .optimizers.learned import DMOptimizer, RNNprop
+from .problems import make_family
+from .problems.wrappers import ConvexCombinedFamily, RandomScaledFamily
+from .validate import check_choice
+
+LEARNED = {"dm": DMOptimizer, "rnnprop": RNNprop}
+
+
+def build_optimizer(kind, **kwargs):
+    """A learned optimizer by kind ('dm' or 'rnnprop') with its keyword arguments."""
+    check_choice(kind, "learned optimizer", tuple(LEARNED))
+    allowed = [p for p in inspect.signature(LEARNED[kind]).parameters if p != "phi"]
+    return build_with_settings(LEARNED[kind], kwargs, f"{kind} optimizer", allowed)
+
+
+def build_learned(config, family):
+    """The learned optimizer a config trains: one optimizer, or with per_group one for each of the
+    problem's parameter groups (read off one sampled problem; a family's problems share them)."""
+    if not config.per_group:
+        return build_optimizer(config.optimizer, **config.optimizer_kwargs)
+    groups = family.sample(np.random.default_rng(0)).groups
+    return PerGroupOptimizer({g: build_optimizer(config.optimizer, **config.optimizer_kwargs)
+                              for g in groups}, {g: s.stop - s.start for g, s in groups.items()})
+
+
+def build_family(config, split=None):
+    """The problem family of a config, wrapped by RNNprop's training tricks when they are on."""
+    kwargs = dict(config.problem_kwargs)
+    kwargs.setdefault("dtype", config.dtype)
+    if split is not None and config.problem in ("mnist-mlp", "cnn"):
+        kwargs["split"] = split
+    family = make_family(config.problem, **kwargs)
+    if config.random_scaling > 0 and split == "train":
+        family = RandomScaledFamily(family, config.random_scaling)
+    if config.convex_combination and split == "train":
+        family = ConvexCombinedFamily(family, r=config.random_scaling or 1.0)
+    return family

@@ -1,0 +1,53 @@
+"""Numerical faults in meta-training: which quantity of a truncation first became NaN or Inf.
+
+After every truncation the trainer checks the meta-loss and the meta-gradient. When one is not
+finite, find_fault searches the truncation for the first non-finite quantity (the learned
+optimizer's update, the optimizee's loss or gradient, the meta-gradient); adam_fault refuses an
+Adam step whose result would not be finite (a meta-gradient so large that its square overflows).
+A fault is a pair (t, quantity): the step t inside the truncation (None when the quantity belongs
+to the whole truncation) and the quantity's name; describe() turns it into the message, with the
+optimizee step counted from the start of the problem.
+"""
+import math
+
+from .backend import to_float, xp
+from .evaluate import all_finite
+from .flat import vector_norm
+
+
+def find_fault(tr, loss, d_phi, flat_d_phi):
+    """None when the meta-loss (a float) and the meta-gradient d_phi (flat_d_phi: the same as
+    one vector) are finite; otherwise (t, quantity): the first non-finite quantity of the
+    truncation tr and its step t in it (None when it belongs to the whole truncation)."""
+    if math.isfinite(loss) and all_finite(flat_d_phi):
+        return None
+    for t in range(len(tr.thetas)):
+        if not all_finite(tr.thetas[t]):       # theta_t = theta_{t-1} + update_{t-1}
+            return (t - 1, "the learned optimizer's update") if t else (0, "theta at the start")
+        if not math.isfinite(to_float(tr.losses[t])):
+            return t, "the optimizee's loss"
+        if not all_finite(tr.grads[t]):
+            return t, "the optimizee's gradient"
+    if not math.isfinite(loss):
+        return None, "the meta-loss"
+    name = next(k for k, g in d_phi.items() if not all_finite(g))
+    return None, f"the meta-gradient of {name}"
+
+
+def adam_fault(new_phi, adam_state, flat_d_phi):
+    """None when phi after Adam's step (new_phi: (P,)) and Adam's second moment are finite;
+    otherwise (None, quantity) naming the norm of the meta-gradient flat_d_phi (before clipping)."""
+    if bool(xp.all(xp.isfinite(new_phi)) & xp.all(xp.isfinite(adam_state["v"]))):
+        return None
+    return None, (f"the meta-optimizer's state (the meta-gradient, of norm "
+                  f"{vector_norm(flat_d_phi):.3g}, overflows Adam's second moment: set clip_norm)")
+
+
+def describe(fault, first, unroll, context):
+    """'<quantity> is not finite at optimizee step <first + t> (<context>)' for a fault (t,
+    quantity) of the truncation whose first optimizee step is `first` (steps first..first+unroll
+    when t is None)."""
+    t, quantity = fault
+    step = f"optimizee step {first + t}" if t is not None else \
+        f"optimizee steps {first}-{first + unroll}"
+    return f"{quantity} is not finite at {step} ({context})"
