@@ -134,8 +134,7 @@ def add_module_command(sub, name, module, help_text):
         mod = importlib.import_module(f"minil2o.{module}")
     except ImportError as error:
         p = sub.add_parser(name, help=f"{help_text} (unavailable: {one_line(error)})")
-        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        p.set_defaults(func=Unavailable(error))
+        p.set_defaults(func=Unavailable(error))        # takes any arguments (see main)
         return
     p = sub.add_parser(name, help=help_text, description=mod.__doc__.split("\n\n")[0])
     mod.add_arguments(p)
@@ -181,7 +180,9 @@ def missing_dependency(error):
 def main(argv=None):
     import numpy as np
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not isinstance(args.func, Unavailable):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return args.func(args)  # a NaN or Inf is reported by minil2o itself, once

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, UsageError
+from .validate import check_choice
 
 SPLITS = ("train", "validation", "test", "all")
 DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
@@ -44,11 +45,6 @@ def bundled_file(*parts):
         raise DataError(f"bundled file {'/'.join(parts)} not found in {DATASETS_DIR}: the package "
                         "installation is incomplete (reinstall minil2o; see data/README.md)")
     return path
-
-
-def _check_split(split):
-    if split not in SPLITS:
-        raise UsageError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
 
 
 def _as_float_images(images):
@@ -69,7 +65,7 @@ def load_mnist(split="train", data_dir=None, num_validation=None):
     num_validation: full MNIST only: how many of the last training digits form "validation"
         (default 5,000, leaving 55,000 for "train"); "test" is the 10,000 t10k digits.
     """
-    _check_split(split)
+    check_choice(split, "split", SPLITS)
     if data_dir is None:
         if num_validation is not None:
             raise UsageError(f"num_validation={num_validation!r} applies only with data_dir: the "
@@ -211,7 +207,7 @@ def load_cifar10(data_dir, split="train", num_validation=5000):
     Each batch is a pickled dict {b"data": uint8 (n, 3072), b"labels": [n ints], ...}; a row of
     b"data" is the red 32x32 plane, then green, then blue, each row-major, hence (n, 3, 32, 32).
     """
-    _check_split(split)
+    check_choice(split, "split", SPLITS)
     folder = _existing_dir(data_dir, "CIFAR-10")
     if (folder / "cifar-10-batches-py").is_dir():
         folder = folder / "cifar-10-batches-py"

@@ -6,9 +6,10 @@ import pytest
 from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.errors import DataError, UsageError
 from minil2o.gradcheck import check_gradients
-from minil2o.problems.art import (NeuralArtFamily, features_backward, features_forward,
-                                  gram_backward, gram_forward, load_art_images, random_crop,
-                                  random_filters, resize_image, style_loss, to_image, tv_loss)
+from minil2o.problems.art import (NeuralArtFamily, load_art_images, random_crop, resize_image,
+                                  to_image)
+from minil2o.problems.art_features import (features_backward, features_forward, gram_backward,
+                                           gram_forward, random_filters, style_loss, tv_loss)
 
 TINY = dict(widths=(3, 4, 5), size=16, dtype="float64")
 

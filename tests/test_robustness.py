@@ -133,6 +133,49 @@ def test_cli_subprocess_prints_no_traceback(tmp_path):
     assert_one_line(err, "'nope'")
 
 
+def test_cli_missing_dependency_is_named_in_one_line(tmp_path):
+    """A command that needs a package that is not installed says which, in one line (exit 1)."""
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['matplotlib'] = None\n")
+    code, _, err = run_subprocess(["evaluate", "--baselines", "sgd", "--steps", "2", "--num-test",
+                                   "1", "--num-tune", "1", "--out", str(tmp_path / "ev")], {},
+                                  str(tmp_path))
+    assert code == 1
+    assert_one_line(err, "'matplotlib'", "pip install matplotlib")
+
+
+def test_cli_keeps_a_command_whose_module_cannot_be_imported(capsys, monkeypatch):
+    """No command is dropped: one whose module fails to import is still listed, and running it
+    reports the missing package."""
+    import importlib
+    real = importlib.import_module
+
+    def import_module(name, *args):
+        if name == "minil2o.bench":
+            raise ModuleNotFoundError("No module named 'torchx'", name="torchx")
+        return real(name, *args)
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0 and "bench" in out and "reproduce" in out
+    code, _, err = run_cli(capsys, "bench", "--steps", "3")
+    assert code == 1
+    assert_one_line(err, "'torchx'", "pip install torchx")
+
+
+def test_train_flags_are_the_fields_of_train_config():
+    """`minil2o train` without flags is TrainConfig(); --optimizer rnnprop takes RNNprop's
+    weighting and selection unless they are given."""
+    from minil2o.cli import build_parser
+    from minil2o.options import from_options
+    from minil2o.train import TrainConfig
+    parse = build_parser().parse_args
+    assert from_options(TrainConfig, parse(["train"])) == TrainConfig()
+    rnnprop = from_options(TrainConfig, parse(["train", "--optimizer", "rnnprop"]))
+    assert (rnnprop.weighting, rnnprop.selection) == ("last", "train-average")
+    given = from_options(TrainConfig, parse(["train", "--optimizer", "rnnprop", "--weighting",
+                                             "all", "--per-group", "--problem-arg", "dim=3"]))
+    assert (given.weighting, given.per_group, given.problem_kwargs) == ("all", True, {"dim": 3})
+
+
 # ======================================================================== bad input: the backend
 
 def test_backend_bogus_exit_2():

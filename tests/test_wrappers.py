@@ -131,8 +131,10 @@ def test_registry_builds_the_other_families(name, module, rng):
 
 
 def test_bad_arguments(rng):
-    with pytest.raises(UsageError, match="r="):
+    with pytest.raises(UsageError, match="r must be a number >= 0, got -1.0"):
         RandomScaled(quadratic(rng), -1.0, rng)
+    with pytest.raises(UsageError, match="dim must be a positive integer, got 0"):
+        ConvexCombined(quadratic(rng), rng, dim=0)
     with pytest.raises(UsageError, match="x0"):
         ConvexCombined(quadratic(rng), rng, x0="ones")
     with pytest.raises(UsageError, match="already a group"):

@@ -11,11 +11,12 @@ does not break the others.
 import inspect
 
 from ..errors import UsageError, build_with_settings
-from .base import Family, Problem  # noqa: F401
+from ..validate import check_choice
+from .base import Family, Problem, ProblemBatch  # noqa: F401
 from .mlp import MLPFamily, MLPProblem  # noqa: F401
 from .quadratic import QuadraticFamily, QuadraticProblem  # noqa: F401
 from .wrappers import (ConvexCombined, ConvexCombinedFamily, ConvexSquare,  # noqa: F401
-                       ProblemBatch, RandomScaled, RandomScaledFamily)
+                       RandomScaled, RandomScaledFamily)
 
 FAMILIES = ("quadratic", "mnist-mlp", "cnn", "sine-lstm", "neural-art")
 
@@ -33,16 +34,15 @@ def _cnn(dataset="mnist", split="train", data_dir=None, **kwargs):
     (data_dir required); kwargs go to CNNFamily (layers, channels, classes, ...)."""
     from ..data import load_cifar10, load_mnist
     from .cnn import CNNFamily
+    check_choice(dataset, "dataset", ("mnist", "cifar10"))
     if dataset == "mnist":
         X, y = load_mnist(split) if data_dir is None else load_mnist(split, data_dir=data_dir)
         return CNNFamily(X, y, 10, image_shape=(1, 28, 28), **kwargs)
-    if dataset == "cifar10":
-        if data_dir is None:
-            raise UsageError("dataset='cifar10' needs data_dir: the folder of the python "
-                             "version of CIFAR-10 (cifar-10-batches-py)")
-        X, y = load_cifar10(data_dir, split)
-        return CNNFamily(X, y, 10, **kwargs)
-    raise UsageError(f"dataset={dataset!r} is not allowed for 'cnn': choose 'mnist' or 'cifar10'")
+    if data_dir is None:
+        raise UsageError("dataset='cifar10' needs data_dir: the folder of the python "
+                         "version of CIFAR-10 (cifar-10-batches-py)")
+    X, y = load_cifar10(data_dir, split)
+    return CNNFamily(X, y, 10, **kwargs)
 
 
 def _sine_lstm(**kwargs):

@@ -1,6 +1,6 @@
-"""Problems built from other problems: RNNprop's two training tricks and a batch of instances.
+"""Problems built from other problems: RNNprop's two training tricks.
 
-Random Scaling (Lv et al. 2017, Section 3.2). Draw c with c_i = exp(u_i), u_i ~ U(-r, r), and
+Random Scaling (Lv et al. 2017, Section 4.1). Draw c with c_i = exp(u_i), u_i ~ U(-r, r), and
 train on
 
     f_c(theta) = f(c * theta),   theta_0 = theta_0_f / c                     (coordinatewise)
@@ -8,7 +8,7 @@ train on
 so the optimizer cannot memorise one effective step size. By the chain rule
 grad f_c(theta) = c * grad f(c * theta) and H_c(theta) v = c * H(c * theta) (c * v).
 
-Combination with convex functions (Section 3.3). Append an easy convex part to theta,
+Combination with convex functions (Section 4.2). Append an easy convex part to theta,
 theta = [theta_f, x] with x: (dim,), and train on
 
     f(theta_f) + g(x),   g(x) = (1/dim) sum_i (x_i - v_i)^2,   v ~ U(-1, 1)^dim,   dim = 20.
@@ -20,23 +20,13 @@ The paper applies Random Scaling to each term (r = 3 for the MNIST MLP, r = 1 fo
 The public code starts x at 0 and clips each square at 10 (zero gradient where clipped); the paper
 says x_0 is "generated randomly" (here x0='uniform': U(-1, 1)). Both wrappers keep the wrapped
 problem's num_problems, dtype, groups and Hessian-vector product.
-
-ProblemBatch runs several instances as one problem (losses add, gradients concatenate), one after
-another; it is the meta-batch Family.sample_many builds unless a family computes its instances
-together (MLPFamily with one parameter group: one MLPProblem with batched matrix products).
 """
 import numpy as np
 
 from ..backend import asarray, xp
 from ..errors import UsageError
+from ..validate import check_choice, check_number, check_positive_int
 from .base import Family, Problem
-
-
-def _nonnegative(value, name):
-    """value as a float, or a UsageError naming it when it is not a number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise UsageError(f"{name}={value!r} is not allowed: use a number >= 0")
-    return float(value)
 
 
 class RandomScaled(Problem):
@@ -47,7 +37,7 @@ class RandomScaled(Problem):
     """
 
     def __init__(self, problem, r, rng):
-        self.problem, self.r = problem, _nonnegative(r, "r")
+        self.problem, self.r = problem, check_number(r, "r")
         self.n, self.dtype, self.num_problems = problem.n, problem.dtype, problem.num_problems
         u = rng.uniform(-self.r, self.r, size=problem.n)   # u_i ~ U(-r, r), on the host
         self.scale = asarray(np.exp(u), dtype=problem.dtype)  # (n,), c_i = exp(u_i)
@@ -79,16 +69,15 @@ class RandomScaled(Problem):
 
 
 class ConvexSquare(Problem):
-    """g(x) = (1/dim) sum_i min((x_i - v_i)^2, clip_square), the convex partner of Section 3.3.
+    """g(x) = (1/dim) sum_i min((x_i - v_i)^2, clip_square), the convex partner of Section 4.2.
 
     v: host array (dim,); clip_square: the cap on each square (10 in the public code; None for
     the paper's unclipped g); x0: 'zero' (public code) or 'uniform' (U(-1, 1)); dtype.
     """
 
     def __init__(self, v, clip_square=10.0, x0="zero", dtype="float32"):
-        if x0 not in ("zero", "uniform"):
-            raise UsageError(f"x0={x0!r} is not allowed: choose 'zero' or 'uniform'")
-        self.clip_square = None if clip_square is None else _nonnegative(clip_square, "clip_square")
+        check_choice(x0, "x0", ("zero", "uniform"))
+        self.clip_square = None if clip_square is None else check_number(clip_square, "clip_square")
         self.x0, self.dtype, self.n = x0, dtype, len(v)
         self.v = asarray(v, dtype=dtype)                   # (dim,)
 
@@ -132,11 +121,10 @@ class ConvexCombined(Problem):
     """
 
     def __init__(self, problem, rng, dim=20, r=1.0, clip_square=10.0, x0="zero", group=None):
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise UsageError(f"dim={dim!r} is not allowed: use a positive integer")
+        dim = check_positive_int(dim, "dim")
         self.problem = problem
         self.convex = ConvexSquare(rng.uniform(-1.0, 1.0, size=dim), clip_square, x0, problem.dtype)
-        if _nonnegative(r, "r") > 0:
+        if check_number(r, "r") > 0:
             self.convex = RandomScaled(self.convex, r, rng)
         self.n_f = problem.n
         self.n, self.dtype, self.num_problems = problem.n + dim, problem.dtype, problem.num_problems
@@ -189,7 +177,7 @@ class RandomScaledFamily(Family):
     """Samples RandomScaled(family.sample(rng), r, rng): a fresh scale vector per problem."""
 
     def __init__(self, family, r):
-        self.family, self.r = family, _nonnegative(r, "r")
+        self.family, self.r = family, check_number(r, "r")
 
     def sample(self, rng):
         return RandomScaled(self.family.sample(rng), self.r, rng)
@@ -204,93 +192,3 @@ class ConvexCombinedFamily(Family):
 
     def sample(self, rng):
         return ConvexCombined(self.family.sample(rng), rng, **self.kwargs)
-
-
-class ProblemBatch(Problem):
-    """Several problem instances run as one: F(theta) = sum_k f_k(theta_k).
-
-    problems: a list of Problems with one dtype, whose groups each cover their theta exactly
-    (true of the default single group 'all'). So that every group stays one slice, theta is laid
-    out group by group: [group A of problem 1, group A of problem 2, ..., group B of problem 1,
-    ...]; with the single group 'all' that is the plain concatenation [theta_1, theta_2, ...].
-    A batch is the list of the instances' batches; num_problems is the sum of theirs.
-    """
-
-    def __init__(self, problems):
-        self.problems = list(problems)
-        if not self.problems:
-            raise UsageError("ProblemBatch got no problems: pass a non-empty list")
-        dtypes = {p.dtype for p in self.problems}
-        if len(dtypes) != 1:
-            raise UsageError(f"ProblemBatch got dtypes {sorted(dtypes)}: all must share one")
-        self.dtype = dtypes.pop()
-        self.num_problems = sum(p.num_problems for p in self.problems)
-        self._order, self._groups = self._layout()
-        self._pieces = self._pieces_per_problem()
-        self.n = sum(p.n for p in self.problems)
-
-    def _layout(self):
-        """The batch layout: [(k, slice of problem k's theta)] in order, and the merged groups."""
-        for k, p in enumerate(self.problems):
-            spans = sorted((s.start, s.stop) for s in p.groups.values())
-            ends = [0] + [stop for _, stop in spans]
-            if any(start != end for (start, _), end in zip(spans, ends)) or ends[-1] != p.n:
-                raise UsageError(f"problem {k} of the ProblemBatch has groups {p.groups} that do "
-                                 f"not tile its {p.n} coordinates")
-        names = list(dict.fromkeys(name for p in self.problems for name in p.groups))
-        order, groups, start = [], {}, 0
-        for name in names:
-            begin = start
-            for k, p in enumerate(self.problems):
-                if name in p.groups:
-                    s = p.groups[name]
-                    order.append((k, s))
-                    start += s.stop - s.start
-            groups[name] = slice(begin, start)
-        return order, groups
-
-    @property
-    def groups(self):
-        return self._groups
-
-    def _pieces_per_problem(self):
-        """For each problem, the slices of the batch vector that hold its theta_k, in its order."""
-        pieces, at = [[] for _ in self.problems], 0
-        for k, s in self._order:
-            pieces[k].append((s.start, slice(at, at + s.stop - s.start)))
-            at += s.stop - s.start
-        return [[where for _, where in sorted(ps, key=lambda t: t[0])] for ps in pieces]
-
-    def _split(self, theta):
-        """The batch vector theta: (n,) as the list of each problem's own (n_k,) vector."""
-        return [theta[ps[0]] if len(ps) == 1 else xp.concat([theta[s] for s in ps])
-                for ps in self._pieces]
-
-    def _join(self, vectors):
-        """Each problem's (n_k,) vector laid out as one batch vector: (n,)."""
-        return xp.concat([vectors[k][s] for k, s in self._order])
-
-    def init(self, rng):
-        return self._join([p.init(rng) for p in self.problems])
-
-    def sample_batch(self, rng):
-        return [p.sample_batch(rng) for p in self.problems]
-
-    def _batches(self, batch):
-        return [None] * len(self.problems) if batch is None else batch
-
-    def loss(self, theta, batch):
-        """sum_k f_k(theta_k). Returns a 0-d array."""
-        parts = zip(self.problems, self._split(theta), self._batches(batch))
-        return sum(p.loss(t, b) for p, t, b in parts)
-
-    def loss_and_grad(self, theta, batch):
-        """sum_k f_k(theta_k) and the gradients of the instances laid out like theta."""
-        parts = zip(self.problems, self._split(theta), self._batches(batch))
-        results = [p.loss_and_grad(t, b) for p, t, b in parts]
-        return sum(f for f, _ in results), self._join([g for _, g in results])
-
-    def hvp(self, theta, v, batch):
-        """Block-diagonal Hessian: each instance's H_k v_k, laid out like theta."""
-        parts = zip(self.problems, self._split(theta), self._split(v), self._batches(batch))
-        return self._join([p.hvp(t, u, b) for p, t, u, b in parts])
