@@ -167,6 +167,9 @@ def build_parser():
     return parser
 
 
+PIP_NAMES = {"PIL": "pillow"}          # import name -> the name pip installs it by
+
+
 def missing_dependency(error):
     """The one-line message for an ImportError of a package minil2o does not ship, else None."""
     name = getattr(error, "name", None)
@@ -174,7 +177,7 @@ def missing_dependency(error):
         return None
     package = name.split(".")[0]
     return (f"this command needs the package {package!r}, which cannot be imported "
-            f"({one_line(error)}): install it, e.g. pip install {package}")
+            f"({one_line(error)}): install it, e.g. pip install {PIP_NAMES.get(package, package)}")
 
 
 def main(argv=None):

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, UsageError
-from .validate import check_choice
+from .validate import check_choice, is_integer
 
 SPLITS = ("train", "validation", "test", "all")
 DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
@@ -180,7 +180,7 @@ def _select(split, read_train, read_test, num_validation):
     """
     if split != "test":
         X, y = read_train()
-        if not isinstance(num_validation, int) or not 0 < num_validation < len(y):
+        if not is_integer(num_validation) or not 0 < num_validation < len(y):
             raise UsageError(f"num_validation={num_validation!r}: must be an integer between 1 and "
                              f"{len(y) - 1} (the training files hold {len(y)} examples)")
         cut = len(y) - num_validation

@@ -22,8 +22,7 @@ from dataclasses import field
 
 from .errors import UsageError
 
-
-NOT_ARGPARSE = ("flag", "by", "allowed")
+NOT_ARGPARSE = ("flag", "by", "allowed")          # metadata keys that argparse does not take
 
 
 def option(default, help, **cli):

@@ -33,11 +33,13 @@ from .optimizers.hand import Adam
 from .options import allowed_values, option
 from .problems import FAMILIES
 from .runs import initial_phi, kept_checkpoint, restore_run, save_run
-# Where users of minil2o.train look for them (they live in the modules named):
-from .factories import build_optimizer  # noqa: F401,E402
-from .optimizers.learned import DMOptimizer, RNNprop  # noqa: F401,E402
-from .runs import load_optimizer, save_optimizer  # noqa: F401,E402
 from .validate import check_bool, check_choice, check_number, check_positive_int, check_seed
+
+# Also importable from minil2o.train, where users of a training run look for them:
+from .factories import build_optimizer  # noqa: F401,E402  isort:skip
+from .optimizers.learned import DMOptimizer, RNNprop  # noqa: F401,E402  isort:skip
+from .runs import load_optimizer, save_optimizer  # noqa: F401,E402  isort:skip
+
 
 @dataclass
 class TrainConfig:
