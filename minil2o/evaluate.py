@@ -41,6 +41,7 @@ def fit_to_problem(optimizer, problem):
     return optimizer.for_problem(problem) if hasattr(optimizer, "for_problem") else optimizer
 
 
+# One step of trajectory(): t, the loss f_t, the gradient g_t, the update u_t and theta_{t+1}.
 Step = namedtuple("Step", "t loss grad update next_theta")
 
 

@@ -76,7 +76,7 @@ def plot_final(panels, path, title):
         xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(panels))]
         mean = [results[name]["mean"][-1] for _, results in panels]
         se = [results[name]["stderr"][-1] for _, results in panels]
-        style = line_style(name)
+        style = line_style(name, panels[0][1][name].get("lr") is None)
         marker = {"-": "o", "--": "s", ":": "^"}.get(style.get("ls", "-"), "o")
         ax.errorbar(xs, mean, yerr=se, fmt=marker, ms=4, capsize=2, label=name,
                     color=style.get("color"))
