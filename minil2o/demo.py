@@ -3,28 +3,25 @@
 Meta-trains the DM optimizer (no pre- or postprocessing, as the paper does for quadratics) on random
 10-dimensional quadratics f(theta) = ||W theta - y||^2, tunes the learning rates of SGD, NAG, RMSprop
 and Adam by grid search, runs all of them on 100 fresh functions for 100 steps, prints the table and
-writes the figure and the numbers.
+writes the figure and the numbers. The training run is the shipped `dm-quadratic` optimizer's
+(minil2o.experiments.dm), with the demo's seed and number of epochs.
 """
+import dataclasses
 import json
 import os
 import time
 
-import numpy as np
-
-from .evaluate import compare, format_table
+from .evaluate import BASELINES, compare, format_table
+from .experiments import PRETRAINED
+from .experiments.shipped import train_best
 from .plots import plot_curves
 from .problems import make_family
-from .train import TrainConfig, Trainer
-
-BASELINES = ("sgd", "nag", "rmsprop", "adam")
 
 
 def demo_config(seed=0, epochs=15):
-    """The demo's meta-training run: 64 functions per problem (640 coordinates), meta-lr 0.005."""
-    return TrainConfig(problem="quadratic", problem_kwargs={"num_functions": 64}, optimizer="dm",
-                       optimizer_kwargs={"preprocess": "none", "output_scale": 1.0}, horizon=100,
-                       unroll=20, meta_lr=0.005, epochs=epochs, problems_per_epoch=10,
-                       validation_problems=20, seed=seed)
+    """The demo's meta-training run: the `dm-quadratic` configuration (64 functions per problem,
+    640 coordinates, meta-lr 0.005) with this seed and number of epochs."""
+    return dataclasses.replace(PRETRAINED["dm-quadratic"].config, seed=seed, epochs=epochs)
 
 
 def run_demo(out_dir="minil2o-demo", seed=0, epochs=15, num_test=100, progress=True, log=print):
@@ -32,10 +29,7 @@ def run_demo(out_dir="minil2o-demo", seed=0, epochs=15, num_test=100, progress=T
     start = time.time()
     os.makedirs(out_dir, exist_ok=True)
     log("1/3 meta-training the LSTM optimizer on 10-d quadratics (Andrychowicz et al. 2016, Fig. 4 left)")
-    trainer = Trainer(demo_config(seed, epochs), out_dir=os.path.join(out_dir, "run"), log=log)
-    trainer.run(progress=progress)
-    learned = trainer.opt
-    learned.phi = trainer.best_phi
+    learned = train_best(demo_config(seed, epochs), os.path.join(out_dir, "run"), progress, log)
     log("2/3 tuning SGD, NAG, RMSprop and Adam; 3/3 evaluating everything on "
         f"{num_test} fresh functions")
     family = make_family("quadratic")

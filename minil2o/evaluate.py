@@ -1,16 +1,25 @@
-"""Evaluation: run any optimizer, learned or hand-designed, on fresh problems and return learning
-curves; tune a hand-designed optimizer's learning rate by grid search, as both papers tuned their
-baselines.
+"""Evaluation, the one pipeline every comparison goes through (`minil2o evaluate`, `minil2o demo`,
+`minil2o reproduce` and the tutorials):
+
+    trajectory          the optimization loop: any optimizer, learned or hand-designed, on one problem
+    learning_curves     that loop on sampled problems: the losses per step, (P, steps + 1)
+    tune_learning_rate  grid search of a hand-designed optimizer's learning rate, as both papers
+                        tuned their baselines
+    compare             tuned baselines and learned optimizers on the same fresh test problems
 
 A run that produces a NaN or infinite loss is *marked*: its curve holds NaN from that step on, and
 summaries count it as diverged instead of averaging NaN into the mean.
 """
 import math
+from collections import namedtuple
+from itertools import islice
 
 import numpy as np
 
 from .backend import to_float, xp
 from .errors import UsageError
+
+BASELINES = ("sgd", "nag", "rmsprop", "adam")   # the hand-designed optimizers both papers compare with
 
 
 def check_positive_int(value, name):
@@ -32,6 +41,32 @@ def fit_to_problem(optimizer, problem):
     return optimizer.for_problem(problem) if hasattr(optimizer, "for_problem") else optimizer
 
 
+# One step of trajectory(): t, the loss f_t, the gradient g_t, the update u_t and theta_{t+1}.
+Step = namedtuple("Step", "t loss grad update next_theta")
+
+
+def trajectory(problem, optimizer, steps, rng):
+    """The run of `optimizer` on `problem` for `steps` steps from theta_0 = problem.init(rng), one
+    step at a time. At step t a fresh minibatch gives the loss f_t and the gradient g_t at theta_t;
+    for t < steps the optimizer turns g_t into the update u_t and theta_{t+1} = theta_t + u_t.
+
+    Yields Step(t, f_t, g_t, u_t, theta_{t+1}) for t = 0..steps (update and next_theta None at
+    t = steps, where only the loss is evaluated). The run is lazy: a caller that stops early
+    draws no further minibatches from rng.
+    """
+    optimizer = fit_to_problem(optimizer, problem)
+    theta = problem.init(rng)                                         # (n,)
+    state = optimizer.init_state(problem.n, problem.dtype)
+    for t in range(steps + 1):
+        f, grad = problem.loss_and_grad(theta, problem.sample_batch(rng))  # (), (n,)
+        if t == steps:
+            yield Step(t, f, grad, None, None)
+            return
+        update, state = optimizer.step(grad, state)                   # (n,)
+        theta = theta + update                                        # theta_{t+1} = theta_t + u_t
+        yield Step(t, f, grad, update, theta)
+
+
 def run_optimizer(problem, optimizer, steps, rng):
     """Optimize one problem for `steps` steps from problem.init(rng).
 
@@ -39,20 +74,20 @@ def run_optimizer(problem, optimizer, steps, rng):
     problem.num_problems; NaN from the first non-finite loss on (the run stops there).
     """
     steps = check_positive_int(steps, "steps")
-    optimizer = fit_to_problem(optimizer, problem)
-    theta = problem.init(rng)                                         # (n,)
-    state = optimizer.init_state(problem.n, problem.dtype)
     losses = np.full(steps + 1, np.nan)
-    for t in range(steps + 1):  # (numpy warns on overflow; such a run is marked, not averaged)
-        f, grad = problem.loss_and_grad(theta, problem.sample_batch(rng))
-        f = to_float(f) / problem.num_problems
+    for step in trajectory(problem, optimizer, steps, rng):
+        f = to_float(step.loss) / problem.num_problems  # (numpy warns on overflow: marked, not averaged)
         if not math.isfinite(f):
             break
-        losses[t] = f
-        if t < steps:
-            update, state = optimizer.step(grad, state)
-            theta = theta + update                                    # theta_{t+1} = theta_t + update
+        losses[step.t] = f
     return losses
+
+
+def final_theta(problem, optimizer, steps, rng):
+    """theta_steps after `steps` steps of `optimizer` from problem.init(rng) (the loss there is not
+    evaluated: no minibatch is drawn for it)."""
+    *_, last = islice(trajectory(problem, optimizer, steps, rng), steps)
+    return last.next_theta
 
 
 def learning_curves(family, optimizer, num_problems, steps, seed):
@@ -80,10 +115,12 @@ def summarize(curves):
     return good.mean(axis=0), stderr, int((~ok).sum())
 
 
-def tune_learning_rate(family, make_optimizer, grid, num_problems=10, steps=100, seed=1):
+def tune_learning_rate(family, make_optimizer, grid, num_problems=10, steps=100, seed=1,
+                       curves=learning_curves):
     """Grid search: the learning rate with the lowest final loss averaged over sampled problems.
 
-    make_optimizer: lr -> optimizer. A rate whose runs diverge scores +inf. Returns (best_lr, scores)
+    make_optimizer: lr -> optimizer. A rate whose runs diverge scores +inf. curves: what computes
+    the learning curves (learning_curves, or a cache in front of it). Returns (best_lr, scores)
     with scores a dict lr -> mean final loss.
     """
     if len(grid) == 0:
@@ -94,7 +131,7 @@ def tune_learning_rate(family, make_optimizer, grid, num_problems=10, steps=100,
         raise UsageError(f"learning rates {bad} are not allowed: each must be a positive number")
     scores = {}
     for lr in grid:
-        final = learning_curves(family, make_optimizer(lr), num_problems, steps, seed)[:, -1]
+        final = curves(family, make_optimizer(lr), num_problems, steps, seed)[:, -1]
         scores[lr] = float(final.mean()) if np.all(np.isfinite(final)) else math.inf
     best = min(scores, key=lambda lr: scores[lr])
     return best, scores
@@ -105,32 +142,37 @@ def all_finite(*arrays):
     return all(bool(xp.all(xp.isfinite(a))) for a in arrays)
 
 
-def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0, log=print):
+def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0, log=print,
+            tune_family=None, grids=None, curves=learning_curves):
     """Learned optimizers against hand-designed ones with tuned learning rates, on the same fresh
     problems.
 
-    learned:   dict label -> learned optimizer (with phi)
-    baselines: names of hand-designed optimizers (minil2o.optimizers.hand), each tuned on
-               num_tune problems (seed + 1) over its lr_grid for the final loss at `steps`
-    Every optimizer is then run on the same num_test problems (seed + 2). Returns a dict
-    label -> {"lr", "curves" (num_test, steps + 1), "mean", "stderr", "diverged"}.
+    learned:     dict label -> learned optimizer (with phi)
+    baselines:   names of hand-designed optimizers (minil2o.optimizers.hand), each tuned on
+                 num_tune problems (seed + 1) of tune_family (default: family) over grids[name]
+                 (default: its lr_grid) for the final loss at `steps`
+    curves:      what computes learning curves (learning_curves, or a cache in front of it)
+    Every optimizer is then run on the same num_test problems of family (seed + 2). Returns a dict
+    label -> {"lr", "grid_scores" (baselines), "curves" (num_test, steps + 1), "mean", "stderr",
+    "diverged"}.
     """
     from .optimizers.hand import HAND_OPTIMIZERS, make_hand_optimizer
     for name in baselines:
         make_hand_optimizer(name)                     # an unknown name fails now, not after tuning
     steps, num_test, num_tune = (check_positive_int(v, k) for k, v in
                                  (("steps", steps), ("num_test", num_test), ("num_tune", num_tune)))
-    seed, results = check_seed(seed), {}
+    seed, results, grids = check_seed(seed), {}, grids or {}
     for name in baselines:
         make = lambda lr, name=name: make_hand_optimizer(name, lr)
         cls = HAND_OPTIMIZERS[name.lower()]
-        lr, _ = tune_learning_rate(family, make, cls.lr_grid, num_tune, steps, seed + 1)
+        lr, scores = tune_learning_rate(tune_family or family, make, grids.get(name, cls.lr_grid),
+                                        num_tune, steps, seed + 1, curves)
         log(f"tuned {name}: lr = {lr:g}")
-        results[cls.__name__] = {"lr": lr, "optimizer": make(lr)}
+        results[cls.__name__] = {"lr": lr, "grid_scores": scores, "optimizer": make(lr)}
     for label, opt in learned.items():
         results[label] = {"lr": None, "optimizer": opt}
     for label, r in results.items():
-        r["curves"] = learning_curves(family, r.pop("optimizer"), num_test, steps, seed + 2)
+        r["curves"] = curves(family, r.pop("optimizer"), num_test, steps, seed + 2)
         r["mean"], r["stderr"], r["diverged"] = summarize(r["curves"])
     return results
 

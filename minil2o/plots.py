@@ -1,29 +1,123 @@
-"""Figures: learning curves with their spread over test problems (matplotlib, saved as PNG)."""
+"""Figures (matplotlib on the file-only Agg backend, saved as PNG): learning curves with their
+spread over test problems, final losses per setting, the styled images of neural art and the
+per-coordinate updates of Appendix B. Every function takes the numbers it draws and a path."""
 import numpy as np
 
+VARIANT_LINES = {"-sub": "--", "-tricks": "--", "-rs-only": "--", "-cc-only": ":", "-e10": ":"}
+BASELINE_COLORS = {"SGD": "tab:blue", "NAG": "tab:purple", "RMSprop": "tab:green", "Adam": "tab:gray",
+                   "Adagrad": "tab:olive", "Momentum": "tab:cyan", "Adadelta": "tab:pink"}
 
-def plot_curves(results, path, title, ylabel="loss", log_y=True):
-    """Mean loss per step with a band of +- one standard error, one line per optimizer.
 
-    results: dict label -> {"mean": (S,), "stderr": (S,)} (as minil2o.evaluate.compare returns).
-    """
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for label, r in results.items():
-        steps = np.arange(len(r["mean"]))
-        style = dict(lw=2.2, color="black") if r.get("lr") is None else dict(lw=1.2)
-        ax.plot(steps, r["mean"], label=label, **style)
-        ax.fill_between(steps, r["mean"] - r["stderr"], r["mean"] + r["stderr"], alpha=0.2,
-                        color=ax.lines[-1].get_color())
-    if log_y:
-        ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(frameon=False)
+    return plt
+
+
+def _save(plt, fig, path, dpi=90):
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def line_style(label, learned=None):
+    """Line style by optimizer: learned ones thick (DM orange, RNNprop red, any other black; the
+    variants of the control and LSTM-sub experiments dashed or dotted), baselines thin.
+    learned: whether `label` is a learned optimizer (default: judged from the label)."""
+    shipped = label[label.find("[") + 1:label.find("]")] if "[" in label else ""
+    line = next((ls for end, ls in VARIANT_LINES.items() if shipped.endswith(end)), "-")
+    if label.startswith("RNNprop"):
+        return dict(lw=2.2, color="tab:red", ls=line)
+    if label.startswith("DM"):
+        return dict(lw=2.2, color="tab:orange", ls=line)
+    if learned:
+        return dict(lw=2.2, color="black", ls=line)
+    return dict(lw=1.1, color=BASELINE_COLORS.get(label))
+
+
+def plot_panels(panels, path, title, ylabel="loss (mean over test problems)", log_y=True):
+    """One subplot per panel: mean loss per step with a band of +- one standard error, one line
+    per optimizer. panels: list of (label, results), results as minil2o.evaluate.compare returns
+    (label -> {"lr", "mean" (S,), "stderr" (S,)}). Returns path."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+    for ax, (label, results) in zip(axes[0], panels):
+        for name, r in results.items():
+            steps = np.arange(len(r["mean"]))
+            line, = ax.plot(steps, r["mean"], label=name, **line_style(name, r.get("lr") is None))
+            ax.fill_between(steps, r["mean"] - r["stderr"], r["mean"] + r["stderr"], alpha=0.2,
+                            color=line.get_color())
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.set_title(label, fontsize=9)
+    axes[0][0].legend(frameon=False, fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    return _save(plt, fig, path)
+
+
+def plot_curves(results, path, title, ylabel="loss", log_y=True):
+    """plot_panels for a single comparison (results: label -> {"lr", "mean", "stderr"})."""
+    return plot_panels([("", results)], path, title, ylabel, log_y)
+
+
+def plot_final(panels, path, title):
+    """Final loss (mean +- standard error) per panel, one marker series per optimizer.
+    panels: list of (label, results) as for plot_panels."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(panels) + 2), 3.8))
+    names = list(dict.fromkeys(n for _, results in panels for n in results))
+    width = 0.8 / max(1, len(names))
+    for j, name in enumerate(names):
+        xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(panels))]
+        mean = [results[name]["mean"][-1] for _, results in panels]
+        se = [results[name]["stderr"][-1] for _, results in panels]
+        style = line_style(name, panels[0][1][name].get("lr") is None)
+        marker = {"-": "o", "--": "s", ":": "^"}.get(style.get("ls", "-"), "o")
+        ax.errorbar(xs, mean, yerr=se, fmt=marker, ms=4, capsize=2, label=name,
+                    color=style.get("color"))
+    ax.set_xticks(range(len(panels)))
+    ax.set_xticklabels([label for label, _ in panels], fontsize=8, rotation=15)
+    ax.set_yscale("log")
+    ax.set_ylabel("final loss (mean +- s.e.)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(frameon=False, fontsize=7)
+    return _save(plt, fig, path)
+
+
+def plot_images(rows, path):
+    """A grid of images, one row per entry of `rows`: a list of [(image (H, W, 3), title), ...]
+    (values clipped to [0, 1])."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(rows), len(rows[0]), figsize=(9, 2.4 * len(rows)), squeeze=False)
+    for row, images in zip(axes, rows):
+        for ax, (image, title) in zip(row, images):
+            ax.imshow(np.clip(image, 0, 1))
+            ax.set_title(title, fontsize=7)
+            ax.axis("off")
+    return _save(plt, fig, path, dpi=80)
+
+
+def plot_update_traces(traces, path, title):
+    """Appendix B: per row (one test problem), per coordinate, the update the learned optimizer
+    returns (orange, left axis) beside the gradient it receives (blue, right axis).
+    traces: list of {"label", "coordinates" (k,), "gradient" (steps, k), "update" (steps, k)}."""
+    plt = _pyplot()
+    k = len(traces[0]["coordinates"])
+    fig, axes = plt.subplots(len(traces), k, figsize=(2.6 * k, 2.3 * len(traces)), squeeze=False)
+    for row, trace in zip(axes, traces):
+        for j, ax in enumerate(row):
+            ax.plot(trace["update"][:, j], color="tab:orange", lw=1.5, label="update")
+            ax.set_title(f"{trace['label']}, coordinate {trace['coordinates'][j]}", fontsize=7)
+            twin = ax.twinx()
+            twin.plot(trace["gradient"][:, j], color="tab:blue", lw=0.8, alpha=0.7,
+                      label="gradient")
+            twin.tick_params(labelsize=6, colors="tab:blue")
+            ax.tick_params(labelsize=6)
+        row[0].legend(frameon=False, fontsize=6, loc="upper right")
+    fig.suptitle(title, fontsize=9)
+    return _save(plt, fig, path)

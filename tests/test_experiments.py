@@ -1,14 +1,24 @@
 """The papers' experiments: every name is listed, every quick version runs and writes its numbers
-and its figure, shipped optimizers match the configuration recorded for them."""
+and its figure, shipped optimizers match the configuration recorded for them; the one evaluation
+pipeline they share (the loop, the tuner, the comparison, the curve cache)."""
 import dataclasses
 import json
 import types
 
+import numpy as np
 import pytest
 
 from minil2o import cli, experiments
+from minil2o.backend import to_float, to_numpy
 from minil2o.checkpoint import load
+from minil2o.demo import demo_config
 from minil2o.errors import UsageError
+from minil2o.evaluate import compare, final_theta, learning_curves, run_optimizer, trajectory
+from minil2o.experiments.runner import CurveCache
+from minil2o.optimizers.hand import Adam
+from minil2o.optimizers.learned import DMOptimizer
+from minil2o.problems import QuadraticFamily
+from minil2o.train import TrainConfig
 
 REQUIRED = ["dm-fig4-quadratic", "dm-fig4-mnist", "dm-fig4-mnist-200", "dm-fig5-generalization",
             "dm-fig6-architectures", "dm-fig7-cnn", "dm-fig8-9-neural-art", "dm-appendix-b-updates",
@@ -78,7 +88,7 @@ def test_shipped_optimizers_match_their_recorded_configuration(name):
     stored = dict(meta["config"])
     assert meta["epoch"] == recorded["epochs"]          # the run was stopped after `epochs`
     stored.pop("epochs"), recorded.pop("epochs")
-    defaults = dataclasses.asdict(experiments.TrainConfig())
+    defaults = dataclasses.asdict(TrainConfig())
     for key in set(recorded) - set(stored):      # settings added after the file was trained
         assert recorded.pop(key) == defaults[key], key
     assert stored == json.loads(json.dumps(recorded))
@@ -88,3 +98,69 @@ def test_shipped_optimizers_match_their_recorded_configuration(name):
     assert command.startswith("minil2o train") and f"--seed {recorded['seed']}" in command
     readme = (experiments.PRETRAINED_DIR / "README.md").read_text()
     assert command in readme
+
+
+# ============================================================ the one evaluation pipeline
+
+def loop_written_out(problem, opt, steps, rng):
+    """The optimization loop as the papers state it, for comparison with evaluate.trajectory."""
+    theta, state, losses = problem.init(rng), opt.init_state(problem.n, problem.dtype), []
+    for _ in range(steps):
+        f, grad = problem.loss_and_grad(theta, problem.sample_batch(rng))
+        update, state = opt.step(grad, state)
+        theta, losses = theta + update, losses + [to_float(f)]
+    return losses, theta
+
+
+def test_trajectory_is_the_loop_written_out():
+    family, steps = QuadraticFamily(dim=3), 6
+    rng_a, rng_b, rng_c = (np.random.default_rng([5, 0]) for _ in range(3))
+    losses, theta = loop_written_out(family.sample(rng_a), Adam(0.1), steps, rng_a)
+    problem = family.sample(rng_b)
+    run = list(trajectory(problem, Adam(0.1), steps, rng_b))
+    assert [s.t for s in run] == list(range(steps + 1)) and run[-1].update is None
+    assert [to_float(s.loss) for s in run[:-1]] == losses
+    assert np.array_equal(to_numpy(run[-2].next_theta), to_numpy(theta))
+    assert np.array_equal(to_numpy(final_theta(family.sample(rng_c), Adam(0.1), steps, rng_c)),
+                          to_numpy(theta))
+    assert rng_c.random() == rng_a.random()      # final_theta draws no minibatch after its last step
+    rng_d = np.random.default_rng([5, 0])
+    curve = run_optimizer(family.sample(rng_d), Adam(0.1), steps, rng_d)
+    assert curve.tolist() == [to_float(s.loss) for s in run]
+
+
+def test_compare_tunes_on_the_tuning_family_and_tests_on_the_test_family():
+    test, tune, calls = QuadraticFamily(dim=3), QuadraticFamily(dim=3), []
+
+    def curves(family, opt, num, steps, seed):
+        calls.append((family, seed, num))
+        return learning_curves(family, opt, num, steps, seed)
+
+    grid = (0.01, 0.1)
+    results = compare(test, {}, ["adam"], steps=3, num_test=2, num_tune=1, seed=4,
+                      log=lambda *_: None, tune_family=tune, grids={"adam": grid}, curves=curves)
+    assert results["Adam"]["lr"] in grid and tuple(results["Adam"]["grid_scores"]) == grid
+    assert calls == [(tune, 5, 1), (tune, 5, 1), (test, 6, 2)]
+    plain = compare(test, {}, ["adam"], steps=3, num_test=2, num_tune=1, seed=4, log=lambda *_: None,
+                    tune_family=tune, grids={"adam": grid})
+    assert np.array_equal(plain["Adam"]["curves"], results["Adam"]["curves"])
+
+
+def test_curve_cache_tells_optimizers_apart(tmp_path):
+    cache, family = CurveCache(str(tmp_path)), QuadraticFamily(dim=3)
+    cache.describe(family, ["quadratic", {"dim": 3}, "test"])
+    opt = DMOptimizer(hidden=4)
+    opt.phi = opt.init_params(np.random.default_rng(0))
+    first = cache(family, opt, 2, 3, 0)
+    assert np.array_equal(first, learning_curves(family, opt, 2, 3, 0))
+    assert np.array_equal(cache(family, opt, 1, 3, 0), first[:1])        # served from the file
+    opt.phi = opt.init_params(np.random.default_rng(1))
+    cache(family, opt, 2, 3, 0)
+    cache(family, Adam(0.1), 2, 3, 0)
+    cache(family, Adam(0.2), 2, 3, 0)
+    assert len(list(tmp_path.iterdir())) == 4
+
+
+def test_demo_trains_the_shipped_quadratic_configuration():
+    shipped = experiments.PRETRAINED["dm-quadratic"].config
+    assert demo_config(seed=3, epochs=2) == dataclasses.replace(shipped, seed=3, epochs=2)

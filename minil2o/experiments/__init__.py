@@ -1,0 +1,36 @@
+"""The experiments of both papers as named configurations: `minil2o reproduce NAME` runs one and
+writes its numbers (JSON) and its figure (PNG); `minil2o reproduce --list` names them all.
+
+Every experiment is an `Experiment` (spec.py), written as data with its paper: dm.py for
+Andrychowicz et al. 2016, rnnprop.py for Lv et al. 2017. It names the shipped optimizers it loads
+(PRETRAINED, files in minil2o/datasets/pretrained/), the test problems (one `Panel` per problem
+family setting), how many steps, which hand-designed baselines. Each runs through the one
+comparison of minil2o.evaluate (runner.py): each baseline's learning rate is tuned by grid search
+(the lowest mean final loss at the horizon, a diverged rate scoring +inf) on tuning problems: the
+MNIST validation split, or other seeds where a problem has no data. Every optimizer then runs on
+the same fresh test problems (the MNIST test split, seeds never used in training or tuning). The
+numbers are the mean and standard error over test problems of the minibatch loss at each step.
+
+    minil2o reproduce dm-fig4-mnist                 the headline (Andrychowicz et al., Fig. 4)
+    minil2o reproduce dm-fig4-mnist --quick         a few problems and steps: seconds (CI)
+    minil2o reproduce dm-fig4-mnist --retrain       retrain the optimizers with their recorded
+                                                    configuration instead of loading the shipped ones
+    minil2o reproduce all --quick                   every experiment, reduced
+
+Curves already computed are kept in --cache (keyed by optimizer, problem setting, steps and seed),
+so experiments that share a setting (the base MLP appears in five of them) pay for it once.
+A shipped optimizer that is missing is replaced by its named stand-in, or by an untrained network,
+and the JSON and the figure say so.
+
+    spec.py       what an experiment, a panel and a shipped optimizer are
+    dm.py         Andrychowicz et al. 2016: optimizers, experiments, art images, Appendix B traces
+    rnnprop.py    Lv et al. 2017: optimizers, control optimizers, experiments
+    registry.py   all of them by name, and the quick version of each
+    shipped.py    the shipped optimizers: their train commands, loading, retraining
+    runner.py     one experiment's panels through minil2o.evaluate.compare, curves cached, JSON
+    reproduce.py  the `minil2o reproduce` command
+"""
+from .registry import EXPERIMENTS, PRETRAINED, quick_version  # noqa: F401
+from .reproduce import add_arguments, list_experiments, run, run_experiment  # noqa: F401
+from .shipped import PRETRAINED_DIR, load_learned, pretrained_path, train_command  # noqa: F401
+from .spec import Experiment, Panel, Pretrained  # noqa: F401

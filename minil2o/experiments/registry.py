@@ -1,0 +1,40 @@
+"""The registry: every named experiment and every shipped optimizer of both papers, and the
+quick version of each experiment (seconds, for CI and `minil2o reproduce NAME --quick`)."""
+import dataclasses
+
+from . import dm, rnnprop
+from .runner import default_grid
+
+PRETRAINED = {**dm.PRETRAINED, **rnnprop.PRETRAINED}
+EXPERIMENTS = {e.name: e for e in dm.EXPERIMENTS + rnnprop.EXPERIMENTS}
+
+
+def shrink_kwargs(problem, kwargs):
+    """Problem settings made cheap for a quick run (same family, smaller batches or images)."""
+    small = {"mnist-mlp": {"batch_size": 16, "hidden": [4] * len(kwargs.get("hidden", [20]))},
+             "sine-lstm": {"batch_size": 8, "hidden": 4}, "quadratic": {},
+             "cnn": {"batch_size": 4, "channels": 2, "hidden": 4}}
+    if problem == "neural-art":
+        return {**kwargs, "size": 8 if kwargs.get("size", 64) <= 64 else 16, "widths": [4, 4]}
+    return {**kwargs, **small[problem]}
+
+
+def quick_version(exp):
+    """The experiment at a size that runs in seconds: 2 test problems, 1 tuning problem, at most
+    4 steps, three learning rates per baseline, shrunk problems (4 hidden units per MLP layer)."""
+    grids = {}
+    for name in exp.baselines:
+        grid = exp.grids.get(name, default_grid(name))
+        grids[name] = tuple(grid[len(grid) // 2 - 2:len(grid) // 2 + 3:2])
+    panels = tuple(dataclasses.replace(p, kwargs=shrink_kwargs(p.problem, p.kwargs),
+                                       cifar=None if p.cifar is None else
+                                       shrink_kwargs(p.problem, p.cifar)) for p in exp.panels)
+    return dataclasses.replace(exp, steps=min(exp.steps, 4), num_test=2, num_tune=1,
+                               grids=grids, panels=panels[:2])
+
+
+def quick_config(config):
+    """A training configuration shrunk to seconds (for --retrain --quick)."""
+    kwargs = shrink_kwargs(config.problem, dict(config.problem_kwargs))
+    return dataclasses.replace(config, problem_kwargs=kwargs, horizon=4, unroll=2, epochs=1,
+                               problems_per_epoch=1, validation_problems=1)

@@ -1,0 +1,95 @@
+"""`minil2o reproduce`: run a named experiment (minil2o.experiments.registry) and write its numbers
+(OUT/NAME.json) and its figure (OUT/NAME.png); the command's arguments and entry point."""
+import dataclasses
+import json
+import os
+import time
+
+from ..errors import UsageError
+from ..evaluate import check_positive_int
+from . import dm
+from .registry import EXPERIMENTS, quick_version
+from .runner import Runner, run_comparison
+from .shipped import learned_label, load_learned, train_command
+
+CIFAR_ENV = "MINIL2O_CIFAR10"            # folder of cifar-10-batches-py, when CIFAR-10 is at hand
+
+
+def run_kind(exp, runner, learned, out_dir):
+    """What the experiment's kind computes and draws; returns the JSON part. 'curves' and 'final'
+    compare on every panel; 'art' adds the styled images; 'updates' traces single runs."""
+    if exp.kind == "updates":
+        return dm.update_traces(exp, runner, learned, out_dir)
+    part = run_comparison(exp, runner, learned, out_dir)
+    if exp.kind == "art":
+        dm.art_images(exp, runner, learned, part, out_dir)
+    return part
+
+
+def run_experiment(name, args, log=print):
+    """Run experiment `name` as `args` says (quick, out, num_test, retrain, seed, cache,
+    cifar_dir); write OUT/NAME.json and OUT/NAME.png. Returns the JSON dict."""
+    if name not in EXPERIMENTS:
+        raise UsageError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)} "
+                         "(or see `minil2o reproduce --list`)")
+    exp = quick_version(EXPERIMENTS[name]) if args.quick else EXPERIMENTS[name]
+    if args.num_test is not None:
+        exp = dataclasses.replace(exp, num_test=check_positive_int(args.num_test, "--num-test"))
+    start = time.time()
+    log(f"== {exp.name}: {exp.source} ({exp.num_test} test problems, {exp.steps} steps)")
+    os.makedirs(args.out, exist_ok=True)
+    learned, status = {}, {}
+    for key in exp.learned:
+        opt, state = load_learned(key, args.retrain, args.quick, args.out, log)
+        label = learned_label(key, state)
+        learned[label] = opt
+        status[key] = {"status": state, "label": label, "train_command": train_command(key)}
+    part = run_kind(exp, Runner(exp, args, log), learned, args.out)
+    numbers = {"experiment": exp.name, "source": exp.source, "claim": exp.claim, "note": exp.note,
+               "quick": bool(args.quick), "steps": exp.steps, "num_test": exp.num_test,
+               "num_tune": exp.num_tune, "seed": args.seed, "tune_seed": args.seed + 1,
+               "test_seed": args.seed + 2, "learned": status, "seconds": round(time.time() - start, 1),
+               **part}
+    path = os.path.join(args.out, f"{exp.name}.json")
+    with open(path, "w") as fh:
+        json.dump(numbers, fh, indent=1)
+    log(f"numbers: {path}\nfigure: {os.path.join(args.out, exp.name + '.png')}\n"
+        f"done in {time.time() - start:.0f} s")
+    return numbers
+
+
+def add_arguments(parser):
+    """The arguments of `minil2o reproduce` (parser: an argparse parser)."""
+    parser.add_argument("name", nargs="?", help="experiment name (see --list), or 'all'")
+    parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    parser.add_argument("--quick", action="store_true",
+                        help="reduced size (2 test problems, a few steps, small problems): seconds")
+    parser.add_argument("--out", default="runs/reproduce", help="where NAME.json and NAME.png go")
+    parser.add_argument("--num-test", type=int, help="test problems (default: the experiment's)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="retrain the optimizers from their recorded configuration instead "
+                             "of loading the shipped ones (with --quick: a tiny training run)")
+    parser.add_argument("--seed", type=int, default=0, help="tuning uses seed+1, testing seed+2")
+    parser.add_argument("--cache", default="runs/reproduce-cache",
+                        help="folder of cached curves ('' to turn the cache off)")
+    parser.add_argument("--cifar-dir", default=os.environ.get(CIFAR_ENV),
+                        help=f"cifar-10-batches-py folder (default: ${CIFAR_ENV}); without it "
+                             "the CIFAR-10 panels run on MNIST and say so")
+
+
+def list_experiments():
+    """One line per experiment: name, source, claim."""
+    return "\n".join(f"{e.name:<24} {e.source}\n{'':<24} {e.claim}" for e in EXPERIMENTS.values())
+
+
+def run(args):
+    """Entry point of `minil2o reproduce`. Returns the exit code."""
+    if args.list:
+        print(list_experiments())
+        return 0
+    if not args.name:
+        raise UsageError("name an experiment (minil2o reproduce NAME) or pass --list to see them")
+    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    for name in names:
+        run_experiment(name, args)
+    return 0

@@ -1,0 +1,50 @@
+"""What an experiment is: a shipped optimizer (`Pretrained`), a test setting (`Panel`) and a named
+experiment (`Experiment`), plus the settings both papers share. The experiments themselves are data
+in minil2o/experiments/dm.py (Andrychowicz et al. 2016) and rnnprop.py (Lv et al. 2017)."""
+from dataclasses import dataclass, field
+
+from ..evaluate import BASELINES
+from ..train import TrainConfig
+
+ART_TEST_CONTENT = "grace_hopper"        # the content image held out from neural-art training
+ART_TRAIN_CONTENT = ["astronaut", "chelsea", "coffee"]
+
+
+@dataclass
+class Pretrained:
+    """A shipped optimizer: the TrainConfig that trained it, what it is, and a stand-in to use
+    (another shipped name) while it has not been trained."""
+    config: TrainConfig
+    about: str
+    stand_in: str = ""
+
+
+@dataclass
+class Panel:
+    """One test setting: a problem family and its keyword arguments. With `cifar`, the panel
+    wants CIFAR-10 and `kwargs` is its MNIST stand-in, used when CIFAR-10 is not at hand."""
+    label: str
+    problem: str
+    kwargs: dict = field(default_factory=dict)
+    cifar: dict = None
+
+
+@dataclass
+class Experiment:
+    """A named experiment. kind: 'curves' (learning curves per panel), 'final' (final loss per
+    panel, a table), 'art' (curves and styled images) or 'updates' (Appendix B)."""
+    name: str
+    source: str                          # paper and figure
+    claim: str                           # what the paper reports
+    kind: str
+    panels: tuple
+    learned: tuple = ("dm-mnist",)       # names of shipped optimizers (PRETRAINED)
+    baselines: tuple = BASELINES
+    steps: int = 100
+    num_test: int = 100
+    num_tune: int = 10
+    grids: dict = field(default_factory=dict)   # baseline -> lr grid replacing its default grid
+    note: str = ""
+
+
+MLP = Panel("base MLP 784-20-10 sigmoid", "mnist-mlp")   # the training problem of both papers
