@@ -96,10 +96,11 @@ def elu_forward(x, alpha=1.0):
         elu(x) = x                        for x > 0
                  alpha (exp(x) - 1)       for x <= 0
 
-    exp is evaluated at min(x, 0) only, so a large positive x cannot overflow; expm1 keeps the
-    small-|x| branch accurate. The cache is (x, out, alpha).
+    exp is evaluated at min(x, 0) only, so a large positive x cannot overflow. The cache is
+    (x, out, alpha). RNNprop's input layer (minil2o.optimizers.learned), the MLP's ELU
+    (minil2o.problems.mlp) and the engine's Tensor.elu (minil2o.autograd) all compute this.
     """
-    neg = alpha * xp.expm1(xp.minimum(x, 0.0))             # the x <= 0 branch, finite everywhere
+    neg = alpha * (xp.exp(xp.minimum(x, 0.0)) - 1.0)       # the x <= 0 branch, finite everywhere
     out = xp.where(x > 0, x, neg)
     return out, (x, out, alpha)
 
