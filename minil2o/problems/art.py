@@ -42,7 +42,7 @@ so the layout is there from the first of the paper's 128 steps and the optimizer
 style; `init="noise"` starts from U(0, 1) pixels as Gatys et al. do.
 
 All gradients are by hand: the Gram, content and TV terms below, then back through each block
-with relu_backward, conv2d_backward and maxpool2x2_backward from minil2o.layers.
+with relu_backward (minil2o.layers), conv2d_backward and maxpool2x2_backward (minil2o.convolution).
 
 Images. `load_art_images()` reads the small images bundled in minil2o/datasets/images (content:
 photographs; style: textures), made by tools/make_art_images.py; data/README.md gives their sources
@@ -55,8 +55,8 @@ import numpy as np
 from ..backend import asarray, to_numpy, xp
 from ..backend import dtype as backend_dtype
 from ..errors import DataError, UsageError
-from ..layers import (conv2d_backward, conv2d_forward, maxpool2x2_backward, maxpool2x2_forward,
-                      relu_backward, relu_forward)
+from ..convolution import conv2d_backward, conv2d_forward, maxpool2x2_backward, maxpool2x2_forward
+from ..layers import relu_backward, relu_forward
 from .base import Family, Problem
 
 INITS = ("content", "noise")

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..backend import asarray, xp
 from ..errors import DataError, UsageError
-from ..layers import sigmoid
+from ..layers import elu_forward, sigmoid
 from .base import Family, Problem
 
 
@@ -55,13 +55,13 @@ def _relu(a):
 
 
 def _elu(a):
-    """ELU with alpha = 1: phi = a for a > 0, exp(a) - 1 otherwise; phi' = 1 or exp(a) = h + 1;
-    phi'' = 0 or exp(a) = h + 1. phi' is continuous at 0 (both sides give 1), phi'' is not."""
+    """ELU with alpha = 1 (layers.elu_forward): phi = a for a > 0, exp(a) - 1 otherwise;
+    phi' = 1 or exp(a); phi'' = 0 or exp(a). phi' is continuous at 0 (both sides give 1), phi'' is
+    not."""
     pos = xp.astype(a > 0.0, a.dtype)
     exp_neg = xp.exp(xp.clip(a, max=0.0))                  # exp(min(a, 0)), never overflows
-    h = pos * a + (1.0 - pos) * (exp_neg - 1.0)
     d2 = (1.0 - pos) * exp_neg
-    return h, pos + d2, lambda: d2
+    return elu_forward(a)[0], pos + d2, lambda: d2
 
 
 ACTIVATIONS = {"sigmoid": _sigmoid, "relu": _relu, "elu": _elu, "tanh": _tanh}
