@@ -139,21 +139,30 @@ def one_hot(labels, num_classes, dtype="float32"):
     return asarray(Y, dtype=dtype)
 
 
+def softmax_cross_entropy_probs(z, y):
+    """Mean cross entropy of softmax(z) against one-hot targets, and the probabilities.
+
+    z: (..., N, C) scores; y: (..., N, C) one-hot rows (see one_hot); leading axes are independent
+    instances (the MLP's meta-batch). With m_n = max_c z_nc (so exp cannot overflow),
+
+        log sum_c exp(z_nc) = m_n + log sum_c exp(z_nc - m_n)           (stable log-sum-exp)
+        L = (1/N) sum_n [ log sum_c exp(z_nc) - sum_c y_nc z_nc ]        (= -(1/N) sum y log p)
+        p = softmax(z),   dL/dz_nc = (p_nc - y_nc) / N                   (rows of y sum to 1)
+
+    Returns L: (...) (0-d for (N, C) scores) and p: (..., N, C).
+    """
+    m = xp.max(z, axis=-1, keepdims=True)                  # (..., N, 1)
+    e = xp.exp(z - m)                                      # (..., N, C)
+    s = xp.sum(e, axis=-1, keepdims=True)                  # (..., N, 1)
+    loss = xp.mean(xp.log(s[..., 0]) - xp.sum(y * (z - m), axis=-1), axis=-1)  # (...)
+    return loss, e / s
+
+
 def softmax_cross_entropy(logits, y):
-    """Mean cross entropy of softmax(logits) against one-hot targets, and its gradient.
+    """Mean cross entropy of softmax(logits) against one-hot targets y, and its gradient.
 
-    logits: (N, C) scores; y: (N, C) one-hot rows (see one_hot). With the shifted scores
-    z_n = logits_n - max_c logits_nc (the same softmax, and exp cannot overflow),
-
-        log p_nc = z_nc - log sum_c' exp(z_nc')                         (stable log-sum-exp)
-        L = -(1/N) sum_n sum_c y_nc log p_nc
-        dL/dlogits_nc = (p_nc - y_nc) / N                                (rows of y sum to 1)
-
+    logits, y: (N, C). L and p as in softmax_cross_entropy_probs; dL/dlogits = (p - y) / N.
     Returns the loss as a 0-d array and dlogits: (N, C).
     """
-    N = logits.shape[0]
-    z = logits - xp.max(logits, axis=1, keepdims=True)     # (N, C)
-    log_p = z - xp.log(xp.sum(xp.exp(z), axis=1, keepdims=True))  # (N, C)
-    loss = -xp.sum(y * log_p) / N
-    dlogits = (xp.exp(log_p) - y) / N                      # (N, C)
-    return loss, dlogits
+    loss, p = softmax_cross_entropy_probs(logits, y)
+    return loss, (p - y) / logits.shape[0]                # (N, C)
