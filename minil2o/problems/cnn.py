@@ -9,7 +9,7 @@ A network is written as a layer string read left to right, tokens joined by '-':
 The loss is the mean softmax cross entropy of a minibatch (layers.softmax_cross_entropy); the
 gradient is the chain of the layers' backward passes (layers.py, convolution.py), in reverse order.
 
-The papers' networks (Lv, Jiang & Li 2017, section 5; Andrychowicz et al. 2016, section 3.3):
+The papers' networks (Lv, Jiang & Li 2017, section 5.4; Andrychowicz et al. 2016, section 3.3):
 
     "c-c-p-f"            on MNIST and on CIFAR-10 (RNNprop), 3x3 filters
     "c-c-p-c-c-p-f-f"    on MNIST (RNNprop), 3x3 filters
