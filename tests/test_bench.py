@@ -73,3 +73,21 @@ def test_chunked_tall_product_on_the_gpu(N):
     a, b = rng.standard_normal((N, 3)), rng.standard_normal((N, 4))
     got = to_numpy(tall_product(asarray(a, dtype="float64"), asarray(b, dtype="float64"), rows=8))
     np.testing.assert_allclose(got, a.T @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_the_backend_chooses_the_lstm_step():
+    """The fused kernels on the cupy backend unless switched off for a block, the reference
+    lstm_step_forward / lstm_step_backward everywhere else; leaving a block restores the choice."""
+    from minil2o.backend import use_fused_kernels
+    from minil2o.kernels import fused_lstm_step_backward, fused_lstm_step_forward
+    from minil2o.lstm import lstm_step_functions
+    plain = (lstm_step_forward, lstm_step_backward)
+    default = (fused_lstm_step_forward, fused_lstm_step_backward) \
+        if minil2o.get_backend() == "cupy" else plain
+    assert lstm_step_functions() == default
+    with use_fused_kernels(False):
+        assert lstm_step_functions() == plain
+        with use_fused_kernels(True):
+            assert lstm_step_functions() == default
+        assert lstm_step_functions() == plain
+    assert lstm_step_functions() == default
