@@ -33,6 +33,8 @@ import math
 
 from .backend import asarray, xp
 from .errors import UsageError
+from .layers import (elu_backward, elu_forward, relu_backward, relu_forward, sigmoid_backward,
+                     sigmoid_forward, tanh_backward, tanh_forward)
 
 
 def _unbroadcast(grad, shape):
@@ -208,45 +210,31 @@ class Tensor:
         out._backward = _backward
         return out
 
-    def tanh(self):
-        """tanh(a):  da = g (1 - tanh(a)^2)."""
-        out = Tensor(xp.tanh(self.data), (self,), "tanh")
+    def _layer_op(self, forward, backward, op, **kwargs):
+        """A node made of a forward/backward pair of minil2o.layers:  da = backward(g, cache)."""
+        data, cache = forward(self.data, **kwargs)
+        out = Tensor(data, (self,), op)
 
         def _backward():
-            self.grad += out.grad * (1.0 - out.data * out.data)
+            self.grad += backward(out.grad, cache)
         out._backward = _backward
         return out
+
+    def tanh(self):
+        """tanh(a):  da = g (1 - tanh(a)^2)."""
+        return self._layer_op(tanh_forward, tanh_backward, "tanh")
 
     def sigmoid(self):
         """sigma(a) = 1 / (1 + exp(-a)), as (1 + tanh(a/2)) / 2:  da = g sigma (1 - sigma)."""
-        out = Tensor(0.5 * xp.tanh(0.5 * self.data) + 0.5, (self,), "sigmoid")
-
-        def _backward():
-            self.grad += out.grad * out.data * (1.0 - out.data)
-        out._backward = _backward
-        return out
+        return self._layer_op(sigmoid_forward, sigmoid_backward, "sigmoid")
 
     def relu(self):
         """max(a, 0):  da = g where a > 0, else 0."""
-        positive = self.data > 0.0
-        out = Tensor(xp.where(positive, self.data, xp.zeros_like(self.data)), (self,), "relu")
-
-        def _backward():
-            self.grad += xp.where(positive, out.grad, xp.zeros_like(out.grad))
-        out._backward = _backward
-        return out
+        return self._layer_op(relu_forward, relu_backward, "relu")
 
     def elu(self, alpha=1.0):
-        """a where a > 0, else alpha (exp(a) - 1):  da = g where a > 0, else g (out + alpha).
-        exp sees min(a, 0) only, so large a cannot overflow."""
-        positive = self.data > 0.0
-        negative = alpha * (xp.exp(xp.minimum(self.data, xp.zeros_like(self.data))) - 1.0)
-        out = Tensor(xp.where(positive, self.data, negative), (self,), "elu")
-
-        def _backward():
-            self.grad += xp.where(positive, out.grad, out.grad * (negative + alpha))
-        out._backward = _backward
-        return out
+        """a where a > 0, else alpha (exp(a) - 1):  da = g where a > 0, else g (out + alpha)."""
+        return self._layer_op(elu_forward, elu_backward, "elu", alpha=alpha)
 
     def abs(self):
         """|a|:  da = g sign(a)."""

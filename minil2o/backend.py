@@ -9,7 +9,12 @@ CI proves the code would run on a GPU namespace). Library code writes `xp.exp(x)
 `numpy.exp(x)`, on arrays that may live on a device. Randomness is drawn on the host from an explicit
 `numpy.random.Generator` and moved with `asarray`, so one seed gives one problem on every backend.
 `to_numpy` brings an array back to the host: only at the edges (printing, plotting, saving).
+
+On the cupy backend the LSTM step runs as fused GPU kernels (minil2o.kernels) unless switched off
+for a block with `with use_fused_kernels(False):` (the benchmark times both ways);
+minil2o.lstm.lstm_step_functions asks `fused_kernels()` which step to run.
 """
+import contextlib
 import importlib.util
 import os
 import sys
@@ -19,7 +24,7 @@ import numpy as np
 from .errors import UsageError
 
 BACKENDS = ("numpy", "cupy", "strict")
-_current = {"name": None, "ns": None}
+_current = {"name": None, "ns": None, "fused": True}
 
 
 def _load(name):
@@ -93,6 +98,24 @@ def get_backend():
     if _current["ns"] is None:
         set_backend(os.environ.get("MINIL2O_BACKEND", "numpy").strip().lower() or "numpy")
     return _current["name"]
+
+
+def fused_kernels():
+    """True when the LSTM step should run as the fused CuPy kernels of minil2o.kernels: on the cupy
+    backend, unless inside `with use_fused_kernels(False):`."""
+    return _current["fused"] and get_backend() == "cupy"
+
+
+@contextlib.contextmanager
+def use_fused_kernels(enabled):
+    """Inside the block, run the LSTM step as fused CuPy kernels (enabled=True, the default outside
+    any block) or as the plain xp reference of minil2o.lstm (False); restored on leaving."""
+    before = _current["fused"]
+    _current["fused"] = bool(enabled)
+    try:
+        yield
+    finally:
+        _current["fused"] = before
 
 
 class _Namespace:

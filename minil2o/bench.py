@@ -18,19 +18,19 @@ machine); the median is kept in the JSON too. Peak memory is the high-water mark
 allocated during one truncation above what was held before it: NumPy allocations as seen by
 tracemalloc, CuPy's memory-pool bytes on the GPU. Threads: NumPy's BLAS takes
 OPENBLAS_NUM_THREADS / OMP_NUM_THREADS from the environment at start; PyTorch is given the same
-number (or --threads), so both sides use the same cores.
+number (or --threads), so both sides use the same cores. On a GPU the MNIST meta-epoch is timed with
+the plain xp LSTM step and with the fused kernels of minil2o.kernels (`use_fused_kernels`).
+
+The timing helpers are in minil2o/timing.py, the PyTorch reference in minil2o/bench_torch.py.
 """
 import json
-import math
 import os
 import platform
-import statistics
-import time
-import tracemalloc
 
 import numpy as np
 
 from .errors import UsageError
+from .timing import peak_bytes, summary, timed
 
 OPTIMIZERS = ("dm", "rnnprop")
 TARGET_TORCH_RATIO = 0.6          # our MNIST meta-epoch at most 0.6x the plain PyTorch one
@@ -91,60 +91,6 @@ def parse_ints(text, name):
 
 
 # ---------------------------------------------------------------------------------------------
-# Timing and memory
-# ---------------------------------------------------------------------------------------------
-
-def synchronize():
-    """Wait for the GPU to finish queued work (timings on CuPy would stop too early otherwise)."""
-    from .backend import get_backend
-    if get_backend() == "cupy":
-        import cupy
-        cupy.cuda.get_current_stream().synchronize()
-
-
-def timed(fn, repeat):
-    """Run fn once to warm up, then `repeat` times; returns the list of seconds."""
-    fn()
-    synchronize()
-    seconds = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        synchronize()
-        seconds.append(time.perf_counter() - start)
-    return seconds
-
-
-def peak_bytes(fn):
-    """Peak array memory allocated while fn() runs, above what was allocated before it."""
-    from .backend import get_backend
-    if get_backend() == "cupy":
-        import cupy
-        pool = cupy.get_default_memory_pool()
-        synchronize()
-        pool.free_all_blocks()
-        before = pool.used_bytes()
-        fn()
-        synchronize()
-        return pool.total_bytes() - before       # the pool keeps every block it needed
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        fn()
-        return tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
-
-
-def summary(seconds, work):
-    """min / median seconds and the throughput work / min-seconds."""
-    best = min(seconds)
-    return {"seconds": best, "median_seconds": statistics.median(seconds),
-            "coord_steps_per_s": work / best}
-
-
-# ---------------------------------------------------------------------------------------------
 # The measurements
 # ---------------------------------------------------------------------------------------------
 
@@ -157,8 +103,9 @@ def optimizer_kwargs(kind, problem):
 
 def meta_epoch(kind, problem, problem_kwargs, meta_batch, s, fused=False):
     """Seconds for one meta-epoch (Trainer.train_problem) and its throughput; `fused` runs the
-    LSTM cells as the fused CuPy kernels (GPU only) instead of the plain xp layers."""
-    from .optimizers import learned
+    LSTM step as the fused CuPy kernels (GPU only) instead of the plain xp reference, by
+    minil2o.backend.use_fused_kernels."""
+    from .backend import use_fused_kernels
     from .train import TrainConfig, Trainer
     config = TrainConfig(problem=problem, problem_kwargs=problem_kwargs, optimizer=kind,
                          optimizer_kwargs=optimizer_kwargs(kind, problem), horizon=s["horizon"],
@@ -166,12 +113,9 @@ def meta_epoch(kind, problem, problem_kwargs, meta_batch, s, fused=False):
                          meta_batch=meta_batch, epochs=1, problems_per_epoch=1)
     trainer = Trainer(config, log=lambda *a: None)
     n = trainer.sample_problem().n
-    truncations, plain = [], learned.FUSED_KERNELS
-    learned.FUSED_KERNELS = fused
-    try:
+    truncations = []
+    with use_fused_kernels(fused):  # the LSTM step minil2o.lstm.lstm_step_functions picks
         seconds = timed(lambda: truncations.append(len(trainer.train_problem(0))), s["repeat"])
-    finally:
-        learned.FUSED_KERNELS = plain
     row = {"case": f"meta-epoch {problem}", "optimizer": kind, "coords": n, "unroll": s["unroll"],
            "horizon": s["horizon"], "meta_batch": meta_batch,
            "lstm_cell": "fused CuPy kernels" if fused else "plain xp",
@@ -243,95 +187,6 @@ def linear_fit(rows):
     residual = float(np.max(np.abs(alpha + beta * kn - peak) / peak))
     return {"bytes_per_coord_step": float(beta), "offset_bytes": float(alpha),
             "max_relative_residual": residual}
-
-
-# ---------------------------------------------------------------------------------------------
-# The plain PyTorch reference (benchmark only; PyTorch is not a dependency of minil2o)
-# ---------------------------------------------------------------------------------------------
-
-def torch_threads(args):
-    """Threads for PyTorch: --threads, else NumPy's BLAS setting from the environment, else None."""
-    if args.threads:
-        return args.threads
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return None
-
-
-def torch_meta_epoch(s, threads, device="cpu", seed=0):
-    """The DM optimizer's MNIST meta-epoch written plainly in PyTorch: two LSTMCells over all n
-    coordinates as one batch, Appendix-A preprocessing, output scale 0.1, the 784-20-10 sigmoid MLP
-    in torch with autograd; grad_t = d f / d theta_t is detached before it enters the optimizer
-    (the paper's dropped second derivatives); L = sum_t f(theta_t) over each truncation, then
-    L.backward() and one Adam step, on `device` ('cpu' or 'cuda'). Returns the row, or None when
-    PyTorch is not installed (or has no CUDA device when 'cuda' is asked for)."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    if device == "cuda" and not torch.cuda.is_available():
-        return None
-    from .data import load_mnist
-    if threads:
-        torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    X, y = load_mnist("train")
-    torch.set_default_device(device)
-    X = torch.from_numpy(X).to(device)
-    Y = torch.nn.functional.one_hot(torch.from_numpy(y).to(device), 10).float()
-    sizes = (784, 20, 10)
-    n = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    cells = [torch.nn.LSTMCell(2, 20), torch.nn.LSTMCell(20, 20)]
-    readout = torch.nn.Linear(20, 1)
-    params = [q for m in (*cells, readout) for q in m.parameters()]
-    meta_opt = torch.optim.Adam(params, lr=1e-3)
-    rng = np.random.default_rng(seed)
-
-    def loss_and_grad(theta):
-        idx = torch.from_numpy(rng.choice(X.shape[0], size=128, replace=False)).to(device)
-        W1, b1 = theta[:15680].view(784, 20), theta[15680:15700]
-        W2, b2 = theta[15700:15900].view(20, 10), theta[15900:]
-        z = torch.sigmoid(X[idx] @ W1 + b1) @ W2 + b2
-        f = -(Y[idx] * torch.log_softmax(z, dim=1)).sum(dim=1).mean()
-        grad, = torch.autograd.grad(f, theta, retain_graph=True)
-        return f, grad.detach()
-
-    def preprocess(g, p=10.0):
-        big = g.abs() >= math.exp(-p)
-        x0 = torch.where(big, torch.log(g.abs().clamp_min(1e-37)) / p, -torch.ones_like(g))
-        x1 = torch.where(big, torch.sign(g), math.exp(p) * g)
-        return torch.stack([x0, x1], dim=1)
-
-    def epoch():
-        theta = torch.from_numpy(0.1 * rng.standard_normal(n).astype(np.float32)).to(device)
-        theta.requires_grad_()
-        state = [torch.zeros(n, 20) for _ in range(4)]
-        f, grad = loss_and_grad(theta)
-        for _ in range(s["horizon"] // s["unroll"]):
-            meta_loss = 0.0
-            for _ in range(s["unroll"]):
-                h1, c1 = cells[0](preprocess(grad), (state[0], state[1]))
-                h2, c2 = cells[1](h1, (state[2], state[3]))
-                state = [h1, c1, h2, c2]
-                theta = theta + 0.1 * readout(h2)[:, 0]
-                f, grad = loss_and_grad(theta)
-                meta_loss = meta_loss + f
-            meta_opt.zero_grad()
-            meta_loss.backward()
-            meta_opt.step()
-            theta = theta.detach().requires_grad_()
-            state = [t.detach() for t in state]
-        if device == "cuda":
-            torch.cuda.synchronize()
-    try:
-        seconds = timed(epoch, s["repeat"])
-    finally:
-        torch.set_default_device("cpu")
-    return {"case": "meta-epoch mnist-mlp (PyTorch)", "optimizer": "dm", "coords": n,
-            "unroll": s["unroll"], "horizon": s["horizon"], "meta_batch": 1,
-            "torch_version": torch.__version__, "torch_device": device,
-            "torch_threads": torch.get_num_threads(), **summary(seconds, n * s["horizon"])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,6 +287,7 @@ def run(args):
         rows += unroll_sweep(kind, s, rng)
     if "dm" in s["optimizers"] and not args.no_torch:
         log("PyTorch reference")
+        from .bench_torch import torch_meta_epoch, torch_threads
         ref = torch_meta_epoch(s, torch_threads(args), "cuda" if gpu else "cpu")
         if ref is None:
             log("  PyTorch (with CUDA, on a GPU) is not installed: the reference is skipped")

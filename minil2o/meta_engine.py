@@ -12,7 +12,7 @@ from .optimizers.learned import DMOptimizer, RNNprop, preprocess_forward
 
 
 def lstm_cell(x, h, c, Wx, Wh, b):
-    """One LSTM step in engine ops (the equations of minil2o.layers.lstm_step_forward)."""
+    """One LSTM step in engine ops (the equations of minil2o.lstm.lstm_step_forward)."""
     H = h.shape[1]
     a = x @ Wx + h @ Wh + b                                            # (n, 4H)
     i, f, o = a[:, :H].sigmoid(), a[:, H:2 * H].sigmoid(), a[:, 2 * H:3 * H].sigmoid()
@@ -22,7 +22,7 @@ def lstm_cell(x, h, c, Wx, Wh, b):
 
 
 def lstm_stack(phi, x, state, num_layers):
-    """The stacked LSTMs of minil2o.optimizers.learned in engine ops."""
+    """The stacked LSTMs of minil2o.lstm.lstm_stack_forward in engine ops."""
     new_state = {}
     for layer in range(1, num_layers + 1):
         x, c = lstm_cell(x, state[f"h{layer}"], state[f"c{layer}"],

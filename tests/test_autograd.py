@@ -8,7 +8,7 @@ from minil2o.autograd import Tensor, concat, custom_op, where
 from minil2o.backend import asarray, to_numpy
 from minil2o.errors import UsageError
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
-from minil2o.layers import lstm_step_backward, lstm_step_forward
+from minil2o.lstm import lstm_step_backward, lstm_step_forward
 
 TOL = 1e-7
 

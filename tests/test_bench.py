@@ -9,7 +9,7 @@ import minil2o
 from minil2o import cli
 from minil2o.backend import asarray, to_numpy
 from minil2o.errors import UsageError
-from minil2o.layers import lstm_step_backward, lstm_step_forward
+from minil2o.lstm import lstm_step_backward, lstm_step_forward
 
 
 def cupy_or_skip():
@@ -50,7 +50,7 @@ def test_bench_rejects_bad_sizes(capsys):
 @pytest.mark.parametrize("dtype, tol", [("float64", 1e-12), ("float32", 1e-5)])
 def test_fused_cupy_lstm_step_matches_plain_layers(dtype, tol, N):
     cupy_or_skip()
-    from minil2o.optimizers.learned import fused_lstm_step_backward, fused_lstm_step_forward
+    from minil2o.kernels import fused_lstm_step_backward, fused_lstm_step_forward
     rng = np.random.default_rng(0)
     D, H = 3, 5
     arrays = [asarray(rng.standard_normal(shape), dtype=dtype) for shape in
@@ -68,8 +68,26 @@ def test_fused_cupy_lstm_step_matches_plain_layers(dtype, tol, N):
 @pytest.mark.parametrize("N", [5, 16, 37])
 def test_chunked_tall_product_on_the_gpu(N):
     cupy_or_skip()
-    from minil2o.optimizers.learned import tall_product
+    from minil2o.kernels import tall_product
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((N, 3)), rng.standard_normal((N, 4))
     got = to_numpy(tall_product(asarray(a, dtype="float64"), asarray(b, dtype="float64"), rows=8))
     np.testing.assert_allclose(got, a.T @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_the_backend_chooses_the_lstm_step():
+    """The fused kernels on the cupy backend unless switched off for a block, the reference
+    lstm_step_forward / lstm_step_backward everywhere else; leaving a block restores the choice."""
+    from minil2o.backend import use_fused_kernels
+    from minil2o.kernels import fused_lstm_step_backward, fused_lstm_step_forward
+    from minil2o.lstm import lstm_step_functions
+    plain = (lstm_step_forward, lstm_step_backward)
+    default = (fused_lstm_step_forward, fused_lstm_step_backward) \
+        if minil2o.get_backend() == "cupy" else plain
+    assert lstm_step_functions() == default
+    with use_fused_kernels(False):
+        assert lstm_step_functions() == plain
+        with use_fused_kernels(True):
+            assert lstm_step_functions() == default
+        assert lstm_step_functions() == plain
+    assert lstm_step_functions() == default

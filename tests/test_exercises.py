@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import minil2o
-from minil2o import layers
+from minil2o import convolution, lstm
 from minil2o.autograd import Tensor
 from minil2o.backend import asarray, to_numpy, xp
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
@@ -64,13 +64,13 @@ def test_ch03_lstm_step_backward():
     names = ("x", "h_prev", "c_prev", "Wx", "Wh", "b")
     inputs = dict(zip(names, (x, h_prev, c_prev, Wx, Wh, b)))
     dh, dc = f64(rng, (N, H)), f64(rng, (N, H))
-    _, _, cache = layers.lstm_step_forward(**inputs)
+    _, _, cache = lstm.lstm_step_forward(**inputs)
 
     def objective(**inp):
-        h, c, _ = layers.lstm_step_forward(**inp)
+        h, c, _ = lstm.lstm_step_forward(**inp)
         return xp.sum(h * dh) + xp.sum(c * dc)
 
-    grads = layers.lstm_step_backward(dh, dc, cache)
+    grads = lstm.lstm_step_backward(dh, dc, cache)
     errors = check_gradients(objective, inputs, dict(zip(names, grads)), verbose=False)
     assert max(errors.values()) < TOL, errors
 
@@ -82,9 +82,9 @@ def test_ch03_lstm_backward_through_time():
     Wx, Wh, b = _lstm_weights(rng, D, H)
     inputs = {"x": f64(rng, (N, T, D)), "h0": f64(rng, (N, H)), "Wx": Wx, "Wh": Wh, "b": b}
     dhs = f64(rng, (N, T, H))
-    _, caches = layers.lstm_forward(**inputs)
-    objective = vjp_objective(lambda **inp: layers.lstm_forward(**inp)[0], dhs)
-    grads = layers.lstm_backward(dhs, caches)
+    _, caches = lstm.lstm_forward(**inputs)
+    objective = vjp_objective(lambda **inp: lstm.lstm_forward(**inp)[0], dhs)
+    grads = lstm.lstm_backward(dhs, caches)
     errors = check_gradients(objective, inputs, dict(zip(inputs, grads)), verbose=False)
     assert max(errors.values()) < TOL, errors
 
@@ -164,9 +164,9 @@ def test_ch07_conv2d_backward():
     rng = np.random.default_rng(0)
     inputs = {"x": f64(rng, (2, 3, 5, 5)), "w": f64(rng, (4, 3, 3, 3)), "b": f64(rng, 4)}
     dout = f64(rng, (2, 4, 5, 5))
-    _, cache = layers.conv2d_forward(**inputs)
-    objective = vjp_objective(lambda **inp: layers.conv2d_forward(**inp)[0], dout)
-    grads = dict(zip(("x", "w", "b"), layers.conv2d_backward(dout, cache)))
+    _, cache = convolution.conv2d_forward(**inputs)
+    objective = vjp_objective(lambda **inp: convolution.conv2d_forward(**inp)[0], dout)
+    grads = dict(zip(("x", "w", "b"), convolution.conv2d_backward(dout, cache)))
     errors = check_gradients(objective, inputs, grads, verbose=False)
     assert max(errors.values()) < TOL, errors
 

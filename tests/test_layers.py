@@ -6,7 +6,7 @@ scalar <forward(inputs), dout> for a random dout (gradcheck.vjp_objective)."""
 import numpy as np
 import pytest
 
-from minil2o import layers
+from minil2o import convolution, layers, lstm
 from minil2o.backend import asarray, to_numpy, xp
 from minil2o.errors import DataError, UsageError
 from minil2o.gradcheck import check_gradients, vjp_objective
@@ -116,33 +116,33 @@ def test_conv2d(rng, k):
     x = rng.standard_normal((2, 3, 5, 4))
     w = rng.standard_normal((2, 3, k, k))
     b = rng.standard_normal(2)
-    out, _ = layers.conv2d_forward(f64(x), f64(w), f64(b))
+    out, _ = convolution.conv2d_forward(f64(x), f64(w), f64(b))
     np.testing.assert_allclose(to_numpy(out), conv_reference(x, w, b), rtol=1e-12, atol=1e-12)
-    check_layer(layers.conv2d_forward, layers.conv2d_backward,
+    check_layer(convolution.conv2d_forward, convolution.conv2d_backward,
                 {"x": f64(x), "w": f64(w), "b": f64(b)}, ["x", "w", "b"])
 
 
 def test_conv2d_rejects_even_kernel(rng):
     with pytest.raises(UsageError, match="k odd"):
-        layers.conv2d_forward(f64(np.zeros((1, 2, 4, 4))), f64(np.zeros((3, 2, 2, 2))),
+        convolution.conv2d_forward(f64(np.zeros((1, 2, 4, 4))), f64(np.zeros((3, 2, 2, 2))),
                               f64(np.zeros(3)))
 
 
 def test_maxpool2x2(rng):
     x = rng.permutation(2 * 3 * 4 * 6).reshape(2, 3, 4, 6) * 0.1   # distinct values: no ties
-    out, _ = layers.maxpool2x2_forward(f64(x))
+    out, _ = convolution.maxpool2x2_forward(f64(x))
     expected = x.reshape(2, 3, 2, 2, 3, 2).max(axis=(3, 5))
     np.testing.assert_array_equal(to_numpy(out), expected)
-    check_layer(layers.maxpool2x2_forward, layers.maxpool2x2_backward, {"x": f64(x)}, ["x"])
+    check_layer(convolution.maxpool2x2_forward, convolution.maxpool2x2_backward, {"x": f64(x)}, ["x"])
 
 
 def test_maxpool2x2_ties_go_to_the_first_entry():
     x = f64(np.array([[[[1.0, 1.0], [1.0, 1.0]]]]))      # one window, four equal entries
-    out, cache = layers.maxpool2x2_forward(x)
-    dx = layers.maxpool2x2_backward(f64(np.full((1, 1, 1, 1), 3.0)), cache)
+    out, cache = convolution.maxpool2x2_forward(x)
+    dx = convolution.maxpool2x2_backward(f64(np.full((1, 1, 1, 1), 3.0)), cache)
     np.testing.assert_array_equal(to_numpy(dx)[0, 0], [[3.0, 0.0], [0.0, 0.0]])
     with pytest.raises(UsageError, match="even"):
-        layers.maxpool2x2_forward(f64(np.zeros((1, 1, 3, 4))))
+        convolution.maxpool2x2_forward(f64(np.zeros((1, 1, 3, 4))))
 
 
 @pytest.mark.parametrize("shape", [(5, 4), (3, 2, 3, 2)])
@@ -150,11 +150,11 @@ def test_batchnorm(rng, shape):
     D = shape[1]
     inputs = {"x": f64(2.0 * rng.standard_normal(shape) + 1.0),
               "gamma": f64(rng.standard_normal(D)), "beta": f64(rng.standard_normal(D))}
-    out, _ = layers.batchnorm_forward(**inputs)
+    out, _ = convolution.batchnorm_forward(**inputs)
     axes = (0,) if len(shape) == 2 else (0, 2, 3)
     beta = to_numpy(inputs["beta"]).reshape((1, D) + (1,) * (len(shape) - 2))
     np.testing.assert_allclose(to_numpy(out).mean(axis=axes, keepdims=True), beta, atol=1e-12)
-    check_layer(layers.batchnorm_forward, layers.batchnorm_backward, inputs,
+    check_layer(convolution.batchnorm_forward, convolution.batchnorm_backward, inputs,
                 ["x", "gamma", "beta"])
 
 
@@ -168,13 +168,13 @@ def test_lstm_step(rng):
     N, D, H = 3, 4, 5
     inputs = {"x": f64(rng.standard_normal((N, D))), "h_prev": f64(rng.standard_normal((N, H))),
               "c_prev": f64(rng.standard_normal((N, H))), **lstm_weights(rng, D, H)}
-    h, c, cache = layers.lstm_step_forward(**inputs)
+    h, c, cache = lstm.lstm_step_forward(**inputs)
     dh = f64(rng.standard_normal((N, H)))
     dc = f64(rng.standard_normal((N, H)))
-    grads = layers.lstm_step_backward(dh, dc, cache)
+    grads = lstm.lstm_step_backward(dh, dc, cache)
 
     def scalar(**a):
-        h, c, _ = layers.lstm_step_forward(**a)
+        h, c, _ = lstm.lstm_step_forward(**a)
         return xp.sum(h * dh) + xp.sum(c * dc)
     errors = check_gradients(scalar, inputs,
                              dict(zip(["x", "h_prev", "c_prev", "Wx", "Wh", "b"], grads)))
@@ -185,15 +185,15 @@ def test_lstm_sequence(rng):
     N, T, D, H = 2, 4, 3, 4
     inputs = {"x": f64(rng.standard_normal((N, T, D))), "h0": f64(rng.standard_normal((N, H))),
               **lstm_weights(rng, D, H)}
-    check_layer(layers.lstm_forward, layers.lstm_backward, inputs, ["x", "h0", "Wx", "Wh", "b"])
+    check_layer(lstm.lstm_forward, lstm.lstm_backward, inputs, ["x", "h0", "Wx", "Wh", "b"])
 
 
 def test_lstm_sequence_matches_steps(rng):
     N, T, D, H = 2, 3, 3, 4
     x, h0 = f64(rng.standard_normal((N, T, D))), f64(rng.standard_normal((N, H)))
     w = lstm_weights(rng, D, H)
-    hs, _ = layers.lstm_forward(x, h0, **w)
+    hs, _ = lstm.lstm_forward(x, h0, **w)
     h, c = h0, xp.zeros_like(h0)
     for t in range(T):
-        h, c, _ = layers.lstm_step_forward(x[:, t, :], h, c, w["Wx"], w["Wh"], w["b"])
+        h, c, _ = lstm.lstm_step_forward(x[:, t, :], h, c, w["Wx"], w["Wh"], w["b"])
         np.testing.assert_allclose(to_numpy(hs[:, t, :]), to_numpy(h), rtol=1e-14)

@@ -523,7 +523,7 @@ CH03 = r'''
 
 The optimizer of Andrychowicz et al. is a two-layer LSTM applied to every coordinate of the optimizee;
 RNNprop's sequence task trains an LSTM as the optimizee. Both use the same two functions of
-`minil2o.layers`: `lstm_step_forward` and `lstm_step_backward`, and their loops over time
+`minil2o.lstm`: `lstm_step_forward` and `lstm_step_backward`, and their loops over time
 `lstm_forward` and `lstm_backward`. This chapter derives them, implements the forward step from
 scratch, checks the hand-written backward pass against central differences and against the autograd
 engine of chapter 2 running the same LSTM, and looks at how far gradients travel back in time.
@@ -532,7 +532,7 @@ The LSTM (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 200
 our papers; its equations are numbered (3.1), (3.2), ... here.
 %% code
 SETUP
-from minil2o import layers
+from minil2o import lstm
 from minil2o.autograd import Tensor
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
 %% md
@@ -575,7 +575,7 @@ x, h_prev, c_prev = f64((N, D)), f64((N, H)), f64((N, H))
 Wx, Wh, b = f64((D, 4 * H), 0.5), f64((H, 4 * H), 0.5), f64(4 * H, 0.5)
 
 h, c = my_lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b)
-h_lib, c_lib, cache = layers.lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b)
+h_lib, c_lib, cache = lstm.lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b)
 print("h: from scratch vs minil2o", rel_error(h, h_lib), "| c:", rel_error(c, c_lib))
 %% md
 ## 3.2 One step backward, by hand
@@ -602,17 +602,17 @@ And (3.1) is a linear layer, so by (2.2) and (2.3):
 $$\bar x = \bar a W_x^\top, \quad \bar h_{\text{prev}} = \bar a W_h^\top, \quad
 \bar W_x = x^\top \bar a, \quad \bar W_h = h_{\text{prev}}^\top \bar a, \quad \bar b = \textstyle\sum_n \bar a_n. \tag{3.8}$$
 
-`layers.lstm_step_backward(dh, dc, cache)` is exactly (3.5) to (3.8) (implementing it yourself is
+`lstm.lstm_step_backward(dh, dc, cache)` is exactly (3.5) to (3.8) (implementing it yourself is
 exercise 1). A backward pass returns a vector-Jacobian product, so we check it as the gradient of
 the scalar $\langle h, \bar h\rangle + \langle c, \bar c\rangle$ for random $\bar h$, $\bar c$:
 %% code
 dh, dc = f64((N, H)), f64((N, H))
-grads = layers.lstm_step_backward(dh, dc, cache)
+grads = lstm.lstm_step_backward(dh, dc, cache)
 names = ("x", "h_prev", "c_prev", "Wx", "Wh", "b")
 inputs = dict(zip(names, (x, h_prev, c_prev, Wx, Wh, b)))
 
 def step_objective(**inp):
-    h, c, _ = layers.lstm_step_forward(**inp)
+    h, c, _ = lstm.lstm_step_forward(**inp)
     return xp.sum(h * dh) + xp.sum(c * dc)
 
 errors = check_gradients(step_objective, inputs, dict(zip(names, grads)))
@@ -652,17 +652,17 @@ $$\bar h_t = \frac{\partial L}{\partial h_t}\Big|_{\text{outside}} + \bar h_{\te
 
 where the superscript $(t+1)$ marks what the backward pass of step $t+1$ returned, and $\bar W$ stands
 for each of $\bar W_x, \bar W_h, \bar b$: the weights are shared, so their gradients add. This is
-`layers.lstm_forward` / `layers.lstm_backward`. The check, against central differences and against
+`lstm.lstm_forward` / `lstm.lstm_backward`. The check, against central differences and against
 the engine running the loop (3.9):
 %% code
 T = 5
 xs, h0 = f64((N, T, D)), f64((N, H))
-hs, caches = layers.lstm_forward(xs, h0, Wx, Wh, b)                # (N, T, H)
+hs, caches = lstm.lstm_forward(xs, h0, Wx, Wh, b)                # (N, T, H)
 dhs = f64((N, T, H))
-seq_grads = layers.lstm_backward(dhs, caches)                      # dx, dh0, dWx, dWh, db
+seq_grads = lstm.lstm_backward(dhs, caches)                      # dx, dh0, dWx, dWh, db
 seq_names = ("x", "h0", "Wx", "Wh", "b")
 seq_inputs = dict(zip(seq_names, (xs, h0, Wx, Wh, b)))
-seq_objective = vjp_objective(lambda **inp: layers.lstm_forward(**inp)[0], dhs)
+seq_objective = vjp_objective(lambda **inp: lstm.lstm_forward(**inp)[0], dhs)
 errors = check_gradients(seq_objective, seq_inputs, dict(zip(seq_names, seq_grads)))
 
 tensors = {k: Tensor(v) for k, v in seq_inputs.items()}
@@ -688,8 +688,8 @@ for scale in (0.5, 1.0, 2.0):
     k = scale / np.sqrt(H_big)                                     # U(-k, k) weights
     Wx_, Wh_ = (asarray(rng.uniform(-k, k, shape), dtype="float64") for shape in ((1, 4 * H_big), (H_big, 4 * H_big)))
     b_ = xp.zeros((4 * H_big,), dtype=xp.float64)
-    _, caches = layers.lstm_forward(xs, xp.zeros((1, H_big), dtype=xp.float64), Wx_, Wh_, b_)
-    dx = to_numpy(layers.lstm_backward(asarray(dhs, dtype="float64"), caches)[0])[0, :, 0]
+    _, caches = lstm.lstm_forward(xs, xp.zeros((1, H_big), dtype=xp.float64), Wx_, Wh_, b_)
+    dx = to_numpy(lstm.lstm_backward(asarray(dhs, dtype="float64"), caches)[0])[0, :, 0]
     plt.semilogy(np.arange(T), np.abs(dx), label=f"weights U(-k, k), k = {scale:g}/sqrt(H)")
 plt.xlabel("input step t (loss at t = 39)"); plt.ylabel("|dL/dx_t|"); plt.legend(fontsize=8)
 plt.title("gradient reaching back in time");
@@ -710,7 +710,7 @@ plt.title("gradient reaching back in time");
    `(x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c)`. The check below should print a relative error
    below 1e-7 for every input.
 2. **Backpropagation through time.** Implement `my_lstm_backward(dhs, caches)` as the loop (3.10) over
-   `layers.lstm_step_backward`, replacing the call to the library. The check below should print a
+   `lstm.lstm_step_backward`, replacing the call to the library. The check below should print a
    relative error below 1e-7.
 3. Set the forget-gate bias (entries $H$ to $2H$ of $b$) to $+3$ in the last plot. What happens to the
    curves, and why?
@@ -719,24 +719,24 @@ plt.title("gradient reaching back in time");
 %% code
 def my_lstm_step_backward(dh, dc, cache):
     # Exercise 1: replace the next line by eqs. (3.5) to (3.8); return dx, dh_prev, dc_prev, dWx, dWh, db.
-    return layers.lstm_step_backward(dh, dc, cache)
+    return lstm.lstm_step_backward(dh, dc, cache)
 
-_, _, cache = layers.lstm_step_forward(**inputs)
+_, _, cache = lstm.lstm_step_forward(**inputs)
 errors = check_gradients(step_objective, inputs, dict(zip(names, my_lstm_step_backward(dh, dc, cache))),
                          verbose=False)
 print(f"step backward: largest relative error {max(errors.values()):.1e} (should be below 1e-7)")
 %% code
 def my_lstm_backward(dhs, caches):
-    # Exercise 2: replace the next line by the loop (3.10) over layers.lstm_step_backward;
+    # Exercise 2: replace the next line by the loop (3.10) over lstm.lstm_step_backward;
     # return dx (N, T, D), dh0 (N, H), dWx, dWh, db.
-    return layers.lstm_backward(dhs, caches)
+    return lstm.lstm_backward(dhs, caches)
 
 T = 5
 rng = np.random.default_rng(2)
 seq_inputs = {"x": f64((N, T, D)), "h0": f64((N, H)), "Wx": Wx, "Wh": Wh, "b": b}
 dhs = f64((N, T, H))
-_, caches = layers.lstm_forward(**seq_inputs)
-seq_objective = vjp_objective(lambda **inp: layers.lstm_forward(**inp)[0], dhs)
+_, caches = lstm.lstm_forward(**seq_inputs)
+seq_objective = vjp_objective(lambda **inp: lstm.lstm_forward(**inp)[0], dhs)
 errors = check_gradients(seq_objective, seq_inputs, dict(zip(seq_names, my_lstm_backward(dhs, caches))),
                          verbose=False)
 print(f"BPTT: largest relative error {max(errors.values()):.1e} (should be below 1e-7)")
@@ -1562,10 +1562,10 @@ CIFAR-10 cannot be bundled; `minil2o reproduce dm-fig7-cnn` runs Fig. 7 on it wh
 (environment variable `MINIL2O_CIFAR10`) and on MNIST otherwise.
 %% code
 SETUP
+from minil2o.convolution import conv2d_backward, conv2d_forward
 from minil2o.data import load_mnist
 from minil2o.evaluate import learning_curves, tune_learning_rate
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
-from minil2o.layers import conv2d_backward, conv2d_forward
 from minil2o.meta import meta_gradient, meta_loss, meta_weights, unroll
 from minil2o.optimizers.grouped import PerGroupOptimizer
 from minil2o.optimizers.hand import Adam
@@ -1693,7 +1693,7 @@ trained by one meta-gradient, each seeing only its own coordinates.
 ## Exercises
 
 1. **The convolution's backward pass.** Implement `my_conv2d_backward` below from (7.2) (use
-   `minil2o.layers.col2im` and the `cols` kept in the cache). Replace the library call. The check
+   `minil2o.convolution.col2im` and the `cols` kept in the cache). Replace the library call. The check
    below should print relative errors below 1e-7 for `x`, `w` and `b`.
 2. Meta-train a single `DMOptimizer` for all coordinates with the same budget and compare it with the
    pair. Which group's gradients are larger?
@@ -2076,7 +2076,7 @@ one step size. One test problem per curve is a demonstration, not a measurement;
 ## Exercises
 
 1. **RNNprop's backward pass.** Implement `my_rnnprop_step_backward` below: from $\bar{\Delta\theta}$
-   back through $-\alpha\tanh$, the read-out, `minil2o.optimizers.learned.lstm_stack_backward`, the
+   back through $-\alpha\tanh$, the read-out, `minil2o.lstm.lstm_stack_backward`, the
    ELU and $W_{\text{in}}$ (9.3), and with `need_d_grad` through (9.2) and (9.1)
    (`opt.relative_inputs_backward`). Replace the library call. The check below should print a
    relative error below 1e-7.

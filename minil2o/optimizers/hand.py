@@ -7,12 +7,12 @@ They share the interface of the learned optimizers:
     state = opt.init_state(n)                 {"t": 0, "m": zeros (n,), "v": zeros (n,)}
     update, state = opt.step(grad, state)     theta_{t+1} = theta_t + update
 
-Hyperparameters are fixed when the optimizer is built; everything that changes lives in `state` (a
-step counter t and per-coordinate arrays). `step` is a pure function of (grad, state): it returns a
-new state and never modifies the old one or the optimizer, so an unroll can be replayed from any
-saved state. All operations are coordinatewise; g_t is the gradient handed to step number t
-(t = 1, 2, ...), alpha the learning rate, and products, squares, square roots and divisions of
-vectors act per coordinate.
+Hyperparameters are fixed when the optimizer is built (each class declares them in `hyper`:
+name -> (default, allowed range)); everything that changes lives in `state` (a step counter t and
+per-coordinate arrays). `step` is a pure function of (grad, state): it returns a new state and never
+modifies the old one or the optimizer, so an unroll can be replayed from any saved state. All
+operations are coordinatewise; g_t is the gradient handed to step number t (t = 1, 2, ...), alpha the
+learning rate, and products, squares, square roots and divisions of vectors act per coordinate.
 
 Defaults follow Torch7's `optim` package, which both papers used for their baselines ("other
 hyperparameters at Torch7 defaults"); `lr_grid` is a log-spaced grid (powers of two) for tuning the
@@ -29,6 +29,11 @@ from ..errors import UsageError
 def _powers_of_two(lo, hi):
     """(2**lo, 2**(lo+1), ..., 2**hi) as floats."""
     return tuple(2.0 ** k for k in range(lo, hi + 1))
+
+
+UNIT = (0.0, 1.0, True)                # 0 < x < 1
+UNIT_FROM_ZERO = (0.0, 1.0, False)     # 0 <= x < 1
+POSITIVE = (0.0, math.inf, True)       # 0 < x
 
 
 def _check_number(owner, name, value, lo, hi, lo_open=True, hi_open=True):
@@ -50,10 +55,19 @@ class HandOptimizer:
     default_lr = 1e-3
     lr_grid = ()
     slots = ()
+    hyper = {}  # the fixed hyperparameters besides lr: name -> (default, allowed range)
 
-    def __init__(self, lr=None):
-        self.lr = self.default_lr if lr is None else \
-            _check_number(type(self).__name__, "lr", lr, 0.0, math.inf)
+    def __init__(self, lr=None, **hyper):
+        """lr (default_lr when None) and the hyperparameters named in `hyper` (their defaults where
+        not given), each checked against its range and kept as an attribute."""
+        owner = type(self).__name__
+        self.lr = self.default_lr if lr is None else _check_number(owner, "lr", lr, 0.0, math.inf)
+        unknown = sorted(set(hyper) - set(self.hyper))
+        if unknown:
+            raise UsageError(f"{owner}: unknown hyperparameter {', '.join(unknown)}: choose from "
+                             f"{', '.join(('lr',) + tuple(self.hyper))}")
+        for name, (default, (lo, hi, lo_open)) in self.hyper.items():
+            setattr(self, name, _check_number(owner, name, hyper.get(name, default), lo, hi, lo_open))
 
     def init_state(self, n, dtype="float32"):
         """The state before step 1 for n coordinates: {"t": 0, slot: zeros (n,) per slot}."""
@@ -68,8 +82,8 @@ class HandOptimizer:
         raise NotImplementedError
 
     def hyperparameters(self):
-        """The fixed hyperparameters as {name: float}."""
-        return {"lr": self.lr}
+        """The fixed hyperparameters as {name: float}: lr, then those named in `hyper`."""
+        return {"lr": self.lr, **{name: getattr(self, name) for name in self.hyper}}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v:g}" for k, v in self.hyperparameters().items())
@@ -102,13 +116,7 @@ class Momentum(HandOptimizer):
     name = "momentum"
     lr_grid = _powers_of_two(-12, 0)
     slots = ("m",)
-
-    def __init__(self, lr=None, momentum=0.9):
-        super().__init__(lr)
-        self.momentum = _check_number("Momentum", "momentum", momentum, 0.0, 1.0, lo_open=False)
-
-    def hyperparameters(self):
-        return {"lr": self.lr, "momentum": self.momentum}
+    hyper = {"momentum": (0.9, UNIT_FROM_ZERO)}
 
     def step(self, grad, state):
         m = self.momentum * state["m"] + grad                                   # (n,)
@@ -139,13 +147,7 @@ class NAG(HandOptimizer):
     name = "nag"
     lr_grid = _powers_of_two(-12, 0)
     slots = ("v",)
-
-    def __init__(self, lr=None, momentum=0.9):
-        super().__init__(lr)
-        self.momentum = _check_number("NAG", "momentum", momentum, 0.0, 1.0)
-
-    def hyperparameters(self):
-        return {"lr": self.lr, "momentum": self.momentum}
+    hyper = {"momentum": (0.9, UNIT)}
 
     def step(self, grad, state):
         v = self.momentum * state["v"] - self.lr * grad                          # (n,)
@@ -163,13 +165,7 @@ class Adagrad(HandOptimizer):
     name = "adagrad"
     lr_grid = _powers_of_two(-10, 1)
     slots = ("G",)
-
-    def __init__(self, lr=None, eps=1e-10):
-        super().__init__(lr)
-        self.eps = _check_number("Adagrad", "eps", eps, 0.0, math.inf)
-
-    def hyperparameters(self):
-        return {"lr": self.lr, "eps": self.eps}
+    hyper = {"eps": (1e-10, POSITIVE)}
 
     def step(self, grad, state):
         G = state["G"] + grad * grad                                             # (n,)
@@ -193,14 +189,7 @@ class Adadelta(HandOptimizer):
     default_lr = 1.0
     lr_grid = _powers_of_two(-4, 3)
     slots = ("v", "D")
-
-    def __init__(self, lr=None, rho=0.9, eps=1e-6):
-        super().__init__(lr)
-        self.rho = _check_number("Adadelta", "rho", rho, 0.0, 1.0)
-        self.eps = _check_number("Adadelta", "eps", eps, 0.0, math.inf)
-
-    def hyperparameters(self):
-        return {"lr": self.lr, "rho": self.rho, "eps": self.eps}
+    hyper = {"rho": (0.9, UNIT), "eps": (1e-6, POSITIVE)}
 
     def step(self, grad, state):
         rho, eps = self.rho, self.eps
@@ -225,14 +214,7 @@ class RMSprop(HandOptimizer):
     default_lr = 1e-2
     lr_grid = _powers_of_two(-14, -1)
     slots = ("v",)
-
-    def __init__(self, lr=None, decay=0.99, eps=1e-8):
-        super().__init__(lr)
-        self.decay = _check_number("RMSprop", "decay", decay, 0.0, 1.0)
-        self.eps = _check_number("RMSprop", "eps", eps, 0.0, math.inf)
-
-    def hyperparameters(self):
-        return {"lr": self.lr, "decay": self.decay, "eps": self.eps}
+    hyper = {"decay": (0.99, UNIT), "eps": (1e-8, POSITIVE)}
 
     def step(self, grad, state):
         gamma = self.decay
@@ -257,15 +239,7 @@ class Adam(HandOptimizer):
     name = "adam"
     lr_grid = _powers_of_two(-14, -1)
     slots = ("m", "v")
-
-    def __init__(self, lr=None, beta1=0.9, beta2=0.999, eps=1e-8):
-        super().__init__(lr)
-        self.beta1 = _check_number("Adam", "beta1", beta1, 0.0, 1.0, lo_open=False)
-        self.beta2 = _check_number("Adam", "beta2", beta2, 0.0, 1.0)
-        self.eps = _check_number("Adam", "eps", eps, 0.0, math.inf)
-
-    def hyperparameters(self):
-        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+    hyper = {"beta1": (0.9, UNIT_FROM_ZERO), "beta2": (0.999, UNIT), "eps": (1e-8, POSITIVE)}
 
     def step(self, grad, state):
         b1, b2, t = self.beta1, self.beta2, state["t"] + 1

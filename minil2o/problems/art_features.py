@@ -24,7 +24,7 @@ term uses the last block by default, whose features are coarse (1/4 resolution) 
 the content's edges. Images enter the network centred, as X - 0.5.
 
 All gradients are by hand: the Gram, content and TV terms below, then back through each block
-with relu_backward, conv2d_backward and maxpool2x2_backward from minil2o.layers.
+with relu_backward (minil2o.layers), conv2d_backward and maxpool2x2_backward (minil2o.convolution).
 """
 import math
 
@@ -32,8 +32,8 @@ import numpy as np
 
 from ..backend import asarray, xp
 from ..backend import dtype as backend_dtype
-from ..layers import (conv2d_backward, conv2d_forward, maxpool2x2_backward, maxpool2x2_forward,
-                      relu_backward, relu_forward)
+from ..convolution import conv2d_backward, conv2d_forward, maxpool2x2_backward, maxpool2x2_forward
+from ..layers import relu_backward, relu_forward
 
 
 # ---------------------------------------------------------------------------------------------

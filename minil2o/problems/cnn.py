@@ -7,9 +7,9 @@ A network is written as a layer string read left to right, tokens joined by '-':
     f   fully connected: `hidden` units + activation, except the last f, which maps to the classes
 
 The loss is the mean softmax cross entropy of a minibatch (layers.softmax_cross_entropy); the
-gradient is the chain of the layers' backward passes (layers.py), in reverse order.
+gradient is the chain of the layers' backward passes (layers.py, convolution.py), in reverse order.
 
-The papers' networks (Lv, Jiang & Li 2017, section 5; Andrychowicz et al. 2016, section 3.3):
+The papers' networks (Lv, Jiang & Li 2017, section 5.4; Andrychowicz et al. 2016, section 3.3):
 
     "c-c-p-f"            on MNIST and on CIFAR-10 (RNNprop), 3x3 filters
     "c-c-p-c-c-p-f-f"    on MNIST (RNNprop), 3x3 filters
@@ -44,9 +44,9 @@ import numpy as np
 from ..backend import asarray, xp
 from ..backend import dtype as backend_dtype
 from ..errors import DataError, UsageError
-from ..layers import (ACTIVATIONS, batchnorm_backward, batchnorm_forward, conv2d_backward,
-                      conv2d_forward, linear_backward, linear_forward, maxpool2x2_backward,
-                      maxpool2x2_forward, one_hot, softmax_cross_entropy)
+from ..convolution import (batchnorm_backward, batchnorm_forward, conv2d_backward, conv2d_forward,
+                           maxpool2x2_backward, maxpool2x2_forward)
+from ..layers import ACTIVATIONS, linear_backward, linear_forward, one_hot, softmax_cross_entropy
 from .base import Family, Problem
 
 PRESETS = {"dm-cifar": {"layers": "c-p-c-p-c-p-f-f", "kernel_size": 5, "batch_norm": True}}

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..backend import asarray, xp
 from ..errors import DataError, UsageError
-from ..layers import sigmoid
+from ..layers import elu_forward, sigmoid, softmax_cross_entropy_probs
 from .base import Family, Problem
 
 
@@ -55,34 +55,16 @@ def _relu(a):
 
 
 def _elu(a):
-    """ELU with alpha = 1: phi = a for a > 0, exp(a) - 1 otherwise; phi' = 1 or exp(a) = h + 1;
-    phi'' = 0 or exp(a) = h + 1. phi' is continuous at 0 (both sides give 1), phi'' is not."""
+    """ELU with alpha = 1 (layers.elu_forward): phi = a for a > 0, exp(a) - 1 otherwise;
+    phi' = 1 or exp(a); phi'' = 0 or exp(a). phi' is continuous at 0 (both sides give 1), phi'' is
+    not."""
     pos = xp.astype(a > 0.0, a.dtype)
     exp_neg = xp.exp(xp.clip(a, max=0.0))                  # exp(min(a, 0)), never overflows
-    h = pos * a + (1.0 - pos) * (exp_neg - 1.0)
     d2 = (1.0 - pos) * exp_neg
-    return h, pos + d2, lambda: d2
+    return elu_forward(a)[0], pos + d2, lambda: d2
 
 
 ACTIVATIONS = {"sigmoid": _sigmoid, "relu": _relu, "elu": _elu, "tanh": _tanh}
-
-
-def softmax_cross_entropy(z, Y):
-    """Mean softmax cross entropy of each instance and the softmax probabilities.
-
-    z: (B, N, C) logits; Y: (B, N, C) one-hot labels (or (1, N, C), shared by the B instances).
-    With m_n = max_j z_nj (so exp never overflows), for each instance
-
-        log sum_j exp(z_nj) = m_n + log sum_j exp(z_nj - m_n)                 (log-sum-exp)
-        f = (1/N) sum_n [ log sum_j exp(z_nj) - sum_j Y_nj z_nj ],   p = softmax(z)
-
-    Returns f: (B,), one loss per instance, and p: (B, N, C); df/dz = (p - Y) / N.
-    """
-    m = xp.max(z, axis=-1, keepdims=True)                  # (B, N, 1)
-    e = xp.exp(z - m)                                      # (B, N, C)
-    s = xp.sum(e, axis=-1, keepdims=True)                  # (B, N, 1)
-    f = xp.mean(xp.log(s[..., 0]) - xp.sum(Y * (z - m), axis=-1), axis=-1)  # (B,)
-    return f, e / s
 
 
 class MLPProblem(Problem):
@@ -164,7 +146,7 @@ class MLPProblem(Problem):
         for W, b in layers[:-1]:
             h = self.phi(h @ W + b)[0]                     # (B, N, D_l)
         W, b = layers[-1]
-        return xp.sum(softmax_cross_entropy(h @ W + b, Y)[0])
+        return xp.sum(softmax_cross_entropy_probs(h @ W + b, Y)[0])
 
     def _forward(self, layers, X, Y):
         """Forward pass keeping what backward needs: f: (B,), p: (B, N, C), the inputs h_{l-1},
@@ -176,7 +158,7 @@ class MLPProblem(Problem):
             hs.append(h)
             acts.append((d1, d2))
         W, b = layers[-1]
-        f, p = softmax_cross_entropy(hs[-1] @ W + b, Y)    # (B,), (B, N, C)
+        f, p = softmax_cross_entropy_probs(hs[-1] @ W + b, Y)  # (B,), (B, N, C)
         return f, p, hs, acts
 
     def loss_and_grad(self, theta, batch):

@@ -1,7 +1,8 @@
 """RNNprop's LSTM optimizee: an LSTM that predicts the next value of a noisy sine sequence.
 
-Lv, Jiang & Li (2017), section 5 ("LSTM"), test their optimizers far from the MLP they were trained
-on: the mean squared loss of a small LSTM (hidden state 20, one or two layers) on a toy task.
+Lv, Jiang & Li (2017), section 5.4 ("Generalization to Different Structures", its paragraph "LSTM"),
+test their optimizers far from the MLP they were trained on: the mean squared loss of a small LSTM
+(hidden state 20, one or two layers) on a toy task.
 
     s_t = A sin(omega t + phi),   t = 0, 1, ..., T                         (the clean sine)
     x_t = s_t + noise * e_t,      e_t ~ N(0, 1),  t = 0, ..., T-1            (what the LSTM reads)
@@ -25,8 +26,9 @@ The network, for a batch of B sequences, with L stacked LSTM layers of H units:
 sequence counts. `predict="every"` (an option): w_t = 1/T, every step predicts the next value, which
 gives T times more error signal per sequence. Targets are the clean values s_{t+1} in both cases.
 
-The gradient is backpropagation through time, using lstm_step_backward at every step and layer; the
-derivation is in SineLSTM.loss_and_grad.
+Each layer is minil2o.lstm's lstm_forward over the whole sequence, and the gradient is its
+backpropagation through time, lstm_backward, layer by layer from the top; the derivation is in
+SineLSTM.loss_and_grad.
 """
 import math
 
@@ -34,7 +36,7 @@ import numpy as np
 
 from ..backend import asarray, xp
 from ..errors import UsageError
-from ..layers import lstm_step_backward, lstm_step_forward
+from ..lstm import lstm_backward, lstm_forward
 from .base import Family, Problem
 
 PREDICT = ("last", "every")
@@ -120,27 +122,20 @@ class SineLSTM(Problem):
         return [1.0 / T] * T
 
     def forward(self, theta, x):
-        """Run the stacked LSTM over x: (B, T). Returns predictions y_hat: (B, T) and the caches
-        (the per-step, per-layer LSTM caches and the top hidden states (B, T, H)) for backward."""
+        """Run the stacked LSTM over x: (B, T), layer l = 1..L by lstm_forward over the whole sequence
+        of layer l-1's hidden states. Returns predictions y_hat: (B, T) and, for backward, the
+        per-layer lstm_forward caches and the top hidden states (B, T, H)."""
         params = self.unpack(theta)
         Wo, bo = params[-2], params[-1]
         B, T = x.shape
-        h = [xp.zeros((B, self.hidden), dtype=x.dtype) for _ in range(self.num_layers)]
-        c = [xp.zeros((B, self.hidden), dtype=x.dtype) for _ in range(self.num_layers)]
-        caches, tops = [], []
-        for t in range(T):
-            inp = x[:, t:t + 1]                                          # (B, 1)
-            step = []
-            for l in range(self.num_layers):
-                Wx, Wh, b = params[3 * l:3 * l + 3]
-                h[l], c[l], cache = lstm_step_forward(inp, h[l], c[l], Wx, Wh, b)  # (B, H) each
-                step.append(cache)
-                inp = h[l]
-            caches.append(step)
-            tops.append(h[-1])
-        top = xp.stack(tops, axis=1)                                     # (B, T, H)
-        y_hat = xp.reshape(top @ Wo, (B, T)) + bo                        # (B, T)
-        return y_hat, (caches, top)
+        h0 = xp.zeros((B, self.hidden), dtype=x.dtype)                    # (B, H)
+        hs, caches = xp.reshape(x, (B, T, 1)), []                        # h^0 = x: (B, T, 1)
+        for l in range(self.num_layers):
+            Wx, Wh, b = params[3 * l:3 * l + 3]
+            hs, cache = lstm_forward(hs, h0, Wx, Wh, b)                  # (B, T, H)
+            caches.append(cache)
+        y_hat = xp.reshape(hs @ Wo, (B, T)) + bo                         # (B, T)
+        return y_hat, (caches, hs)
 
     def loss(self, theta, batch):
         """f = sum_t w_t mean_b (y_hat - y)^2 without the backward pass; 0-d array."""
@@ -154,12 +149,11 @@ class SineLSTM(Problem):
         With r = y_hat - y (B, T) and f = sum_t w_t mean_b r_{b,t}^2:
             dy_hat_{b,t} = 2 w_t r_{b,t} / B                                   (B, T)
             dWo = sum_{b,t} h^L_{b,t}^T dy_hat_{b,t};  dbo = sum_{b,t} dy_hat_{b,t}
-            dh^L_t (from the read-out) = dy_hat_t Wo^T                          (B, H)
-        then for t = T-1 down to 0 and l = L down to 1, lstm_step_backward receives
-            dh^l_t = (layer l+1's input gradient dx at t, or the read-out's for l = L)
-                     + dh_prev from step t+1
-            dc^l_t = dc_prev from t+1     (both zero at t = T-1)
-        and its dWx, dWh, db are summed over time. Returns f (0-d) and grad (n,).
+            dh^L_t (from the read-out) = dy_hat_t Wo^T                          (B, T, H)
+        then for l = L down to 1, lstm_backward (BPTT over t = T-1 .. 0) takes the gradient on
+        layer l's hidden states from outside it (the read-out's for l = L, else layer l+1's dx),
+        and returns layer l's dWx, dWh, db (summed over time) and dx, the gradient on its input
+        sequence. Returns f (0-d) and grad (n,).
         """
         x, y = batch["x"], batch["y"]
         params = self.unpack(theta)
@@ -170,20 +164,13 @@ class SineLSTM(Problem):
         r = y_hat - y                                                       # (B, T)
         f = xp.sum(xp.mean(r * r, axis=0) * w)
         dy = 2.0 * r * w / B                                                # (B, T)
-        grads = [xp.zeros_like(p) for p in params]
+        grads = [None] * len(params)
         grads[-2] = xp.reshape(xp.sum(top * dy[:, :, None], axis=(0, 1)), (self.hidden, 1))
         grads[-1] = xp.reshape(xp.sum(dy), (1,))
-        dtop = dy[:, :, None] * xp.reshape(Wo, (1, 1, self.hidden))           # (B, T, H)
-        dh = [xp.zeros((B, self.hidden), dtype=x.dtype) for _ in range(self.num_layers)]
-        dc = [xp.zeros((B, self.hidden), dtype=x.dtype) for _ in range(self.num_layers)]
-        for t in range(T - 1, -1, -1):
-            d_in = dtop[:, t, :]                                             # (B, H)
-            for l in range(self.num_layers - 1, -1, -1):
-                d_in, dh[l], dc[l], dWx, dWh, db = lstm_step_backward(d_in + dh[l], dc[l],
-                                                                      caches[t][l])
-                grads[3 * l] += dWx
-                grads[3 * l + 1] += dWh
-                grads[3 * l + 2] += db
+        dh = dy[:, :, None] * xp.reshape(Wo, (1, 1, self.hidden))           # (B, T, H)
+        for l in range(self.num_layers - 1, -1, -1):
+            dh, _, dWx, dWh, db = lstm_backward(dh, caches[l])            # dh: (B, T, D_l)
+            grads[3 * l:3 * l + 3] = [dWx, dWh, db]
         grad = xp.concat([xp.reshape(g, (-1,)) for g in grads])              # (n,)
         return f, grad
 
