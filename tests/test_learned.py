@@ -1,7 +1,8 @@
 """One step of each learned optimizer: its hand-written backward pass against central differences
 (float64), for the parameters phi, the incoming state and the input gradient; Appendix A's
 preprocessing and RNNprop's relative inputs, forward and backward. The checks live in
-minil2o/workbook/checks_meta.py, where `minil2o workbook check` runs them on a learner's functions."""
+minil2o/workbook/checks_meta.py, where `minil2o workbook check` runs them on a learner's
+functions."""
 import pytest
 
 from minil2o.workbook import checks_meta
@@ -9,7 +10,8 @@ from minil2o.workbook import checks_meta
 from helpers import assert_right
 
 
-@pytest.mark.parametrize("check", [checks_meta.dm_step_backward, checks_meta.dm_step_backward_clamped,
+@pytest.mark.parametrize("check", [checks_meta.dm_step_backward,
+                                   checks_meta.dm_step_backward_clamped,
                                    checks_meta.dm_step_backward_none_1layer,
                                    checks_meta.rnnprop_step_backward],
                          ids=["dm-log", "dm-clamped", "dm-none-1layer", "rnnprop"])

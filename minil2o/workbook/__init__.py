@@ -13,6 +13,14 @@
     stubs.py         the learner's file
     cli.py           the `minil2o workbook` command
 """
-from .api import Result, check  # noqa: F401
 from .lookup import impl  # noqa: F401
 from .table import EXERCISES  # noqa: F401
+
+
+def __getattr__(name):
+    """`check` and `Result` load the checks (and the library they test) on first use only, so
+    that `minil2o <command>` does not import them to build its parser."""
+    if name in ("check", "Result"):
+        from . import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'minil2o.workbook' has no attribute {name!r}")

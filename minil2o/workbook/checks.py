@@ -22,7 +22,7 @@ from .lookup import impl
 from .measure import Measure, Report, entry_error, measures, named
 
 TOL = 1e-7
-"""The bar of a gradient check (chapter 2): a right backward pass shows about 1e-9, a wrong one ~1."""
+"""The bar of a gradient check (chapter 2): a right backward pass shows ~1e-9, a wrong one ~1."""
 
 
 def f64(a):
@@ -114,7 +114,8 @@ def lstm_step_backward(N=2, D=3, H=4):
     grads = named(names, impl("lstm_step_backward")(dh, dc, cache))
     errors = check_gradients(scalar, inputs, grads, verbose=False)
     where = {"c_prev": "(3.5) and (3.6), chapter 3"}
-    return Report([Measure(f"d{k}", e, TOL, where.get(k, "(3.7) and (3.8), chapter 3")) for k, e in errors.items()])
+    return Report([Measure(f"d{k}", e, TOL, where.get(k, "(3.7) and (3.8), chapter 3"))
+                   for k, e in errors.items()])
 
 
 def lstm_weights(rng, D, H):

@@ -46,8 +46,8 @@ def preprocess_backward():
     g = f64([0.5, -2.0, 0.03, -0.01, 1e-6, -3e-6])         # (6,): four large, two small
     dx = f64(np.random.default_rng(3).standard_normal((6, 2)))
     d_grad = impl("preprocess_backward")(dx, g, "log", 10.0)
-    errors = check_gradients(lambda grad: xp.sum(learned.preprocess_forward(grad, "log", 10.0) * dx),
-                             {"grad": g}, {"grad": d_grad}, verbose=False)
+    objective = lambda grad: xp.sum(learned.preprocess_forward(grad, "log", 10.0) * dx)  # noqa: E731
+    errors = check_gradients(objective, {"grad": g}, {"grad": d_grad}, verbose=False)
     return Report(measures(errors, TOL, "(A), Appendix A", prefix="d_"))
 
 
@@ -191,6 +191,10 @@ def flat(d, like):
     return np.concatenate([to_numpy(d[k]).ravel() for k in like])
 
 
+DROPPED = "(4.1) to (4.4), chapter 4"
+"""The equations of the meta-gradient with the dashed edges dropped."""
+
+
 def tiny_unroll():
     """Chapter 4's set-up: a 3-d quadratic, a 2-layer LSTM of 4 units, K = 5 steps, float64."""
     rng = np.random.default_rng(0)
@@ -203,7 +207,8 @@ def tiny_unroll():
     tr = unroll(opt, phi, problem, theta0, state0, batches)
 
     def loss(fixed_grads=None):
-        return lambda **p: unroll_loss(opt, p, problem, theta0, state0, batches, weights, fixed_grads)
+        return lambda **p: unroll_loss(opt, p, problem, theta0, state0, batches, weights,
+                                       fixed_grads)
     return opt, phi, problem, tr, weights, loss
 
 
@@ -214,7 +219,7 @@ def meta_gradient_dropped():
     d_phi = impl("meta_gradient")(opt, phi, problem, tr, weights)
     errors = check_gradients(loss(tr.grads[:len(weights)]), phi, {k: d_phi[k] for k in phi},
                              h=1e-5, verbose=False)
-    return Report([Measure(f"d_phi[{k}]", e, TOL, "(4.1) to (4.4), chapter 4") for k, e in errors.items()])
+    return Report([Measure(f"d_phi[{k}]", e, TOL, DROPPED) for k, e in errors.items()])
 
 
 def meta_gradient_kept():
@@ -271,11 +276,11 @@ def meta_gradient_three_ways(opt_name="dm", problem_name="quadratic", weighting=
     manual = impl("meta_gradient")(opt, phi, problem, tr, w)
     _, engine = engine_meta_gradient(opt, phi, problem, theta, state, batches, w)
     errors = check_gradients(
-        lambda **p: unroll_loss(opt, p, problem, theta, state, batches, w, fixed_grads=tr.grads[:K]),
+        lambda **p: unroll_loss(opt, p, problem, theta, state, batches, w, tr.grads[:K]),
         phi, {k: manual[k] for k in phi}, h=1e-5, verbose=False)
     against_engine = rel_error(flat(manual, phi), flat(engine, phi))
-    return Report([Measure("d_phi (against the engine)", against_engine, 1e-6, "(4.1) to (4.4), chapter 4"),
-                   *[Measure(f"d_phi[{k}]", e, 1e-6, "(4.1) to (4.4), chapter 4") for k, e in errors.items()]])
+    return Report([Measure("d_phi (against the engine)", against_engine, 1e-6, DROPPED),
+                   *[Measure(f"d_phi[{k}]", e, 1e-6, DROPPED) for k, e in errors.items()]])
 
 
 def meta_gradient_second_order(opt_name, problem_name):

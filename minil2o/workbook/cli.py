@@ -81,13 +81,15 @@ def load_learner(path):
     try:
         spec.loader.exec_module(module)
     except SyntaxError as e:
-        raise UsageError(f"{path}, line {e.lineno}: cannot import it: SyntaxError: {e.msg}") from None
+        raise UsageError(f"{path}, line {e.lineno}: cannot import it: SyntaxError: "
+                         f"{e.msg}") from None
     except Exception as e:  # anything the learner's module raises at import
         lines = [f.lineno for f in traceback.extract_tb(e.__traceback__)
                  if os.path.abspath(f.filename) == os.path.abspath(path)]
         where = f", line {lines[-1]}" if lines else ""
         message = " ".join(str(e).split())
-        raise UsageError(f"{path}{where}: cannot import it: {type(e).__name__}: {message}") from None
+        raise UsageError(f"{path}{where}: cannot import it: {type(e).__name__}: "
+                         f"{message}") from None
     return module
 
 

@@ -30,8 +30,8 @@ EXERCISES = (
         "dout: (N, M) = dL/d(out) for out = x W + b; cache = (x, W) from linear_forward,\n"
         "x: (N, D), W: (D, M). Returns dx: (N, D), dW: (D, M), db: (M,).",
         "1. Write one entry: out_nm = sum_d x_nd W_dm + b_m.\n"
-        "2. dL/dx_nd = sum_m dout_nm dout_nm/dx_nd = sum_m dout_nm W_dm: a row of dout times W^T (2.2).\n"
-        "3. dL/dW_dm = sum_n dout_nm x_nd: W is used by every row, so the rows' terms add: x^T dout.\n"
+        "2. dL/dx_nd = sum_m dout_nm d(out_nm)/dx_nd = sum_m dout_nm W_dm: dout W^T (2.2).\n"
+        "3. dL/dW_dm = sum_n dout_nm x_nd: every row uses W, so the rows' terms add: x^T dout.\n"
         "4. b_m is added to every row n, so dL/db_m = sum_n dout_nm (2.3).\n"
         "5. Check the shapes: each gradient has the shape of what it is the gradient of."),
     Exercise(
@@ -136,7 +136,8 @@ EXERCISES = (
         "5. What step 0 returns as dh_prev is dh0."),
     Exercise(
         "preprocess_forward", "minil2o.optimizers.learned.preprocess_forward",
-        "Appendix A's gradient preprocessing", "(A), Andrychowicz et al. 2016, Appendix A; chapter 6",
+        "Appendix A's gradient preprocessing",
+        "(A), Andrychowicz et al. 2016, Appendix A; chapter 6",
         ("preprocess_forward",),
         "grad: (n,); mode: 'log' (Appendix A; the check calls this mode), 'none' or 'clamped';\n"
         "p: 10 in the paper. Returns x: (n, 2) for 'log' ((n, 1) for 'none').",
@@ -155,7 +156,8 @@ EXERCISES = (
         "   dx_0 dx_0/dg + dx_1 dx_1/dg, entry by entry.\n"
         "2. Large branch: d(log|g| / p)/dg = 1 / (p g) for either sign; sgn g is constant, so the\n"
         "   second channel passes nothing back.\n"
-        "3. Small branch: the first channel is the constant -1, the second e^p g: d grad = e^p dx_1."),
+        "3. Small branch: the first channel is the constant -1, the second e^p g:\n"
+        "   d grad = e^p dx_1."),
     Exercise(
         "dm_step_backward", "minil2o.optimizers.learned.DMOptimizer.step_backward",
         "One step of the DM optimizer, backwards", "(4.4), chapter 4 (the step of eq. (1), Fig. 3)",
@@ -204,7 +206,7 @@ EXERCISES = (
         "2. Moving averages (9.1): m = beta1 m_prev + (1 - beta1) g, v = beta2 v_prev +\n"
         "   (1 - beta2) g^2.\n"
         "3. Bias corrections: c1 = 1 - beta1^t, c2 = 1 - beta2^t; m^ = m / c1, v^ = v / c2.\n"
-        "4. The inputs (9.2): x = (m^ / (sqrt(v^) + eps), g / (sqrt(v^) + eps)), stacked as columns.\n"
+        "4. The inputs (9.2): x = (m^ / (sqrt(v^) + eps), g / (sqrt(v^) + eps)), as columns.\n"
         "5. Scale every gradient by c > 0: m^ and sqrt(v^) both scale by c, and x does not change.",
         self_name="opt"),
     Exercise(
