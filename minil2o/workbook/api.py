@@ -23,7 +23,7 @@ from . import checks, checks_meta
 from .lookup import substituted
 from .table import Exercise, exercise
 
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def check_function(name):
@@ -50,7 +50,7 @@ class Result:
         """The exercise's name, its status and what to do next, on one line."""
         head = f"{self.exercise.name:<34s} {self.status:<12s}"
         if self.status == "right":
-            worst = max(m.error for m in self.measures if m.kind != "absolute error")
+            worst = max((m.error for m in self.measures if m.kind != "absolute error"), default=0.0)
             return f"{head} largest relative error {worst:.1e}"
         if self.status == "wrong":
             bad = max((m for m in self.measures if not m.right),

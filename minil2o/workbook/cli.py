@@ -28,12 +28,12 @@ def add_parser(subparsers):
     new = sub.add_parser("new", help="write a file of stubs, in the order a learner meets them",
                          description="Write FILE: one stub per exercise, each with the library "
                          "function's name and signature, its equation and shapes.")
-    new.add_argument("file", help="the workbook file to write, e.g. w.py")
+    new.add_argument("file", metavar="FILE", help="the workbook file to write, e.g. w.py")
     new.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     check = sub.add_parser("check", help="run the library's checks on your functions",
                            description="Run the gradient checks of every exercise (or of the "
                            "NAMEs given) on the functions of FILE; exit 0 only when all are right.")
-    check.add_argument("file", help="your workbook file")
+    check.add_argument("file", metavar="FILE", help="your workbook file")
     check.add_argument("names", nargs="*", metavar="NAME", help="only these exercises")
     hint = sub.add_parser("hint", help="print the derivation of one exercise",
                           description="Print the steps of one exercise's derivation (no code).")
