@@ -2,14 +2,14 @@
 
     from minil2o.workbook import check
     result = check("lstm_step_backward", my_lstm_step_backward)
-    # lstm_step_backward          right        largest relative error 8.3e-11
+    # lstm_step_backward                 right        largest relative error 7.0e-10
 
 `check` runs the exercise's checks (the suite's own, minil2o/workbook/checks*.py) with the function
 in place of the library's; every other piece stays the library's, so one exercise's mistakes never
 reach another's verdict. The verdict is `right` (every output within its bound), `wrong` (the
-worst output, its error and the equation to revisit), `not started` (the function
-raises NotImplementedError) or `error` (any other exception, in one line, with the line of the
-learner's code it came from).
+worst output, its error and the equation to revisit), `not started` (the function raises
+NotImplementedError) or `error` (any other exception, in one line, with the line of the learner's
+code it came from); `minil2o workbook check` adds `missing` for a function its file lacks.
 """
 import math
 import os
@@ -38,7 +38,7 @@ def check_function(name):
 class Result:
     """The verdict on one exercise."""
     exercise: Exercise
-    status: str                                   # right, wrong, not started or error
+    status: str                                   # right, wrong, not started, error, missing
     measures: list = field(default_factory=list)  # the outputs compared, in order
     message: str = ""                             # for an error: the exception in one line
 
@@ -50,8 +50,8 @@ class Result:
         """The exercise's name, its status and what to do next, on one line."""
         head = f"{self.exercise.name:<34s} {self.status:<12s}"
         if self.status == "right":
-            worst = max((m.error for m in self.measures if m.kind != "absolute error"), default=0.0)
-            return f"{head} largest relative error {worst:.1e}"
+            relative = [m.error for m in self.measures if m.kind != "absolute error"]
+            return f"{head} largest relative error {max(relative, default=0.0):.1e}"
         if self.status == "wrong":
             bad = max((m for m in self.measures if not m.right),
                       key=lambda m: math.inf if math.isnan(m.error) else m.error / m.bound)
