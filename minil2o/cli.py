@@ -6,6 +6,7 @@
     minil2o evaluate    learned checkpoints against tuned hand-designed optimizers
     minil2o reproduce   the papers' experiments by name
     minil2o bench       meta-training speed and memory
+    minil2o workbook    the gradient checks as exercises (minil2o/workbook/cli.py)
 
 Bad input gets one line on stderr naming the bad value and what is allowed, and exit code 2;
 training stopped by a NaN or Inf (--on-nonfinite stop) exits with code 3; a file that cannot be
@@ -164,6 +165,8 @@ def build_parser():
         p.set_defaults(func=func)
     for name, (module, help_text) in MODULE_COMMANDS.items():
         add_module_command(sub, name, module, help_text)
+    from .workbook.cli import add_parser as add_workbook
+    add_workbook(sub)
     return parser
 
 

@@ -1,8 +1,12 @@
 """Small shared pieces of the tests."""
-import numpy as np
-
-from minil2o.problems.mlp import MLPFamily
 from minil2o.train import TrainConfig
+from minil2o.workbook.checks import tiny_family  # noqa: F401  (an MLP family on 40 examples)
+
+
+def assert_right(report):
+    """Every output of a workbook check within its bound; the errors are printed (pytest -s)."""
+    print(f"  {report}")
+    assert report.measures and report.right, str(report)
 
 
 def tiny_config(**changes):
@@ -13,12 +17,3 @@ def tiny_config(**changes):
                 optimizer_kwargs={"hidden": 4})
     base.update(changes)
     return TrainConfig(**base)
-
-
-def tiny_family(activation, hidden, dtype="float64", **kwargs):
-    """An MLP family on 40 random examples: 12 inputs, 3 classes, minibatch 4."""
-    data = np.random.default_rng(7)
-    X = data.standard_normal((40, 12))
-    y = data.integers(0, 3, size=40)
-    return MLPFamily(X, y, hidden=hidden, activation=activation, batch_size=4, num_classes=3,
-                     init_std=0.5, dtype=dtype, **kwargs)

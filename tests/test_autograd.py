@@ -1,6 +1,7 @@
 """The autograd engine: every op's backward against central differences (float64), broadcasting,
 accumulation over several paths, the custom op, and an LSTM step written in engine ops against the
-hand-written lstm_step_forward / lstm_step_backward."""
+hand-written lstm_step_forward / lstm_step_backward. The op check (engine_error) lives in
+minil2o/workbook/checks.py, with the sigmoid's, which is a workbook exercise."""
 import numpy as np
 import pytest
 
@@ -9,40 +10,12 @@ from minil2o.backend import asarray, to_numpy
 from minil2o.errors import UsageError
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
 from minil2o.lstm import lstm_step_backward, lstm_step_forward
+from minil2o.workbook import checks
+from minil2o.workbook.checks import engine_error, random_arrays
+
+from helpers import assert_right
 
 TOL = 1e-7
-
-
-def _to_backend(x):
-    """A float64 host array on the backend (a 0-d one passed as a float, so it stays 0-d)."""
-    return asarray(float(x) if x.ndim == 0 else x, dtype="float64")
-
-
-def _arrays(rng, shapes, low=None):
-    """Random float64 backend arrays, one per name: standard normal, or with |x| in [low, low + 1]
-    and a random sign when `low` is given (to stay away from kinks and poles at 0)."""
-    out = {}
-    for name, shape in shapes.items():
-        x = rng.standard_normal(shape)
-        if low is not None:
-            x = np.sign(x) * (low + rng.random(shape))
-        out[name] = _to_backend(x)
-    return out
-
-
-def check_engine(build, inputs, seed=1):
-    """Run build(**Tensors) -> Tensor, backpropagate a random upstream gradient g, and compare every
-    input's .grad with central differences of <build(**inputs), g>. Returns the largest error."""
-    tensors = {name: Tensor(x) for name, x in inputs.items()}
-    out = build(**tensors)
-    g = _to_backend(np.random.default_rng(seed).standard_normal(out.shape))
-    out.backward(g)
-
-    def forward(**arrays):
-        return build(**{name: Tensor(x) for name, x in arrays.items()}).data
-    errors = check_gradients(vjp_objective(forward, g), inputs,
-                             {name: t.grad for name, t in tensors.items()}, verbose=False)
-    return max(errors.values())
 
 
 # (id, build, input shapes, low): low keeps |inputs| >= low where the op has a kink or a pole at 0.
@@ -71,7 +44,6 @@ OPS = [
     ("exp", lambda a: a.exp(), {"a": (2, 3)}, None),
     ("log", lambda a: a.abs().log(), {"a": (2, 3)}, 0.5),
     ("tanh", lambda a: a.tanh(), {"a": (2, 3)}, None),
-    ("sigmoid", lambda a: a.sigmoid(), {"a": (2, 3)}, None),
     ("relu", lambda a: a.relu(), {"a": (2, 3)}, 0.1),
     ("elu", lambda a: a.elu(), {"a": (2, 3)}, 0.1),
     ("elu_alpha", lambda a: a.elu(alpha=0.5), {"a": (2, 3)}, 0.1),
@@ -100,18 +72,25 @@ OPS += [(f"{how}_axis{axis}{'_keepdims' if keep else ''}",
 
 @pytest.mark.parametrize("build, shapes, low", [pytest.param(*op[1:], id=op[0]) for op in OPS])
 def test_op_gradient(build, shapes, low, rng):
-    assert check_engine(build, _arrays(rng, shapes, low)) < TOL
+    assert engine_error(build, random_arrays(rng, shapes, low)) < TOL
+
+
+def test_sigmoid_gradient():
+    """Tensor.sigmoid, the workbook's engine op: its op check and chapter 2's check."""
+    assert_right(checks.tensor_sigmoid())
 
 
 def test_where_gradient(rng):
     cond = asarray(rng.random((3, 4)) > 0.5)
-    assert check_engine(lambda a, b: where(cond, a, b), _arrays(rng, {"a": (3, 4), "b": (3, 4)})) < TOL
-    assert check_engine(lambda a, b: where(cond, a, b), _arrays(rng, {"a": (3, 4), "b": (4,)})) < TOL
-    assert check_engine(lambda a: where(cond, a, 0.0) * a, _arrays(rng, {"a": (3, 4)})) < TOL
+    both = random_arrays(rng, {"a": (3, 4), "b": (3, 4)})
+    assert engine_error(lambda a, b: where(cond, a, b), both) < TOL
+    row = random_arrays(rng, {"a": (3, 4), "b": (4,)})
+    assert engine_error(lambda a, b: where(cond, a, b), row) < TOL
+    assert engine_error(lambda a: where(cond, a, 0.0) * a, random_arrays(rng, {"a": (3, 4)})) < TOL
 
 
 def test_values_match_the_backend(rng):
-    x = _arrays(rng, {"x": (3, 4)}, low=0.2)["x"]
+    x = random_arrays(rng, {"x": (3, 4)}, low=0.2)["x"]
     X = to_numpy(x)
     t = Tensor(x)
     assert rel_error((t * 2.0 - 1.0).data, 2.0 * X - 1.0) < 1e-15
@@ -124,15 +103,15 @@ def test_values_match_the_backend(rng):
 
 
 def test_tensor_used_twice_accumulates(rng):
-    x = _arrays(rng, {"x": (2, 3)})["x"]
+    x = random_arrays(rng, {"x": (2, 3)})["x"]
     t = Tensor(x)
     (t * t).sum().backward()
     assert rel_error(t.grad, 2.0 * to_numpy(x)) == 0.0
-    assert check_engine(lambda a: a * a.exp() + (a.tanh() @ a.T) @ a, {"a": x}) < TOL
+    assert engine_error(lambda a: a * a.exp() + (a.tanh() @ a.T) @ a, {"a": x}) < TOL
 
 
 def test_backward_resets_grads(rng):
-    t = Tensor(_arrays(rng, {"x": (3,)})["x"])
+    t = Tensor(random_arrays(rng, {"x": (3,)})["x"])
     y = (t * 3.0).sum()
     y.backward()
     y.backward()
@@ -187,7 +166,7 @@ def test_custom_op_scalar_loss(rng):
         f_value, grad = loss_and_grad(theta.data)
         f = custom_op([theta], f_value, lambda df: [df * grad], name="quadratic")
         return 3.0 * f + (theta ** 2).sum()               # the op composes with others
-    assert check_engine(build, _arrays(rng, {"theta": (5,)})) < TOL
+    assert engine_error(build, random_arrays(rng, {"theta": (5,)})) < TOL
 
 
 def test_custom_op_array_valued_with_a_constant_input(rng):
@@ -197,7 +176,7 @@ def test_custom_op_array_valued_with_a_constant_input(rng):
         r = custom_op([theta, v], W @ theta.data - y,     # residual, (n,)
                       lambda dr: [W.T @ dr, None], name="residual")
         return (r * r).sum()
-    inputs = _arrays(rng, {"theta": (5,), "v": (5,)})
+    inputs = random_arrays(rng, {"theta": (5,), "v": (5,)})
     tensors = {k: Tensor(x) for k, x in inputs.items()}
     build(**tensors).backward()
     r = W @ inputs["theta"] - y
@@ -220,9 +199,9 @@ def lstm_step_engine(x, h_prev, c_prev, Wx, Wh, b):
 
 def test_lstm_step_matches_layers_and_central_differences(rng):
     N, D, H = 3, 2, 4
-    inputs = _arrays(rng, {"x": (N, D), "h_prev": (N, H), "c_prev": (N, H),
+    inputs = random_arrays(rng, {"x": (N, D), "h_prev": (N, H), "c_prev": (N, H),
                            "Wx": (D, 4 * H), "Wh": (H, 4 * H), "b": (4 * H,)})
-    dh, dc = _arrays(rng, {"dh": (N, H), "dc": (N, H)}).values()
+    dh, dc = random_arrays(rng, {"dh": (N, H), "dc": (N, H)}).values()
     tensors = {k: Tensor(x) for k, x in inputs.items()}
     h, c = lstm_step_engine(**tensors)
     ((h * dh).sum() + (c * dc).sum()).backward()

@@ -2,22 +2,18 @@
 
 Each tutorial exercise says "implement X; the check below should print a relative error below 1e-7"
 and starts from the library call; these are the same checks, on the same tiny sizes and seeds, so the
-reference keeps passing them under every backend."""
-import os
-
+reference keeps passing them under every backend. Those of chapters 2 to 6 are workbook
+exercises: their checks live in minil2o/workbook/ (checks.py, checks_meta.py), where `minil2o
+workbook check` runs them on a learner's functions."""
 import numpy as np
-import pytest
 
-import minil2o
-from minil2o import convolution, lstm
-from minil2o.autograd import Tensor
+from minil2o import convolution
 from minil2o.backend import asarray, to_numpy, xp
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
-from minil2o.meta import meta_gradient, meta_weights, unroll, unroll_loss
 from minil2o.optimizers import hand
-from minil2o.optimizers.learned import DMOptimizer
-from minil2o.problems import QuadraticFamily
-from minil2o.train import flatten
+from minil2o.workbook import checks, checks_meta
+
+from helpers import assert_right
 
 TOL = 1e-7
 
@@ -40,123 +36,45 @@ def test_ch01_adagrad_matches_table_1():
 
 
 def test_ch02_sigmoid_backward_via_the_engine():
-    """Chapter 2, exercise 1: the engine's sigmoid backward against central differences."""
-    x0 = f64(np.random.default_rng(1), (3, 4))
-    s_bar = f64(np.random.default_rng(2), (3, 4))
-    x = Tensor(x0)
-    (x.sigmoid() * s_bar).sum().backward()
-    errors = check_gradients(lambda x: xp.sum(Tensor(x).sigmoid().data * s_bar), {"x": x0},
-                             {"x": x.grad})
-    assert errors["x"] < TOL
-    assert rel_error(Tensor(x0).sigmoid().data, 1 / (1 + xp.exp(-x0))) < 1e-12
-
-
-def _lstm_weights(rng, D=3, H=4):
-    return f64(rng, (D, 4 * H), 0.5), f64(rng, (H, 4 * H), 0.5), f64(rng, 4 * H, 0.5)
+    """Chapter 2, exercise 1: the engine's sigmoid backward against central differences
+    (workbook exercise tensor_sigmoid)."""
+    assert_right(checks.tensor_sigmoid())
 
 
 def test_ch03_lstm_step_backward():
     """Chapter 3, exercise 1: lstm_step_backward against central differences."""
-    rng = np.random.default_rng(0)
-    N, D, H = 2, 3, 4
-    x, h_prev, c_prev = f64(rng, (N, D)), f64(rng, (N, H)), f64(rng, (N, H))
-    Wx, Wh, b = _lstm_weights(rng, D, H)
-    names = ("x", "h_prev", "c_prev", "Wx", "Wh", "b")
-    inputs = dict(zip(names, (x, h_prev, c_prev, Wx, Wh, b)))
-    dh, dc = f64(rng, (N, H)), f64(rng, (N, H))
-    _, _, cache = lstm.lstm_step_forward(**inputs)
-
-    def objective(**inp):
-        h, c, _ = lstm.lstm_step_forward(**inp)
-        return xp.sum(h * dh) + xp.sum(c * dc)
-
-    grads = lstm.lstm_step_backward(dh, dc, cache)
-    errors = check_gradients(objective, inputs, dict(zip(names, grads)), verbose=False)
-    assert max(errors.values()) < TOL, errors
+    assert_right(checks.lstm_step_backward())
 
 
 def test_ch03_lstm_backward_through_time():
     """Chapter 3, exercise 2: lstm_backward (BPTT) against central differences."""
-    rng = np.random.default_rng(2)
-    N, T, D, H = 2, 5, 3, 4
-    Wx, Wh, b = _lstm_weights(rng, D, H)
-    inputs = {"x": f64(rng, (N, T, D)), "h0": f64(rng, (N, H)), "Wx": Wx, "Wh": Wh, "b": b}
-    dhs = f64(rng, (N, T, H))
-    _, caches = lstm.lstm_forward(**inputs)
-    objective = vjp_objective(lambda **inp: lstm.lstm_forward(**inp)[0], dhs)
-    grads = lstm.lstm_backward(dhs, caches)
-    errors = check_gradients(objective, inputs, dict(zip(inputs, grads)), verbose=False)
-    assert max(errors.values()) < TOL, errors
+    assert_right(checks.lstm_backward())
 
 
-@pytest.fixture(scope="module")
-def tiny_unroll():
-    """Chapter 4's set-up: a 3-d quadratic, a 2-layer LSTM of 4 units, K = 5 steps, float64 (built
-    once per module, so the backend is selected here, before the per-test fixture runs)."""
-    minil2o.set_backend(os.environ.get("MINIL2O_BACKEND", "numpy"))
-    rng = np.random.default_rng(0)
-    problem = QuadraticFamily(dim=3, init_std=1.0, dtype="float64").sample(rng)
-    opt = DMOptimizer(hidden=4, num_layers=2, preprocess="none", output_scale=1.0)
-    phi = opt.init_params(rng, "float64")
-    theta0, state0 = problem.init(rng), opt.init_state(problem.n, "float64")
-    K = 5
-    batches, weights = [None] * (K + 1), meta_weights(K, "all")
-    tr = unroll(opt, phi, problem, theta0, state0, batches)
-
-    def loss(fixed_grads=None):
-        return lambda **p: unroll_loss(opt, p, problem, theta0, state0, batches, weights, fixed_grads)
-    return dict(opt=opt, phi=phi, problem=problem, tr=tr, weights=weights, loss=loss, K=K)
-
-
-def test_ch04_meta_gradient_dashed_edges_dropped(tiny_unroll):
+def test_ch04_meta_gradient_dashed_edges_dropped():
     """Chapter 4, exercise 1: the meta-gradient with d grad / d phi = 0 against central differences
     of the unroll's loss with the optimizer fed the recorded gradients (h = 1e-5)."""
-    u = tiny_unroll
-    d_phi = meta_gradient(u["opt"], u["phi"], u["problem"], u["tr"], u["weights"])
-    errors = check_gradients(u["loss"](u["tr"].grads[:u["K"]]), u["phi"], d_phi, h=1e-5,
-                             verbose=False)
-    assert max(errors.values()) < TOL, errors
+    assert_right(checks_meta.meta_gradient_dropped())
 
 
-def test_ch04_meta_gradient_second_derivatives(tiny_unroll):
+def test_ch04_meta_gradient_second_derivatives():
     """Chapter 4, exercise 1: the meta-gradient with second derivatives against central
     differences of the true meta-loss (h = 1e-5); it differs from the dropped one."""
-    u = tiny_unroll
-    kept = meta_gradient(u["opt"], u["phi"], u["problem"], u["tr"], u["weights"],
-                         second_derivatives=True)
-    errors = check_gradients(u["loss"](), u["phi"], kept, h=1e-5, verbose=False)
-    assert max(errors.values()) < TOL, errors
-    dropped = meta_gradient(u["opt"], u["phi"], u["problem"], u["tr"], u["weights"])
-    assert rel_error(flatten(dropped), flatten(kept)) > 1e-5
+    report = checks_meta.meta_gradient_kept()
+    assert_right(report)
+    assert report.notes["difference"] > 1e-5
 
 
 def test_ch05_quadratic_gradient_and_hvp():
     """Chapter 5, exercise 1: the quadratic's gradient (5.2) against central differences, and its
     Hessian-vector product (5.3) against the central difference of the gradient (5.4)."""
-    rng = np.random.default_rng(0)
-    p = QuadraticFamily(dim=4, num_functions=2, init_std=1.0, dtype="float64").sample(rng)
-    theta, v = p.init(rng), f64(rng, p.n)
-    _, grad = p.loss_and_grad(theta)
-    errors = check_gradients(lambda theta: p.loss(theta), {"theta": theta}, {"theta": grad},
-                             verbose=False)
-    assert errors["theta"] < TOL, errors
-    h = 1e-5
-    numeric = (p.loss_and_grad(theta + h * v)[1] - p.loss_and_grad(theta - h * v)[1]) / (2 * h)
-    assert rel_error(p.hvp(theta, v), numeric) < TOL
+    assert_right(checks.quadratic_gradient_and_hvp())
 
 
 def test_ch06_mlp_gradient():
     """Chapter 6, exercise 1: the MLP's hand-written gradient (6.3) against central differences on
     a 6-5-3 sigmoid network over 20 examples (the whole data set as the batch)."""
-    from minil2o.problems import MLPFamily
-    rng = np.random.default_rng(0)
-    tiny = MLPFamily(rng.standard_normal((20, 6)), rng.integers(0, 3, 20), hidden=(5,),
-                     num_classes=3, batch_size=20, init_std=0.5, dtype="float64").sample(rng)
-    theta = tiny.init(rng)
-    _, grad = tiny.loss_and_grad(theta, None)
-    errors = check_gradients(lambda theta: tiny.loss(theta, None), {"theta": theta},
-                             {"theta": grad}, verbose=False)
-    assert errors["theta"] < TOL, errors
+    assert_right(checks.mlp_gradient())
 
 
 def test_ch07_conv2d_backward():

@@ -1,35 +1,24 @@
 """The quadratic optimizee: loss against a direct formula, gradient and Hessian-vector product
-against central differences in float64."""
+against central differences in float64 (the check is minil2o/workbook/checks.py's, which `minil2o
+workbook check` also runs on a learner's functions)."""
 import numpy as np
 import pytest
 
 from minil2o.backend import asarray, to_numpy
 from minil2o.errors import UsageError
-from minil2o.gradcheck import check_gradients, rel_error
+from minil2o.gradcheck import rel_error
 from minil2o.problems.quadratic import QuadraticFamily
+from minil2o.workbook import checks
+
+from helpers import assert_right
 
 
-def check_problem(problem, rng, theta, batch=None, h=1e-6):
-    """Gradient of problem.loss by central differences, and H v against the central difference of
-    the hand-written gradient, (g(theta + h v) - g(theta - h v)) / 2h. Returns both errors."""
-    f, grad = problem.loss_and_grad(theta, batch)
-    assert abs(float(to_numpy(f)) - float(to_numpy(problem.loss(theta, batch)))) < 1e-12
-    err_grad = check_gradients(lambda theta: problem.loss(theta, batch), {"theta": theta},
-                               {"theta": grad})["theta"]
-    v = asarray(rng.standard_normal(problem.n), dtype="float64")
-    g_plus = problem.loss_and_grad(theta + h * v, batch)[1]
-    g_minus = problem.loss_and_grad(theta - h * v, batch)[1]
-    err_hvp = rel_error((g_plus - g_minus) / (2 * h), problem.hvp(theta, v, batch))
-    print(f"  hvp relative error {err_hvp:.2e}")
-    assert err_grad < 1e-6 and err_hvp < 1e-6, (err_grad, err_hvp)
-    return err_grad, err_hvp
-
-
-def test_gradient_and_hvp(rng):
-    problem = QuadraticFamily(dim=10, num_functions=3, dtype="float64").sample(rng)
-    assert problem.n == 30 and problem.num_problems == 3
-    theta = asarray(rng.standard_normal(problem.n), dtype="float64")
-    check_problem(problem, rng, theta)
+def test_gradient_and_hvp():
+    """f against problem.loss, the gradient by central differences, H v against the central
+    difference of the gradient, on three 10-d quadratics (checks.quadratic_problem)."""
+    report = checks.quadratic_problem()
+    assert report.notes["n"] == 30 and report.notes["num_problems"] == 3
+    assert_right(report)
 
 
 def test_loss_matches_formula(rng):
