@@ -57,7 +57,7 @@ def add_arguments(p):
 def settings(args):
     """The run's sizes from the arguments, the --quick defaults and the backend."""
     from .backend import get_backend
-    from .evaluate import check_positive_int
+    from .validate import check_positive_int
     quick, gpu = args.quick, get_backend() == "cupy"
     opts = [o.strip() for o in args.optimizers.split(",") if o.strip()]
     for o in opts:

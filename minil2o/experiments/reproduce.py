@@ -6,7 +6,7 @@ import os
 import time
 
 from ..errors import UsageError
-from ..evaluate import check_positive_int
+from ..validate import check_positive_int
 from . import dm
 from .registry import EXPERIMENTS, quick_version
 from .runner import Runner, run_comparison

@@ -35,6 +35,7 @@ import numpy as np
 from ..backend import asarray, xp
 from ..backend import dtype as as_dtype
 from ..errors import UsageError
+from ..validate import check_positive_int
 from ..layers import (elu_backward, elu_forward, linear_backward, linear_forward, tanh_backward,
                       tanh_forward)
 from ..lstm import init_lstm_params, lstm_stack_backward, lstm_stack_forward
@@ -48,11 +49,9 @@ class LearnedOptimizer:
     kind = None
 
     def __init__(self, hidden=20, num_layers=2, phi=None):
-        if int(hidden) != hidden or hidden < 1:
-            raise UsageError(f"hidden must be a positive integer, got {hidden!r}")
-        if int(num_layers) != num_layers or num_layers < 1:
-            raise UsageError(f"num_layers must be a positive integer, got {num_layers!r}")
-        self.hidden, self.num_layers, self.phi = int(hidden), int(num_layers), phi
+        self.hidden = check_positive_int(hidden, "hidden")
+        self.num_layers = check_positive_int(num_layers, "num_layers")
+        self.phi = phi
 
     def lstm_state(self, n, dtype):
         return {f"{hc}{layer}": xp.zeros((n, self.hidden), dtype=dtype)

@@ -44,6 +44,7 @@ import numpy as np
 from ..backend import asarray, xp
 from ..backend import dtype as backend_dtype
 from ..errors import DataError, UsageError
+from ..validate import check_positive_int
 from ..convolution import (batchnorm_backward, batchnorm_forward, conv2d_backward, conv2d_forward,
                            maxpool2x2_backward, maxpool2x2_forward)
 from ..layers import ACTIVATIONS, linear_backward, linear_forward, one_hot, softmax_cross_entropy
@@ -67,12 +68,6 @@ def parse_layers(layers):
     if any(t != "f" for t in tokens[first_f:]):
         raise UsageError(f"layers={layers!r} is not allowed: {allowed}")
     return tokens
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise UsageError(f"{name}={value!r} is not allowed: use a positive integer")
-    return int(value)
 
 
 def build_plan(tokens, image_shape, num_classes, channels, hidden, kernel_size, batch_norm, gain):
@@ -140,16 +135,16 @@ class CNNProblem(Problem):
         if activation not in ACTIVATIONS:
             raise UsageError(f"activation={activation!r} is not allowed: choose one of "
                              f"{', '.join(sorted(ACTIVATIONS))}")
-        if _check_positive_int("kernel_size", kernel_size) % 2 == 0:
+        if check_positive_int(kernel_size, "kernel_size") % 2 == 0:
             raise UsageError(f"kernel_size={kernel_size!r} is not allowed: use an odd size")
         backend_dtype(dtype)                                    # refuses unknown dtypes
         self.X, self.Y, self.dtype, self.activation = X, Y, dtype, activation
         self.layers, self.kernel_size, self.batch_norm = layers, kernel_size, bool(batch_norm)
-        self.batch_size = _check_positive_int("batch_size", batch_size)
+        self.batch_size = check_positive_int(batch_size, "batch_size")
         self.act_forward, self.act_backward = ACTIVATIONS[activation]
         self.ops, self.params = build_plan(
             parse_layers(preset.get("layers", layers)), tuple(X.shape[1:]), Y.shape[1],
-            _check_positive_int("channels", channels), _check_positive_int("hidden", hidden),
+            check_positive_int(channels, "channels"), check_positive_int(hidden, "hidden"),
             kernel_size, self.batch_norm, GAINS[activation])
         self.sizes = [math.prod(p.shape) for p in self.params]
         self.n = sum(self.sizes)
@@ -260,7 +255,7 @@ def prepare_images(X, y, num_classes, image_shape=None, classes=None):
     remapped in the given order to 0 .. len(classes)-1 (CIFAR-2, CIFAR-5, held-out labels).
     """
     X, y = np.asarray(X), np.asarray(y)
-    num_classes = _check_positive_int("num_classes", num_classes)
+    num_classes = check_positive_int(num_classes, "num_classes")
     if image_shape is not None:
         shape = tuple(int(s) for s in image_shape)
         shape = (1,) + shape if len(shape) == 2 else shape

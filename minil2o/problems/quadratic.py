@@ -14,14 +14,8 @@ reports F / B, the mean over functions). Everything is one batched matmul on (B,
 """
 from ..backend import asarray, xp
 from ..errors import UsageError
+from ..validate import check_positive_int
 from .base import Family, Problem
-
-
-def _positive_int(value, name):
-    """value as an int, or a UsageError naming it when it is not a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{name}={value!r} is not allowed: use a positive integer")
-    return value
 
 
 class QuadraticProblem(Problem):
@@ -89,8 +83,8 @@ class QuadraticFamily(Family):
     """
 
     def __init__(self, dim=10, num_functions=1, init_std=0.01, dtype="float32"):
-        self.dim = _positive_int(dim, "dim")
-        self.num_functions = _positive_int(num_functions, "num_functions")
+        self.dim = check_positive_int(dim, "dim")
+        self.num_functions = check_positive_int(num_functions, "num_functions")
         if isinstance(init_std, bool) or not isinstance(init_std, (int, float)) \
                 or not init_std >= 0:
             raise UsageError(f"init_std={init_std!r} is not allowed: use a number >= 0")

@@ -36,16 +36,11 @@ import numpy as np
 
 from ..backend import asarray, xp
 from ..errors import UsageError
+from ..validate import check_positive_int
 from ..lstm import lstm_backward, lstm_forward
 from .base import Family, Problem
 
 PREDICT = ("last", "every")
-
-
-def _check_int(name, value, low):
-    """Raise UsageError unless `value` is an integer >= low."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise UsageError(f"{name}={value!r} is not allowed: use an integer >= {low}")
 
 
 def sample_sine_sequences(rng, batch_size, seq_len, noise):
@@ -75,9 +70,9 @@ class SineLSTM(Problem):
 
     def __init__(self, num_layers=1, hidden=20, seq_len=10, noise=0.1, batch_size=128,
                  predict="last", init_scale=0.1, dtype="float32"):
-        for name, value, low in (("num_layers", num_layers, 1), ("hidden", hidden, 1),
-                                 ("seq_len", seq_len, 1), ("batch_size", batch_size, 1)):
-            _check_int(name, value, low)
+        for name, value in (("num_layers", num_layers), ("hidden", hidden), ("seq_len", seq_len),
+                            ("batch_size", batch_size)):
+            check_positive_int(value, name)
         if predict not in PREDICT:
             raise UsageError(f"predict={predict!r} is not allowed: choose one of {PREDICT}")
         if not noise >= 0.0:
