@@ -1,0 +1,275 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 9. RNNprop: relative inputs, Random Scaling, combination with convex functions
+#
+# Lv, Jiang & Li 2017 ("RNNprop") start from chapter 1's observation (their section 3.2): scaling the
+# objective, $f \to c f$, scales every step of SGD and Momentum but leaves Adagrad, RMSprop and Adam
+# unchanged, because those divide the gradient by the root of its second moment. The DM optimizer
+# reads the raw gradient, so it belongs to the first class; it overfits the scale of its training
+# problems and fails on longer horizons. RNNprop moves the learned optimizer into the second class
+# (relative inputs) and trains it so that it cannot memorise a step size (Random Scaling, the
+# combination with convex functions; their section 4). This chapter writes those equations, checks
+# them, trains RNNprop live on quadratics and tests it on MLPs it never saw: longer horizons and other
+# activations.
+#
+# The paper's equation numbers were lost in our copy of it, so its equations are numbered (9.1),
+# (9.2), ... here, with the section they come from.
+
+# %%
+# %matplotlib inline
+import os
+import numpy as np
+import matplotlib.pyplot as plt
+import _common                      # the checkout on sys.path, the figure style, the versions printed
+import minil2o
+from minil2o.backend import asarray, to_float, to_numpy, xp
+from minil2o.data import load_mnist
+from minil2o.evaluate import learning_curves
+from minil2o.gradcheck import check_gradients, rel_error
+from minil2o.optimizers.hand import Adam
+from minil2o.optimizers.learned import RNNprop
+from minil2o.problems import MLPFamily, QuadraticFamily
+from minil2o.problems.wrappers import ConvexCombined, RandomScaled
+from minil2o.train import TrainConfig, Trainer, load_optimizer
+
+# %% [markdown]
+# ## 9.1 Relative inputs (section 4)
+#
+# RNNprop keeps Adam's moving averages of the gradient $g_t$ and of its square, with
+# $\beta_1 = \beta_2 = 0.95$, and corrects their bias towards the zero start:
+#
+# $$m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
+# \hat m_t = \frac{m_t}{1-\beta_1^t},\quad \hat v_t = \frac{v_t}{1-\beta_2^t}. \tag{9.1}$$
+#
+# The LSTM reads two *relative* inputs per coordinate,
+#
+# $$x_t = \left(\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon},\ \frac{g_t}{\sqrt{\hat v_t} + \epsilon}\right),
+# \qquad \epsilon = 10^{-8}. \tag{9.2}$$
+#
+# Multiply every gradient by $c > 0$: $\hat m_t$ and $\sqrt{\hat v_t}$ both scale by $c$, and (up to
+# $\epsilon$) $x_t$ does not change. From scratch against `RNNprop.relative_inputs`, and the
+# invariance:
+
+# %%
+opt = RNNprop(hidden=20, num_layers=2, beta1=0.95, beta2=0.95, eps=1e-8, alpha=0.1)
+rng = np.random.default_rng(0)
+grads = rng.standard_normal((5, 6))                                  # 5 steps, 6 coordinates
+
+def relative_inputs_mine(grads, c=1.0, b1=0.95, b2=0.95, eps=1e-8):
+    m = v = np.zeros(grads.shape[1])
+    for t, g in enumerate(c * grads, start=1):
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g          # eq. (9.1)
+        m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+    return np.stack([m_hat, g], axis=1) / (np.sqrt(v_hat) + eps)[:, None]  # eq. (9.2), (n, 2)
+
+state = opt.init_state(6, "float64")
+for g in grads:
+    x, (t, m, v, *_) = opt.relative_inputs(asarray(g, dtype="float64"), state)
+    state = {**state, "m": m, "v": v, "t": t}
+print("eq. (9.2) vs relative_inputs:", rel_error(x, relative_inputs_mine(grads)))
+for c in (1e-3, 1e3):
+    print(f"inputs for c = {c:g} vs c = 1:", rel_error(relative_inputs_mine(grads, c), relative_inputs_mine(grads)))
+
+# %% [markdown]
+# ## 9.2 The network
+#
+# The two inputs go through a fully connected layer of 20 ELU units (a learned preprocessing), the
+# coordinatewise two-layer LSTM of 20 units, and a bounded read-out:
+#
+# $$z_t = \operatorname{ELU}(x_t W_{\text{in}} + b_{\text{in}}),\qquad
+# h_t = \operatorname{LSTM}_2(\operatorname{LSTM}_1(z_t)),\qquad
+# \Delta\theta_t = -\alpha \tanh(h_t W_{\text{out}} + b_{\text{out}}),\quad \alpha = 0.1. \tag{9.3}$$
+#
+# Every step is at most $\alpha$ per coordinate whatever the gradient's size, as Adam's step is at
+# most about its learning rate. Its backward pass, `RNNprop.step_backward`, goes back through the
+# tanh, the LSTMs (chapter 3) and the ELU; with second derivatives on, also through (9.2) and (9.1)
+# (checking it is the exercise).
+
+# %%
+opt_small = RNNprop(hidden=20)
+phi = opt_small.init_params(rng, "float64")
+for scale in (1e-6, 1.0, 1e6):
+    update, _, _ = opt_small.step_forward(phi, asarray(scale * rng.standard_normal(1000)), opt_small.init_state(1000, "float64"))
+    print(f"gradients of size {scale:g}: largest |update| = {float(np.abs(to_numpy(update)).max()):.6f} "
+          "(the same at every scale, and below alpha = 0.1)")
+
+# %% [markdown]
+# ## 9.3 Random Scaling (section 4.1)
+#
+# An optimizer trained on one function can learn its best step size instead of a rule. Random Scaling
+# draws, for each training problem, a vector $c$ with $c_i = e^{u_i}$, $u_i \sim U(-r, r)$, and trains
+# on
+#
+# $$f_c(\theta) = f(c \odot \theta), \qquad \theta_0 = \theta_0^{f} / c, \tag{9.4}$$
+#
+# so the same minimum is seen at a different scale in every coordinate. By the chain rule,
+#
+# $$\nabla f_c(\theta) = c \odot \nabla f(c\odot\theta),\qquad H_c v = c \odot H(c\odot\theta)(c \odot v). \tag{9.5}$$
+#
+# `RandomScaled` implements (9.4) and (9.5); a check against central differences on a quadratic:
+
+# %%
+quad = QuadraticFamily(dim=5, init_std=1.0, dtype="float64").sample(rng)
+scaled = RandomScaled(quad, r=3.0, rng=rng)
+theta = scaled.init(rng)
+f, grad = scaled.loss_and_grad(theta, None)
+print("c ranges over", to_numpy(scaled.scale).min().round(3), "to", to_numpy(scaled.scale).max().round(3))
+errors = check_gradients(lambda theta: scaled.loss(theta, None), {"theta": theta}, {"theta": grad})
+
+# %% [markdown]
+# ## 9.4 Combination with convex functions (section 4.2)
+#
+# Neural network losses are non-convex and noisy; an optimizer trained only on them may never learn to
+# finish a simple convex descent. RNNprop appends to every training problem a random convex function
+# of 20 extra coordinates,
+#
+# $$F(\theta, x) = f(\theta) + g(x),\qquad g(x) = \frac{1}{n}\sum_{i=1}^{n}(x_i - v_i)^2,\quad
+# v_i \sim U(-1, 1),\ n = 20, \tag{9.6}$$
+#
+# each term randomly scaled ($r = 3$ for the MLP, $r = 1$ for $g$). Since the two parts share no
+# coordinate, the optimizer simply sees $n_f + 20$ coordinates. `ConvexCombined`:
+
+# %%
+combined = ConvexCombined(quad, rng, dim=20, r=1.0)
+theta = combined.init(rng)
+f, grad = combined.loss_and_grad(theta, None)
+print("n =", quad.n, "+ 20 =", combined.n, "| F = f + g:",
+      rel_error(f, quad.loss(theta[:5], None) + combined.convex.loss(theta[5:], None)))
+errors = check_gradients(lambda theta: combined.loss(theta, None), {"theta": theta}, {"theta": grad})
+
+# %% [markdown]
+# ## 9.5 Training RNNprop, and testing it far from its training
+#
+# If the trained optimizer `rnnprop-mnist.npz` (trained on the MNIST MLP with both tricks) is shipped
+# in `minil2o/datasets/pretrained/`, the cell below loads it. Otherwise it trains RNNprop live, in
+# seconds, on random 10-d quadratics with Random Scaling ($r = 1$) and the convex combination, with
+# RNNprop's meta-loss (only the last step of each truncation, `weighting="last"`) and its model
+# selection (the moving average of the training loss). Either way, the tests below run on MNIST MLPs
+# pooled to 14 x 14 (chapter 6), which the live optimizer never saw.
+
+# %%
+path = os.path.join("..", "minil2o", "datasets", "pretrained", "rnnprop-mnist.npz")
+if os.path.exists(path):
+    rnnprop, source = load_optimizer(path), "the shipped rnnprop-mnist optimizer"
+else:
+    config = TrainConfig(problem="quadratic", problem_kwargs={"num_functions": 16},
+                         optimizer="rnnprop", weighting="last", selection="train-average",
+                         random_scaling=1.0, convex_combination=True, horizon=100, unroll=20,
+                         meta_lr=0.005, epochs=6, problems_per_epoch=10, seed=0)
+    import warnings
+    warnings.filterwarnings("ignore", message="IProgress not found")   # no progress bar is shown
+    trainer = Trainer(config, log=lambda msg: None)
+    trainer.run(progress=False)
+    rnnprop, source = trainer.opt, "a live run on quadratics (60 problems; rnnprop-mnist.npz is not shipped)"
+    rnnprop.phi = trainer.best_phi
+print("RNNprop:", source)
+
+X, y = load_mnist("train")
+X14 = X.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)).reshape(-1, 196)   # (3000, 196)
+
+# %% [markdown]
+# **Longer horizons.** The optimizers of both papers are trained on 100 steps. RNNprop's section 5
+# runs them for 2,000 and 10,000 steps: the DM optimizer's loss goes up again, RNNprop keeps
+# decreasing. Here 300 steps on the base MLP (sigmoid, 20 units), against Adam with the learning rate
+# RNNprop's code tuned for long runs ($2^{-6}$):
+
+# %%
+family = MLPFamily(X14, y, hidden=(20,), activation="sigmoid")
+long_curves = {"RNNprop": learning_curves(family, rnnprop, 1, 300, seed=4),
+               "Adam (lr 2^-6)": learning_curves(family, Adam(lr=2.0 ** -6), 1, 300, seed=4)}
+fig, ax = plt.subplots()
+for label, c in long_curves.items():
+    smooth = np.convolve(c[0], np.ones(10) / 10, mode="valid")         # minibatch noise averaged
+    ax.semilogy(np.arange(9, 301), smooth, label=label)
+    print(f"{label:16s} mean loss over the last 50 steps: {c[0, -50:].mean():.3f}")
+ax.set_xlabel("step"); ax.set_title("base MLP, 300 steps (10-step moving average)", fontsize=10)
+ax.legend(fontsize=8); plt.tight_layout()
+
+# %% [markdown]
+# **Other activations.** RNNprop's table compares Adam, the DM optimizer and RNNprop on MLPs with
+# sigmoid, ReLU, ELU and tanh units (the DM optimizer, trained on sigmoid, fails on ReLU: chapter 6).
+# Adam gets the learning rates RNNprop's code tuned for each activation:
+
+# %%
+adam_lr = {"sigmoid": 0.03125, "relu": 0.0221, "elu": 0.0221, "tanh": 0.0110}
+fig, axes = plt.subplots(1, 4, figsize=(11, 2.8), sharey=True)
+for ax, (act, lr) in zip(axes, adam_lr.items()):
+    fam = MLPFamily(X14, y, hidden=(20,), activation=act)
+    for label, o in (("RNNprop", rnnprop), (f"Adam ({lr:g})", Adam(lr=lr))):
+        c = learning_curves(fam, o, 1, 100, seed=5)[0]
+        ax.semilogy(c, label=label)
+        print(f"{act:8s} {label:16s} mean loss over the last 20 steps: {c[-20:].mean():.3f}")
+    ax.set_title(act, fontsize=10); ax.set_xlabel("step"); ax.legend(fontsize=7)
+plt.tight_layout()
+
+
+# %% [markdown]
+# Trained only on quadratics, the scale-free optimizer transfers: with no tuning at all it stays
+# close to Adam tuned per activation, and keeps decreasing over 300 steps. The relative inputs (9.2)
+# make an MLP's gradients look like a quadratic's, and the tricks (9.4), (9.6) keep it from memorising
+# one step size. One test problem per curve is a demonstration, not a measurement;
+# `minil2o reproduce` runs RNNprop's experiments with many.
+#
+# ## Summary
+#
+# * RNNprop's inputs are Adam's normalized moments (9.1), (9.2): invariant to rescaling $f$, so the
+#   learned optimizer belongs to the scale-free class of section 3.2.
+# * A learned ELU preprocessing, the coordinatewise LSTM and a bounded output
+#   $-\alpha\tanh(\cdot)$ (9.3).
+# * Random Scaling (9.4, 9.5) and the combination with a random convex function (9.6) are training
+#   tricks: wrappers around any problem, with exact gradients and Hessian-vector products.
+# * The result generalizes to longer horizons and other activations.
+#
+# ## Exercises
+#
+# 1. **RNNprop's backward pass.** Implement `my_rnnprop_step_backward` below: from $\bar{\Delta\theta}$
+#    back through $-\alpha\tanh$, the read-out, `minil2o.optimizers.learned.lstm_stack_backward`, the
+#    ELU and $W_{\text{in}}$ (9.3), and with `need_d_grad` through (9.2) and (9.1)
+#    (`opt.relative_inputs_backward`). Replace the library call. The check below should print a
+#    relative error below 1e-7.
+# 2. Train the live optimizer without Random Scaling and without the convex combination
+#    (`random_scaling=0.0, convex_combination=False`), then rerun the tests. Which one suffers?
+# 3. Feed RNNprop the gradients of $1000 f$ instead of $f$ on the base MLP. What changes, and why?
+
+# %%
+def my_rnnprop_step_backward(opt, phi, d_update, d_state, cache, need_d_grad=True):
+    # Exercise 1: replace the next line by the backward pass of eqs. (9.1) to (9.3).
+    return opt.step_backward(phi, d_update, d_state, cache, need_d_grad)
+
+rng = np.random.default_rng(0)
+opt, n = RNNprop(hidden=3), 6
+phi = {k: v + asarray(0.1 * rng.standard_normal(v.shape), "float64")
+       for k, v in opt.init_params(rng, "float64").items()}
+state = {k: asarray(0.5 * rng.standard_normal(v.shape), "float64") if hasattr(v, "shape") else 3
+         for k, v in opt.init_state(n, "float64").items()}
+state["v"] = xp.abs(state["v"]) + 0.1                                 # a second moment is positive
+grad = asarray(rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-3, 1, n), "float64")
+_, new_state, cache = opt.step_forward(phi, grad, state)
+d_update = asarray(rng.standard_normal(n), "float64")
+d_state = {k: asarray(rng.standard_normal(v.shape), "float64") for k, v in new_state.items() if k != "t"}
+
+def objective(grad, **inputs):                  # <update, d_update> + sum_k <state'_k, d_state_k>
+    phi_ = {k: v for k, v in inputs.items() if not k.startswith("s_")}
+    state_ = {**{k[2:]: v for k, v in inputs.items() if k.startswith("s_")}, "t": 3}
+    update, new, _ = opt.step_forward(phi_, grad, state_)
+    return xp.sum(update * d_update) + sum(xp.sum(new[k] * d) for k, d in d_state.items())
+
+d_phi, d_prev, d_grad = my_rnnprop_step_backward(opt, phi, d_update, d_state, cache)
+inputs = {"grad": grad, **phi, **{f"s_{k}": v for k, v in state.items() if k != "t"}}
+analytic = {"grad": d_grad, **d_phi, **{f"s_{k}": d_prev[k] for k in state if k != "t"}}
+err = check_gradients(objective, inputs, analytic, verbose=False)
+print(f"RNNprop step backward: largest relative error {max(err.values()):.1e} (should be below 1e-7)")
