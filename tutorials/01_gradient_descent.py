@@ -34,7 +34,7 @@
 import os
 import numpy as np
 import matplotlib.pyplot as plt
-import _common                      # the checkout on sys.path, the figure style, the versions printed
+from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.gradcheck import rel_error
@@ -292,9 +292,10 @@ plt.tight_layout()
 #
 # ## Exercises
 #
-# 1. **Adagrad.** Implement the Adagrad row of Table 1 in `adagrad_step` below (replace the call to the
-#    library by $G_t = G_{t-1} + g_t^2$ and $\Delta\theta_t = -\alpha g_t/(\sqrt{G_t}+\epsilon)$). The
-#    check below should print a relative error below 1e-7.
+# 1. **Adagrad.** Implement the Adagrad row of Table 1 in `adagrad_step` below (replace the
+#    `NotImplementedError` by $G_t = G_{t-1} + g_t^2$ and $\Delta\theta_t = -\alpha g_t/(\sqrt{G_t}+\epsilon)$).
+#    The check compares your updates and $G_t$ with `hand.Adagrad` on 20 random gradients and should
+#    print relative errors below 1e-7. (The `minil2o workbook` has no Adagrad exercise.)
 # 2. Is Momentum in the first class or the second? Predict, then rerun the scaling cell with
 #    `hand.Momentum(lr=0.001)`.
 # 3. Find the largest stable step of section 1.2 by bisection on $\alpha$ (diverged or not after 200
@@ -304,10 +305,11 @@ plt.tight_layout()
 
 # %%
 def adagrad_step(g, state, lr, eps=1e-10):
-    # Exercise 1: replace the next line by Table 1's Adagrad row (compute G, then the update).
-    return hand.Adagrad(lr, eps).step(g, {"t": 0, "G": state["G"]})[0], \
-        {"G": state["G"] + g * g}
+    """Exercise 1: Adagrad's row of Table 1 (Lv et al. 2017), one step,
 
-mine = run_rule(adagrad_step, {"G": zeros()}, grads, lr=0.1)
-lib = run_rule(lambda g, s: hand.Adagrad(lr=0.1).step(g, s), hand.Adagrad().init_state(5, "float64"), grads)
-print(f"Adagrad relative error: {rel_error(mine, lib):.1e}  (should be below 1e-7)")
+        G_t = G_{t-1} + g_t^2,    Delta theta_t = -alpha g_t / (sqrt(G_t) + eps).
+
+    g: (n,) the gradient; state: {"G": G_{t-1}} (n,). Returns the update (n,) and {"G": G_t}."""
+    raise NotImplementedError("write Table 1's Adagrad row here")
+
+check("adagrad_step", adagrad_step)      # against hand.Adagrad, on 20 random gradients

@@ -31,7 +31,7 @@
 import os
 import numpy as np
 import matplotlib.pyplot as plt
-import _common                      # the checkout on sys.path, the figure style, the versions printed
+from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o import layers
@@ -222,12 +222,12 @@ plt.title("gradient reaching back in time");
 # ## Exercises
 #
 # 1. **The step backward pass.** Implement `my_lstm_step_backward(dh, dc, cache)` below from (3.5) to
-#    (3.8), replacing the call to the library. The cache holds
-#    `(x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c)`. The check below should print a relative error
-#    below 1e-7 for every input.
+#    (3.8). The cache holds `(x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c)`. The check compares each
+#    of the six outputs with central differences of $\langle h, \bar h\rangle + \langle c, \bar c\rangle$
+#    and should print relative errors below 1e-7. Workbook: `lstm_step_backward`.
 # 2. **Backpropagation through time.** Implement `my_lstm_backward(dhs, caches)` as the loop (3.10) over
-#    `layers.lstm_step_backward`, replacing the call to the library. The check below should print a
-#    relative error below 1e-7.
+#    `layers.lstm_step_backward`. The check should print relative errors below 1e-7. Workbook:
+#    `lstm_backward`.
 # 3. Set the forget-gate bias (entries $H$ to $2H$ of $b$) to $+3$ in the last plot. What happens to the
 #    curves, and why?
 # 4. The learned optimizer's rows are coordinates of the optimizee, all sharing $W_x, W_h, b$. Which
@@ -235,27 +235,23 @@ plt.title("gradient reaching back in time");
 
 # %%
 def my_lstm_step_backward(dh, dc, cache):
-    # Exercise 1: replace the next line by eqs. (3.5) to (3.8); return dx, dh_prev, dc_prev, dWx, dWh, db.
-    return layers.lstm_step_backward(dh, dc, cache)
+    """Exercise 1: one LSTM step backward, eqs. (3.5) to (3.8).
 
-_, _, cache = layers.lstm_step_forward(**inputs)
-errors = check_gradients(step_objective, inputs, dict(zip(names, my_lstm_step_backward(dh, dc, cache))),
-                         verbose=False)
-print(f"step backward: largest relative error {max(errors.values()):.1e} (should be below 1e-7)")
+    dh, dc: (N, H), the gradients on h and c; cache: (x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c)
+    from layers.lstm_step_forward. Returns dx (N, D), dh_prev, dc_prev (N, H), dWx (D, 4H),
+    dWh (H, 4H), db (4H,)."""
+    raise NotImplementedError("write eqs. (3.5) to (3.8) here")
+
+check("lstm_step_backward", my_lstm_step_backward)   # each output against central differences
 
 
 # %%
 def my_lstm_backward(dhs, caches):
-    # Exercise 2: replace the next line by the loop (3.10) over layers.lstm_step_backward;
-    # return dx (N, T, D), dh0 (N, H), dWx, dWh, db.
-    return layers.lstm_backward(dhs, caches)
+    """Exercise 2: backpropagation through time, eq. (3.10), as a loop over
+    layers.lstm_step_backward from t = T-1 down to 0.
 
-T = 5
-rng = np.random.default_rng(2)
-seq_inputs = {"x": f64((N, T, D)), "h0": f64((N, H)), "Wx": Wx, "Wh": Wh, "b": b}
-dhs = f64((N, T, H))
-_, caches = layers.lstm_forward(**seq_inputs)
-seq_objective = vjp_objective(lambda **inp: layers.lstm_forward(**inp)[0], dhs)
-errors = check_gradients(seq_objective, seq_inputs, dict(zip(seq_names, my_lstm_backward(dhs, caches))),
-                         verbose=False)
-print(f"BPTT: largest relative error {max(errors.values()):.1e} (should be below 1e-7)")
+    dhs: (N, T, H), the gradients on every h_t from outside; caches: from layers.lstm_forward.
+    Returns dx (N, T, D), dh0 (N, H), dWx, dWh, db."""
+    raise NotImplementedError("write the loop (3.10) here")
+
+check("lstm_backward", my_lstm_backward)             # each output against central differences

@@ -29,7 +29,7 @@
 import os
 import numpy as np
 import matplotlib.pyplot as plt
-import _common                      # the checkout on sys.path, the figure style, the versions printed
+from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.gradcheck import check_gradients, rel_error
@@ -131,8 +131,19 @@ print("RNNprop (per unroll):", meta_weights(5, "last"))
 #
 # $$a_t = w_t \nabla_t + a_{t+1} + H_t \bar\nabla_t, \tag{4.5}$$
 #
-# one Hessian-vector product per step (`problem.hvp`), and (4.2) no longer holds. From scratch, (4.1)
-# against (4.2) on a tiny unroll (a 3-d quadratic, an LSTM of 4 units, $K = 5$, float64):
+# one Hessian-vector product per step (`problem.hvp`), and (4.2) no longer holds.
+#
+# **A meta-batch.** The expectation $\mathbb{E}_f$ of (3) is estimated on $B$ functions at once: one
+# problem holds them side by side ($\theta_t$ is $B$ stacked vectors, its loss $F(\theta_t) =
+# \sum_b f_b(\theta_{t,b})$ the sum, its gradient the stacked $\nabla f_b$), and the meta-loss is the
+# sample mean $L = \frac{1}{B}\sum_b \sum_t w_t f_b(\theta_{t,b}) = \frac{1}{B}\sum_t w_t F(\theta_t)$.
+# The factor $1/B$ multiplies every loss term, so it multiplies every adjoint, and (4.1) becomes
+#
+# $$a_t = \frac{w_t}{B} \nabla F(\theta_t) + a_{t+1}. \tag{4.6}$$
+#
+# The LSTM's weights are shared by all coordinates of all $B$ functions, so (4.4) sums their
+# contributions: without the $1/B$ the meta-gradient would grow with the batch. In this section
+# $B = 1$. From scratch, (4.1) against (4.2) on a tiny unroll (a 3-d quadratic, an LSTM of 4 units, $K = 5$, float64):
 
 # %%
 rng = np.random.default_rng(0)
@@ -256,8 +267,11 @@ plt.tight_layout()
 #    `opt.step_backward(phi, a_t, d_state, tr.caches[t - 1], need_d_grad=second_derivatives)` with the
 #    adjoint of (4.3), add up $\bar\phi$ (4.4), and for (4.5) add
 #    `problem.hvp(tr.thetas[t - 1], d_grad, tr.batches[t - 1])`. Start `d_state` from
-#    `minil2o.meta.zeros_like_state(tr.state)`. Replace the call to the library. The check below
-#    should print relative errors below 1e-7 for both versions.
+#    `minil2o.meta.zeros_like_state(tr.state)`, and divide the weights by the meta-batch size $B$
+#    (`problem.num_problems`) as in (4.6). The check runs both versions on a meta-batch of two
+#    quadratics against central differences of the unroll's loss (dropped: with the recorded
+#    gradients as constants; kept: the true meta-loss) and should print relative errors below 1e-7.
+#    Workbook: `meta_gradient`.
 # 2. Set `weights = meta_weights(K, "last")` and rerun the check. Which entries of $a_t$ does (4.2) give
 #    now?
 # 3. Train the toy optimizer with `second_derivatives=True` in the loop of section 4.5. Is it better
@@ -267,13 +281,10 @@ plt.tight_layout()
 
 # %%
 def my_meta_gradient(opt, phi, problem, tr, weights, second_derivatives=False):
-    # Exercise 1: replace the next line by the loop of eqs. (4.1) / (4.5), (4.3) and (4.4).
-    return meta_gradient(opt, phi, problem, tr, weights, second_derivatives)
+    """Exercise 1: the meta-gradient of one truncation by hand. Walk t = K, ..., 1:
+    a_t by (4.1) with the 1/B of (4.6) (or (4.5) when second_derivatives), the step's adjoint
+    (4.3), opt.step_backward(phi, a_t, d_state, tr.caches[t - 1], need_d_grad=second_derivatives),
+    and the sum (4.4). Returns d_phi, a dict shaped like phi."""
+    raise NotImplementedError("write the loop of eqs. (4.1) / (4.5), (4.3), (4.4) and (4.6) here")
 
-tr = unroll(opt, phi, problem, theta0, state0, batches)
-err = check_gradients(loss_dropped, phi, my_meta_gradient(opt, phi, problem, tr, weights),
-                      h=1e-5, verbose=False)
-print(f"dashed edges dropped:    largest relative error {max(err.values()):.1e} (should be below 1e-7)")
-err = check_gradients(loss_true, phi, my_meta_gradient(opt, phi, problem, tr, weights, True),
-                      h=1e-5, verbose=False)
-print(f"second derivatives kept: largest relative error {max(err.values()):.1e} (should be below 1e-7)")
+check("meta_gradient", my_meta_gradient)   # on B = 2 quadratics, against central differences

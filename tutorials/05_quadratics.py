@@ -30,7 +30,7 @@
 import os
 import numpy as np
 import matplotlib.pyplot as plt
-import _common                      # the checkout on sys.path, the figure style, the versions printed
+from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.evaluate import compare, format_table
@@ -57,23 +57,15 @@ from minil2o.train import TrainConfig, Trainer, load_optimizer
 #
 # `QuadraticProblem` holds $B$ functions at once: $\theta$ is $B$ stacked 10-vectors and the loss is
 # their sum $\sum_b \lVert W_b\theta_b - y_b\rVert^2$, so one optimizer run advances all $B$ together
-# (learning curves report the loss divided by $B$). From scratch, (5.1) to (5.3) against the library:
+# (learning curves report the loss divided by $B$). Writing (5.1) to (5.3) yourself is the exercise;
+# here the library's versions, on $B = 3$ functions:
 
 # %%
 rng = np.random.default_rng(0)
 problem = QuadraticFamily(dim=10, num_functions=3, init_std=1.0, dtype="float64").sample(rng)
-W, y = to_numpy(problem.W), to_numpy(problem.y)                    # (3, 10, 10), (3, 10)
 theta, v = problem.init(rng), asarray(rng.standard_normal(problem.n), dtype="float64")
-th, vv = to_numpy(theta).reshape(3, 10), to_numpy(v).reshape(3, 10)
-
-r = np.einsum("bij,bj->bi", W, th) - y                              # (B, d), residuals
-f_mine = np.sum(r * r)                                              # eq. (5.1), summed over b
-grad_mine = 2 * np.einsum("bji,bj->bi", W, r)                       # eq. (5.2): 2 W^T r
-hvp_mine = 2 * np.einsum("bji,bj->bi", W, np.einsum("bij,bj->bi", W, vv))  # eq. (5.3)
-
-f, grad = problem.loss_and_grad(theta)
-print("loss:", rel_error(f, f_mine), " gradient:", rel_error(grad, grad_mine),
-      " Hv:", rel_error(problem.hvp(theta, v), hvp_mine))
+f, grad = problem.loss_and_grad(theta)                              # (5.1), (5.2): (), (30,)
+print("f =", to_float(f), " |grad| =", float(np.linalg.norm(to_numpy(grad))))
 
 # %% [markdown]
 # And the check that matters: both against central differences in float64 (chapter 2). Because (5.2)
@@ -172,8 +164,10 @@ plt.tight_layout()
 #
 # 1. **The quadratic's gradient and Hessian-vector product.** Implement `my_loss_and_grad` and
 #    `my_hvp` below with `xp` from (5.1) to (5.3) (use `problem.W`, `problem.y`, `xp.matmul` and
-#    reshapes to (B, d, 1)). Replace the library calls. The check below should print relative errors
-#    below 1e-7.
+#    reshapes to (B, d, 1)). The check compares your $f$ with the library's loss and your gradient
+#    with central differences *of the library's loss* (so a wrong loss with its matching gradient is
+#    caught), and $Hv$ with (5.4); it should print relative errors below 1e-7. Workbook: the
+#    quadratic's gradient and Hessian-vector product.
 # 2. Retrain with `second_derivatives=True` in the `TrainConfig` (the quadratic has `hvp`). Is the
 #    optimizer better after the same number of meta-steps? How much slower is a meta-step?
 # 3. Evaluate the trained optimizer on quadratics of dimension 20 (`make_family("quadratic", dim=20)`).
@@ -183,19 +177,13 @@ plt.tight_layout()
 
 # %%
 def my_loss_and_grad(problem, theta):
-    # Exercise 1: replace the next line by eqs. (5.1) and (5.2).
-    return problem.loss_and_grad(theta)
+    """Exercise 1: eqs. (5.1) and (5.2) for B functions at once. theta: (B d,); problem.W: (B, d, d),
+    problem.y: (B, d). Returns f = sum_b ||W_b theta_b - y_b||^2 (0-d) and its gradient (B d,)."""
+    raise NotImplementedError("write eqs. (5.1) and (5.2) here")
 
 def my_hvp(problem, theta, v):
-    # Exercise 1: replace the next line by eq. (5.3).
-    return problem.hvp(theta, v)
+    """Exercise 1: eq. (5.3), H v = 2 W_b^T (W_b v_b) for every b. theta, v: (B d,). Returns (B d,)."""
+    raise NotImplementedError("write eq. (5.3) here")
 
-rng = np.random.default_rng(0)
-p = QuadraticFamily(dim=4, num_functions=2, init_std=1.0, dtype="float64").sample(rng)
-theta, v = p.init(rng), asarray(rng.standard_normal(p.n), dtype="float64")
-err = check_gradients(lambda theta: my_loss_and_grad(p, theta)[0], {"theta": theta},
-                      {"theta": my_loss_and_grad(p, theta)[1]}, verbose=False)["theta"]
-print(f"gradient: relative error {err:.1e} (should be below 1e-7)")
-h = 1e-5
-numeric = (p.loss_and_grad(theta + h * v)[1] - p.loss_and_grad(theta - h * v)[1]) / (2 * h)
-print(f"Hv:       relative error {rel_error(my_hvp(p, theta, v), numeric):.1e} (should be below 1e-7)")
+check("quadratic_loss_and_grad", my_loss_and_grad)   # f against problem.loss, grad against its central differences
+check("quadratic_hvp", my_hvp)                       # against (5.4) on the library's gradient

@@ -34,7 +34,7 @@
 import os
 import numpy as np
 import matplotlib.pyplot as plt
-import _common                      # the checkout on sys.path, the figure style, the versions printed
+from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
@@ -75,7 +75,7 @@ from minil2o.train import load_optimizer
 # $$\bar F = \frac{1}{M}\big(\bar G + \bar G^\top\big) F, \tag{8.5}$$
 #
 # which is $2\bar G F / M$ for the style loss, whose $\bar G = 2(G - G(s))/(L C^2)$ is symmetric.
-# From scratch against `gram_forward`, then (8.5) against `gram_backward`:
+# Implementing (8.5) is the exercise; here the forward pass from scratch against `gram_forward`:
 
 # %%
 rng = np.random.default_rng(0)
@@ -83,8 +83,6 @@ feat = asarray(rng.standard_normal((1, 4, 3, 5)), dtype="float64")         # (1,
 F_host = to_numpy(feat).reshape(4, 15)                                        # (C, M)
 G, F = gram_forward(feat)
 print("G = F F^T / M:", rel_error(G, F_host @ F_host.T / 15))
-dG = rng.standard_normal((4, 4))                                              # not symmetric
-print("eq. (8.5):    ", rel_error(gram_backward(asarray(dG), F, feat.shape), (dG + dG.T) @ F_host / 15))
 
 # %% [markdown]
 # The content term's gradient is $2(F - F(c))/\text{size}$; the TV term's is a difference of shifted
@@ -165,8 +163,9 @@ plt.tight_layout()
 #
 # ## Exercises
 #
-# 1. **The Gram matrix's backward pass.** Implement `my_gram_backward` below from (8.5). Replace the
-#    library call. The check below should print a relative error below 1e-7.
+# 1. **The Gram matrix's backward pass.** Implement `my_gram_backward` below from (8.5), for any
+#    $\bar G$ (the check's is not symmetric). It should print a relative error below 1e-7. (No
+#    workbook counterpart.)
 # 2. Set `style_weight=0` in the family, then `content_weight=0`. What does each term do on its own?
 # 3. Start from noise (`init="noise"`) as Gatys et al. do. How many more steps does Adam need?
 # 4. Try Adam's learning rate at 0.005 and 0.08. How sensitive is the styling to it, and why might a
@@ -174,14 +173,9 @@ plt.tight_layout()
 
 # %%
 def my_gram_backward(dG, F, shape):
-    # Exercise 1: replace the next line by eq. (8.5).
-    return gram_backward(dG, F, shape)
+    """Exercise 1: the Gram matrix's backward pass, eq. (8.5). dG: (C, C), not symmetric in
+    general; F: (C, M), the flattened feature map; shape: the feature map's shape (1, C, H, W).
+    Returns dL/dfeat of that shape."""
+    raise NotImplementedError("write eq. (8.5) here")
 
-rng = np.random.default_rng(0)
-feat = asarray(rng.standard_normal((1, 3, 4, 4)), dtype="float64")
-dG = asarray(rng.standard_normal((3, 3)), dtype="float64")
-G, F = gram_forward(feat)
-objective = vjp_objective(lambda feat: gram_forward(feat)[0], dG)
-err = check_gradients(objective, {"feat": feat}, {"feat": my_gram_backward(dG, F, feat.shape)},
-                      verbose=False)["feat"]
-print(f"Gram backward: relative error {err:.1e} (should be below 1e-7)")
+check("gram_backward", my_gram_backward)   # against central differences of <G, dG>

@@ -34,7 +34,7 @@
 import os
 import numpy as np
 import matplotlib.pyplot as plt
-import _common                      # the checkout on sys.path, the figure style, the versions printed
+from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.data import load_mnist
@@ -236,40 +236,63 @@ plt.tight_layout()
 #
 # ## Exercises
 #
-# 1. **RNNprop's backward pass.** Implement `my_rnnprop_step_backward` below: from $\bar{\Delta\theta}$
-#    back through $-\alpha\tanh$, the read-out, `minil2o.optimizers.learned.lstm_stack_backward`, the
-#    ELU and $W_{\text{in}}$ (9.3), and with `need_d_grad` through (9.2) and (9.1)
-#    (`opt.relative_inputs_backward`). Replace the library call. The check below should print a
-#    relative error below 1e-7.
+# 1. **RNNprop's backward pass.** Implement `my_rnnprop_step_backward` below from the derivation that
+#    follows: (9.7) to (9.9) through the read-out, the two LSTMs
+#    (`minil2o.optimizers.learned.lstm_stack_backward`, chapter 3) and the ELU, then (9.10) to (9.13)
+#    through the relative inputs. The check compares $\bar\phi$, the gradients on the incoming state
+#    ($m$, $v$ and the LSTM's) and $\bar g_t$ with central differences and should print relative
+#    errors below 1e-7. Workbook: `RNNprop relative inputs` (its backward is (9.10) to (9.13)).
 # 2. Train the live optimizer without Random Scaling and without the convex combination
 #    (`random_scaling=0.0, convex_combination=False`), then rerun the tests. Which one suffers?
 # 3. Feed RNNprop the gradients of $1000 f$ instead of $f$ on the base MLP. What changes, and why?
 
+# %% [markdown]
+# **The backward pass of one RNNprop step.** The step received $\bar{\Delta\theta}_t$ (the adjoint of
+# its update) and the adjoints of the state it produced, $\bar m_t^{\,\text{next}}$,
+# $\bar v_t^{\,\text{next}}$ and the LSTM's, from step $t+1$. Write (9.3) as $o = \tanh(h_t W_{\text{out}} +
+# b_{\text{out}})$, $\Delta\theta_t = -\alpha o$ and $p = x_t W_{\text{in}} + b_{\text{in}}$, $z = \operatorname{ELU}(p)$.
+# Walking (9.3) backwards with chapter 2's rule (2.1):
+#
+# $$\bar o_{\text{pre}} = -\alpha\,(1 - o^2) \odot \bar{\Delta\theta}_t,\qquad
+# \bar W_{\text{out}} = h_t^\top \bar o_{\text{pre}},\quad \bar b_{\text{out}} = \textstyle\sum_i \bar o_{\text{pre}, i},\quad
+# \bar h_t = \bar o_{\text{pre}} W_{\text{out}}^\top; \tag{9.7}$$
+#
+# $\bar h_t$ goes down the two LSTMs (chapter 3, with the state's adjoints from step $t+1$) and comes
+# out as $\bar z$. ELU's derivative is 1 for $p > 0$ and $e^p = z + 1$ otherwise:
+#
+# $$\bar p = \bar z \odot \operatorname{ELU}'(p),\qquad \operatorname{ELU}'(p) = \begin{cases} 1 & p > 0 \\ z + 1 & p \le 0,\end{cases} \tag{9.8}$$
+#
+# $$\bar W_{\text{in}} = x_t^\top \bar p,\quad \bar b_{\text{in}} = \textstyle\sum_i \bar p_i,\quad
+# \bar x_t = \bar p\, W_{\text{in}}^\top = (\bar x_{t,1}, \bar x_{t,2}). \tag{9.9}$$
+#
+# The relative inputs (9.2) share the denominator $d = \sqrt{\hat v_t} + \epsilon$:
+# $x_{t,1} = \hat m_t / d$, $x_{t,2} = g_t / d$. So
+#
+# $$\bar d = -\frac{\bar x_{t,1}\hat m_t + \bar x_{t,2}\, g_t}{d^2}. \tag{9.10}$$
+#
+# With $\sqrt{\hat v_t} = \sqrt{v_t / c_2}$, $c_2 = 1 - \beta_2^t$, $\partial d / \partial v_t = 1/(2\sqrt{\hat v_t}\,c_2)$;
+# with $\hat m_t = m_t / c_1$, $\partial x_{t,1}/\partial m_t = 1/(d\,c_1)$. $m_t$ and $v_t$ also reach the
+# loss through step $t+1$, whose adjoints are added (the `+=` of (2.1)):
+#
+# $$\bar v_t = \frac{\bar d}{2\sqrt{\hat v_t}\,c_2} + \bar v_t^{\,\text{next}}, \tag{9.11}$$
+#
+# $$\bar m_t = \frac{\bar x_{t,1}}{d\,c_1} + \bar m_t^{\,\text{next}}. \tag{9.12}$$
+#
+# Finally (9.1): $g_t$ enters $x_{t,2}$ directly, $m_t$ with weight $1 - \beta_1$ and $v_t$ through
+# $(1-\beta_2) g_t^2$, while $m_{t-1}$ and $v_{t-1}$ enter with weights $\beta_1$ and $\beta_2$:
+#
+# $$\bar g_t = \frac{\bar x_{t,2}}{d} + (1-\beta_1)\,\bar m_t + 2(1-\beta_2)\, g_t\, \bar v_t,\qquad
+# \bar m_{t-1} = \beta_1 \bar m_t,\quad \bar v_{t-1} = \beta_2 \bar v_t. \tag{9.13}$$
+#
+# $\bar g_t$ is what the meta-gradient with second derivatives (4.5) multiplies by the Hessian; with the
+# dashed edges dropped, $m$ and $v$ do not depend on $\phi$ and (9.10) to (9.13) are not needed.
+
 # %%
 def my_rnnprop_step_backward(opt, phi, d_update, d_state, cache, need_d_grad=True):
-    # Exercise 1: replace the next line by the backward pass of eqs. (9.1) to (9.3).
-    return opt.step_backward(phi, d_update, d_state, cache, need_d_grad)
+    """Exercise 1: one RNNprop step backward, eqs. (9.7) to (9.13). d_update: (n,); d_state: the
+    adjoints of the new state {"h1", "c1", "h2", "c2", "m", "v"}; cache: from opt.step_forward,
+    (grad, x, pre, z, top, out, caches, (t, m, v, c1, c2, sqrt_v, denom)). Returns d_phi (shaped like
+    phi), the adjoints of the incoming state (the same keys, and "t": 0) and d_grad (n,)."""
+    raise NotImplementedError("write eqs. (9.7) to (9.13) here")
 
-rng = np.random.default_rng(0)
-opt, n = RNNprop(hidden=3), 6
-phi = {k: v + asarray(0.1 * rng.standard_normal(v.shape), "float64")
-       for k, v in opt.init_params(rng, "float64").items()}
-state = {k: asarray(0.5 * rng.standard_normal(v.shape), "float64") if hasattr(v, "shape") else 3
-         for k, v in opt.init_state(n, "float64").items()}
-state["v"] = xp.abs(state["v"]) + 0.1                                 # a second moment is positive
-grad = asarray(rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-3, 1, n), "float64")
-_, new_state, cache = opt.step_forward(phi, grad, state)
-d_update = asarray(rng.standard_normal(n), "float64")
-d_state = {k: asarray(rng.standard_normal(v.shape), "float64") for k, v in new_state.items() if k != "t"}
-
-def objective(grad, **inputs):                  # <update, d_update> + sum_k <state'_k, d_state_k>
-    phi_ = {k: v for k, v in inputs.items() if not k.startswith("s_")}
-    state_ = {**{k[2:]: v for k, v in inputs.items() if k.startswith("s_")}, "t": 3}
-    update, new, _ = opt.step_forward(phi_, grad, state_)
-    return xp.sum(update * d_update) + sum(xp.sum(new[k] * d) for k, d in d_state.items())
-
-d_phi, d_prev, d_grad = my_rnnprop_step_backward(opt, phi, d_update, d_state, cache)
-inputs = {"grad": grad, **phi, **{f"s_{k}": v for k, v in state.items() if k != "t"}}
-analytic = {"grad": d_grad, **d_phi, **{f"s_{k}": d_prev[k] for k in state if k != "t"}}
-err = check_gradients(objective, inputs, analytic, verbose=False)
-print(f"RNNprop step backward: largest relative error {max(err.values()):.1e} (should be below 1e-7)")
+check("rnnprop_step_backward", my_rnnprop_step_backward)   # against central differences

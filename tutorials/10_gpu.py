@@ -27,7 +27,7 @@
 import os
 import numpy as np
 import matplotlib.pyplot as plt
-import _common                      # the checkout on sys.path, the figure style, the versions printed
+from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.backend import device_name, get_backend, set_backend
