@@ -16,6 +16,10 @@
 # %% [markdown]
 # # 1. Gradient descent, step sizes and hand-designed update rules
 #
+# ← (first chapter) | [contents](README.md) | [2. Reverse-mode autograd from scratch, and gradient checking](02_autograd.ipynb) →
+#
+# *Prerequisites:* none beyond calculus and NumPy.
+#
 # Every optimizer in this project, hand-designed or learned, has the form
 #
 # $$\theta_{t+1} = \theta_t + g_t \tag{1}$$
@@ -130,8 +134,8 @@ for k in factors:
     if k < 2.0:
         ax0.plot(*thetas[:15].T, ".-", ms=4, lw=0.8, label=fr"$\alpha\lambda_{{max}}$ = {k}")
     ax1.semilogy(losses, label=fr"$\alpha\lambda_{{max}}$ = {k}")
-ax0.set_title("iterates on the contours of f"); ax0.legend(fontsize=7)
-ax1.set_title("f(theta_t)"); ax1.set_xlabel("step t"); ax1.legend(fontsize=7)
+ax0.set_title(r"iterates on the contours of $f$"); ax0.legend(fontsize=7)
+ax1.set_title(r"$f(\theta_t)$"); ax1.set_xlabel(r"step $t$"); ax1.legend(fontsize=7)
 plt.tight_layout()
 
 
@@ -218,7 +222,7 @@ for name in ("sgd", "momentum", "rmsprop", "adam"):
     mean, stderr, diverged = summarize(learning_curves(family, make(lr), 20, 100, seed=2))
     plt.semilogy(mean, label=f"{name} (lr {lr:g})")
     print(f"{name:9s} tuned lr {lr:<10g} mean final loss {mean[-1]:.3g}")
-plt.xlabel("step"); plt.ylabel("f(theta_t), mean of 20"); plt.legend(fontsize=8)
+plt.xlabel("step"); plt.ylabel(r"$f(\theta_t)$, mean of 20"); plt.legend(fontsize=8)
 plt.title("10-d quadratics, tuned hand-designed optimizers");
 
 # %% [markdown]
@@ -268,9 +272,9 @@ for ax, opt in zip(axes, (hand.SGD(lr=0.01), hand.Adam(lr=0.1))):
     for c in (0.1, 1.0, 10.0):
         with np.errstate(over="ignore", invalid="ignore"):
             losses = run_optimizer(Scaled(base, c), opt, 100, np.random.default_rng(0))
-        ax.semilogy(losses / c, label=f"c = {c:g}")
+        ax.semilogy(losses / c, label=f"$c$ = {c:g}")
     ax.set_title(f"{opt}"); ax.set_xlabel("step"); ax.legend(fontsize=8); ax.set_ylim(1e-2, 1e3)
-axes[0].set_ylabel("f_c(theta_t) / c")
+axes[0].set_ylabel(r"$f_c(\theta_t)\,/\,c$")
 plt.tight_layout()
 
 
@@ -313,3 +317,22 @@ def adagrad_step(g, state, lr, eps=1e-10):
     raise NotImplementedError("write Table 1's Adagrad row here")
 
 check("adagrad_step", adagrad_step)      # against hand.Adagrad, on 20 random gradients
+
+
+# %% [markdown]
+# ### Answers to the open questions
+#
+# Each cell prints a reminder; `show=True` prints the answer (they are kept in `solutions.py`).
+
+# %%
+from solutions import answer
+answer("1.2")
+
+# %%
+answer("1.3")
+
+# %%
+answer("1.4")
+
+# %% [markdown]
+# ← (first chapter) | [contents](README.md) | [2. Reverse-mode autograd from scratch, and gradient checking](02_autograd.ipynb) →

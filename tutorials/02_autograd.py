@@ -16,6 +16,10 @@
 # %% [markdown]
 # # 2. Reverse-mode autograd from scratch, and gradient checking
 #
+# ← [1. Gradient descent, step sizes and hand-designed update rules](01_gradient_descent.ipynb) | [contents](README.md) | [3. The LSTM cell, its backward pass by hand, and backpropagation through time](03_lstm.ipynb) →
+#
+# *Prerequisites:* none; chapter 1's notation helps.
+#
 # Everything in minil2o that learns has a backward pass written by hand: the optimizees' gradients, the
 # LSTM's, the meta-gradient through an unrolled optimization. Two independent witnesses check them. A
 # small *reverse-mode autograd engine* (`minil2o.autograd`) computes the same gradients mechanically
@@ -29,7 +33,7 @@
 import os
 import numpy as np
 import matplotlib.pyplot as plt
-from _common import check           # the checkout on sys.path, the figure style, the exercises' check
+from _common import check, draw_graph          # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
 import math
@@ -95,6 +99,22 @@ L = (a * b + a).tanh()
 L.backward()
 print(f"engine: dL/da = {a.grad:.12f}, dL/db = {b.grad:.12f}")
 print(f"hand:   dL/da = {(1 - L.value**2) * (b.value + 1):.12f}, dL/db = {(1 - L.value**2) * a.value:.12f}")
+
+# %% [markdown]
+# The graph the engine recorded, with each node's value $v$ and adjoint $\bar v$ after `backward`. The
+# forward pass runs left to right; (2.1) runs right to left along the same edges. $a$ has two
+# outgoing edges, so it receives two contributions: $\bar a = b\,\bar u + \bar w$ with $u = ab$,
+# $w = u + a$, which is the hand formula $(1 - L^2)(b + 1)$ above.
+
+# %%
+u = L.inputs[0].inputs[0]                                          # the product a * b
+w = L.inputs[0]                                                    # a * b + a
+show = lambda name, v: f"{name}\n$v$ = {v.value:.3f}\n$\\bar v$ = {v.grad:.3f}"
+nodes = {"a": (0, 1, show("$a$", a)), "b": (0, -1, show("$b$", b)), "u": (1.5, 0, show("$u = ab$", u)),
+         "w": (3, 0.6, show("$w = u + a$", w)), "L": (4.5, 0.6, show(r"$L = \tanh w$", L))}
+edges = [("a", "u", "-"), ("b", "u", "-"), ("u", "w", "-"), ("a", "w", "-"), ("w", "L", "-")]
+fig, ax = plt.subplots(figsize=(7, 2.6))
+draw_graph(ax, nodes, edges, r"$L = \tanh(ab + a)$: values and adjoints")
 
 # %% [markdown]
 # ## 2.2 The library's engine: the same idea on arrays
@@ -196,8 +216,8 @@ for dtype in ("float64", "float32"):
     errors = [rel_error(central_difference(loss_of_X(dtype), x_host, h), X.grad) for h in hs]
     plt.loglog(hs, errors, "o-", ms=3, label=dtype)
     print(f"{dtype}: smallest relative error {min(errors):.1e} at h = {hs[int(np.argmin(errors))]:.0e}")
-plt.axhline(1e-7, color="k", ls=":", lw=1, label="the 1e-7 bar")
-plt.xlabel("h"); plt.ylabel("rel. error vs the engine"); plt.legend(fontsize=8)
+plt.axhline(1e-7, color="k", ls=":", lw=1, label=r"the $10^{-7}$ bar")
+plt.xlabel(r"$h$"); plt.ylabel("rel. error (2.5) vs the engine"); plt.legend(fontsize=8)
 plt.title("central differences: truncation (right) vs rounding (left)");
 
 # %% [markdown]
@@ -243,3 +263,22 @@ def my_sigmoid(x):
     raise NotImplementedError("write the forward value and eq. (2.6) here")
 
 check("sigmoid_backward", my_sigmoid)    # s against 1 / (1 + e^-x), x_bar against central differences
+
+
+# %% [markdown]
+# ### Answers to the open questions
+#
+# Each cell prints a reminder; `show=True` prints the answer (they are kept in `solutions.py`).
+
+# %%
+from solutions import answer
+answer("2.2")
+
+# %%
+answer("2.3")
+
+# %%
+answer("2.4")
+
+# %% [markdown]
+# ← [1. Gradient descent, step sizes and hand-designed update rules](01_gradient_descent.ipynb) | [contents](README.md) | [3. The LSTM cell, its backward pass by hand, and backpropagation through time](03_lstm.ipynb) →

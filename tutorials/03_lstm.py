@@ -16,6 +16,10 @@
 # %% [markdown]
 # # 3. The LSTM cell, its backward pass by hand, and backpropagation through time
 #
+# ← [2. Reverse-mode autograd from scratch, and gradient checking](02_autograd.ipynb) | [contents](README.md) | [4. Learning to learn: the optimizer as an RNN, and the meta-gradient by hand](04_learning_to_learn.ipynb) →
+#
+# *Prerequisites:* chapter 2 (the adjoint rule (2.1), the linear layer's gradients (2.2), (2.3), gradient checking).
+#
 # The optimizer of Andrychowicz et al. is a two-layer LSTM applied to every coordinate of the optimizee;
 # RNNprop's sequence task trains an LSTM as the optimizee. Both use the same two functions of
 # `minil2o.layers`: `lstm_step_forward` and `lstm_step_backward`, and their loops over time
@@ -204,9 +208,33 @@ for scale in (0.5, 1.0, 2.0):
     b_ = xp.zeros((4 * H_big,), dtype=xp.float64)
     _, caches = layers.lstm_forward(xs, xp.zeros((1, H_big), dtype=xp.float64), Wx_, Wh_, b_)
     dx = to_numpy(layers.lstm_backward(asarray(dhs, dtype="float64"), caches)[0])[0, :, 0]
-    plt.semilogy(np.arange(T), np.abs(dx), label=f"weights U(-k, k), k = {scale:g}/sqrt(H)")
-plt.xlabel("input step t (loss at t = 39)"); plt.ylabel("|dL/dx_t|"); plt.legend(fontsize=8)
+    slope = np.polyfit(np.arange(T - 30, T - 1), np.log(np.abs(dx[T - 30:T - 1])), 1)[0]
+    f_mean = np.mean([to_numpy(cache[6]) for cache in caches])         # the forget gates f_t
+    print(f"k = {scale:g}/sqrt(H): |dL/dx_t| shrinks by {np.exp(-slope):.2f} per step back; "
+          f"mean forget gate {f_mean:.2f}")
+    plt.semilogy(np.arange(T), np.abs(dx), label=fr"weights $U(-k, k)$, $k = {scale:g}/\sqrt{{H}}$")
+plt.xlabel(r"input step $t$ (loss at $t = 39$)"); plt.ylabel(r"$\|\partial L/\partial x_t\|$"); plt.legend(fontsize=8)
 plt.title("gradient reaching back in time");
+
+# %% [markdown]
+# **Why the lines are straight: a product of Jacobians.** The loss sees $h_T$ only, and $x_t$ reaches
+# $h_T$ through the states in between. Write $s_t = (h_t, c_t)$ and $J_u = \partial s_u / \partial s_{u-1}$
+# for the Jacobian of one step (3.1) to (3.4). The chain rule through $T - t$ steps gives
+#
+# $$\frac{\partial L}{\partial x_t} = \Big(\frac{\partial s_t}{\partial x_t}\Big)^{\!\top} J_{t+1}^\top J_{t+2}^\top
+# \cdots J_T^\top\, \frac{\partial L}{\partial s_T}, \qquad
+# \Big\lVert \frac{\partial L}{\partial x_t} \Big\rVert \lesssim C \prod_{u=t+1}^{T} \lVert J_u \rVert. \tag{3.11}$$
+#
+# If the factors have about the same size $\rho$, the norm behaves like $\rho^{T-t}$: a straight line on
+# the log scale, with slope $\log\rho$ per step. Two blocks of $J_u$ matter. Along the cell, (3.3)
+# gives $\partial c_u / \partial c_{u-1} = \operatorname{diag}(f_u)$: the forget gate itself. Along the hidden
+# state, $\partial h_u / \partial h_{u-1}$ goes through $W_h$ and the gates' derivatives (3.7), which
+# are at most $1/4$ for a sigmoid, so it is small when $W_h$ is. With zero biases and small weights
+# every gate sits near $\sigma(0) = 1/2$, so the cell path alone gives $\rho \approx 1/2$ (the printed
+# mean forget gate). The measured factors are somewhat larger (about 0.6): the hidden path adds to
+# the cell path, and more so for larger weights (the $k = 2$ line decays most slowly). This geometric decay (or, with $\rho > 1$, growth)
+# is the vanishing (exploding) gradient problem; an LSTM escapes it when the forget gates are near 1,
+# which is what exercise 3 tries.
 
 
 # %% [markdown]
@@ -255,3 +283,19 @@ def my_lstm_backward(dhs, caches):
     raise NotImplementedError("write the loop (3.10) here")
 
 check("lstm_backward", my_lstm_backward)             # each output against central differences
+
+
+# %% [markdown]
+# ### Answers to the open questions
+#
+# Each cell prints a reminder; `show=True` prints the answer (they are kept in `solutions.py`).
+
+# %%
+from solutions import answer
+answer("3.3")
+
+# %%
+answer("3.4")
+
+# %% [markdown]
+# ← [2. Reverse-mode autograd from scratch, and gradient checking](02_autograd.ipynb) | [contents](README.md) | [4. Learning to learn: the optimizer as an RNN, and the meta-gradient by hand](04_learning_to_learn.ipynb) →

@@ -16,6 +16,10 @@
 # %% [markdown]
 # # 4. Learning to learn: the optimizer as an RNN, and the meta-gradient by hand
 #
+# ← [3. The LSTM cell, its backward pass by hand, and backpropagation through time](03_lstm.ipynb) | [contents](README.md) | [5. Training the DM optimizer on quadratics (Fig. 4, left)](05_quadratics.ipynb) →
+#
+# *Prerequisites:* chapter 1 (eq. (1), the hand-designed rules), chapter 2 (adjoints, `custom_op`) and chapter 3 (the LSTM step's backward pass).
+#
 # Andrychowicz et al. 2016 replace the hand-designed update of chapter 1 by a small recurrent network
 # with parameters $\phi$, and train $\phi$ by gradient descent on how well the optimizee does. This
 # chapter states their equations (1) to (3), builds the coordinatewise optimizer, derives the gradient
@@ -29,7 +33,7 @@
 import os
 import numpy as np
 import matplotlib.pyplot as plt
-from _common import check           # the checkout on sys.path, the figure style, the exercises' check
+from _common import check, draw_graph          # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.gradcheck import check_gradients, rel_error
@@ -107,6 +111,29 @@ print("RNNprop (per unroll):", meta_weights(5, "last"))
 # through $\theta_{t+1} = \theta_t + g_t$, and through $\nabla_t$, which the optimizer reads. The last
 # way is the dashed edges of the paper's Fig. 2, which the paper drops: it assumes
 # $\partial\nabla_t/\partial\phi = 0$, "which allows us to avoid computing second derivatives of f".
+# The graph of three steps, drawn after the paper's Fig. 2: the optimizee on top, the optimizer $m$
+# below with its state $h_t$ passed along; backpropagation follows every solid edge backwards, and
+# not the dashed ones.
+
+# %%
+nodes, edges = {}, []
+for t in range(4):
+    x = 3.0 * t
+    nodes.update({f"theta{t}": (x, 2.0, fr"$\theta_{t}$"), f"f{t}": (x, 3.2, fr"$f(\theta_{t})$")})
+    edges.append((f"theta{t}", f"f{t}", "-"))
+    if t == 3:
+        break
+    nodes.update({f"grad{t}": (x, 0.8, fr"$\nabla_{t}$"), f"m{t}": (x, -0.4, fr"$m$, $h_{t}$"),
+                  f"g{t}": (x + 1.5, 0.8, fr"$g_{t}$")})
+    edges += [(f"theta{t}", f"grad{t}", "--"), (f"grad{t}", f"m{t}", "-"), (f"m{t}", f"g{t}", "-"),
+              (f"g{t}", f"theta{t + 1}", "-"), (f"theta{t}", f"theta{t + 1}", "-")]
+    if t < 2:
+        edges.append((f"m{t}", f"m{t + 1}", "-"))
+fig, ax = plt.subplots(figsize=(9, 3.4))
+draw_graph(ax, nodes, edges, r"three steps of (1): gradients flow back along solid edges only; "
+           r"$\theta_t \to \nabla_t$ (dashed) is dropped")
+
+# %% [markdown]
 # Without them, the adjoint obeys
 #
 # $$a_t = w_t \nabla_t + a_{t+1}, \qquad a_{K+1} = 0, \tag{4.1}$$
@@ -125,6 +152,31 @@ print("RNNprop (per unroll):", meta_weights(5, "last"))
 #
 # $$\frac{\partial L}{\partial \phi} = \sum_{t=0}^{K-1} \bar\phi^{(t)}, \qquad
 # \big(\bar\phi^{(t)}, \bar h_t, \bar\nabla_t\big) = \text{step backward}\big(\bar g_t, \bar h_{t+1}\big). \tag{4.4}$$
+#
+# **Inside the step backward.** One step of $m$ (section 4.2) is: the input $x = \text{pre}(\nabla_t)$
+# (preprocessing: the identity here, Appendix A in chapter 6), two LSTM steps (3.1) to (3.4),
+# $(h^1_{t+1}, c^1_{t+1}) = \text{LSTM}_1(x, h^1_t, c^1_t)$ and $(h^2_{t+1}, c^2_{t+1}) =
+# \text{LSTM}_2(h^1_{t+1}, h^2_t, c^2_t)$, and the read-out $g_t = s\,(h^2_{t+1} W_{\text{out}} +
+# b_{\text{out}})$ with the output scale $s$. Its backward pass receives $\bar g_t$ and, from step $t+1$,
+# the adjoints $\bar h^{l,\text{next}}$, $\bar c^{l,\text{next}}$ of the state it produced. Through the
+# read-out (a linear layer, (2.2) and (2.3)):
+#
+# $$\bar o = s\,\bar g_t,\qquad \bar W_{\text{out}} = (h^2_{t+1})^\top \bar o,\qquad
+# \bar b_{\text{out}} = \textstyle\sum_i \bar o_i,\qquad
+# \bar h^2_{t+1} = \bar o\, W_{\text{out}}^\top + \bar h^{2,\text{next}}. \tag{4.7}$$
+#
+# The top hidden state is used twice, by the read-out and by the next step, so its adjoint is a sum
+# (the `+=` of (2.1)). Layer 2's step backward (3.5) to (3.8) with $(\bar h^2_{t+1}, \bar c^{2,\text{next}})$
+# returns its weight gradients, the adjoints of $h^2_t, c^2_t$ (passed to step $t-1$) and the adjoint
+# of its input $h^1_{t+1}$, which is again used twice:
+#
+# $$\bar h^1_{t+1} = \bar x^{(2)} + \bar h^{1,\text{next}}. \tag{4.8}$$
+#
+# Layer 1's step backward with $(\bar h^1_{t+1}, \bar c^{1,\text{next}})$ returns its weight gradients,
+# the adjoints of $h^1_t, c^1_t$, and $\bar x$, the adjoint of its input; only when the dashed edges
+# are kept is $\bar x$ carried on, through the preprocessing, to $\bar\nabla_t$. Each $\bar W$ of a step
+# sums over the $n$ coordinates (the rows), as (3.8) sums over its rows, and (4.4) then sums over
+# the steps. This is `opt.step_backward` (and `lstm_stack_backward` for the two layers).
 #
 # Keeping the dashed edges adds the path $\theta_t \to \nabla_t \to m$. With $H_t$ the Hessian of $f$
 # at $\theta_t$ and $\bar\nabla_t$ from the step's backward pass,
@@ -239,7 +291,7 @@ for name in ("sgd", "adam"):
     curves[f"{name} (lr {lr:g})"] = learning_curves(train_family, make(lr), 20, K_train, seed=5)
 for label, c in curves.items():
     ax1.semilogy(c.mean(axis=0), "o-", ms=3, label=label)
-ax1.set_xlabel("step"); ax1.set_title("f(theta_t), mean of 20 fresh problems"); ax1.legend(fontsize=8)
+ax1.set_xlabel("step"); ax1.set_title(r"$f(\theta_t)$, mean of 20 fresh problems"); ax1.legend(fontsize=8)
 plt.tight_layout()
 
 
@@ -288,3 +340,22 @@ def my_meta_gradient(opt, phi, problem, tr, weights, second_derivatives=False):
     raise NotImplementedError("write the loop of eqs. (4.1) / (4.5), (4.3), (4.4) and (4.6) here")
 
 check("meta_gradient", my_meta_gradient)   # on B = 2 quadratics, against central differences
+
+
+# %% [markdown]
+# ### Answers to the open questions
+#
+# Each cell prints a reminder; `show=True` prints the answer (they are kept in `solutions.py`).
+
+# %%
+from solutions import answer
+answer("4.2")
+
+# %%
+answer("4.3")
+
+# %%
+answer("4.4")
+
+# %% [markdown]
+# ← [3. The LSTM cell, its backward pass by hand, and backpropagation through time](03_lstm.ipynb) | [contents](README.md) | [5. Training the DM optimizer on quadratics (Fig. 4, left)](05_quadratics.ipynb) →

@@ -16,6 +16,10 @@
 # %% [markdown]
 # # 5. Training the DM optimizer on quadratics (Fig. 4, left)
 #
+# ← [4. Learning to learn: the optimizer as an RNN, and the meta-gradient by hand](04_learning_to_learn.ipynb) | [contents](README.md) | [6. An MLP on MNIST: training, longer horizons, other architectures (Fig. 4 to 6)](06_mnist.ipynb) →
+#
+# *Prerequisites:* chapter 4 (the meta-loss (3), the meta-gradient (4.1) to (4.6)); chapter 2 for the gradient checks.
+#
 # The first experiment of Andrychowicz et al. 2016 (section 3.1): learn an optimizer for random
 # 10-dimensional quadratics, then race it against SGD, NAG, RMSprop and Adam, each with its learning
 # rate tuned on the same family. This chapter states the optimizee and its derivatives, checks them,
@@ -138,7 +142,7 @@ for label, r in results.items():
     ax.plot(steps, r["mean"], lw=2.2 if r["lr"] is None else 1.2, label=label)
     ax.fill_between(steps, r["mean"] - r["stderr"], r["mean"] + r["stderr"], alpha=0.2,
                     color=ax.lines[-1].get_color())
-ax.set_yscale("log"); ax.set_xlabel("step"); ax.set_ylabel("f(theta_t)")
+ax.set_yscale("log"); ax.set_xlabel("step"); ax.set_ylabel(r"$f(\theta_t)$")
 ax.set_title("10-d quadratics, 20 test functions (Fig. 4, left)"); ax.legend(fontsize=8)
 plt.tight_layout()
 
@@ -187,3 +191,22 @@ def my_hvp(problem, theta, v):
 
 check("quadratic_loss_and_grad", my_loss_and_grad)   # f against problem.loss, grad against its central differences
 check("quadratic_hvp", my_hvp)                       # against (5.4) on the library's gradient
+
+
+# %% [markdown]
+# ### Answers to the open questions
+#
+# Each cell prints a reminder; `show=True` prints the answer (they are kept in `solutions.py`).
+
+# %%
+from solutions import answer
+answer("5.2")
+
+# %%
+answer("5.3")
+
+# %%
+answer("5.4")
+
+# %% [markdown]
+# ← [4. Learning to learn: the optimizer as an RNN, and the meta-gradient by hand](04_learning_to_learn.ipynb) | [contents](README.md) | [6. An MLP on MNIST: training, longer horizons, other architectures (Fig. 4 to 6)](06_mnist.ipynb) →

@@ -16,6 +16,10 @@
 # %% [markdown]
 # # 7. Convolutional networks: two optimizers for conv and fully connected parameters (Fig. 7)
 #
+# ← [6. An MLP on MNIST: training, longer horizons, other architectures (Fig. 4 to 6)](06_mnist.ipynb) | [contents](README.md) | [8. Neural art (Fig. 8 and 9)](08_neural_art.ipynb) →
+#
+# *Prerequisites:* chapter 6 (the MLP's backward pass, Appendix A) and chapter 4 (the meta-gradient).
+#
 # Andrychowicz et al. 2016 (section 3.3) train a convolutional network on CIFAR-10: three conv layers
 # with max pooling and batch norm, a fully connected layer of 32 units, ReLU. The gradients of filters
 # and of fully connected weights behave differently, so the paper uses **two** coordinatewise LSTMs,
@@ -39,7 +43,8 @@ from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.data import load_mnist
 from minil2o.evaluate import learning_curves, tune_learning_rate
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
-from minil2o.layers import conv2d_backward, conv2d_forward
+from minil2o import layers
+from minil2o.layers import conv2d_forward
 from minil2o.meta import meta_gradient, meta_loss, meta_weights, unroll
 from minil2o.optimizers.grouped import PerGroupOptimizer
 from minil2o.optimizers.hand import Adam
@@ -78,6 +83,53 @@ for n in range(2):
                 out_mine[n, f, h, w_] = b[f] + np.sum(w[f] * xpad[n, :, h:h + 3, w_:w_ + 3])  # eq. (7.1)
 out, cache = conv2d_forward(asarray(x), asarray(w), asarray(b))
 print("eq. (7.1) vs conv2d_forward:", rel_error(out, out_mine))
+
+# %% [markdown]
+# **im2col and col2im.** With rows indexed by $(c, i, j)$ (channel, kernel offset) and columns by
+# $(n, h, w)$ (image, pixel), `im2col` is a copy:
+#
+# $$\text{cols}_{(c,i,j),(n,h,w)} = x^{\text{pad}}_{n,c,h+i,w+j}, \tag{7.4}$$
+#
+# so that $\sum_{c,i,j} w_{f,c,i,j}\,\text{cols}_{(c,i,j),(n,h,w)}$ is the sum of (7.1): row $f$ of $W_2$
+# times column $(n,h,w)$ of cols. A padded pixel $x^{\text{pad}}_{n,c,h',w'}$ is copied into every
+# column whose window covers it, once for each offset $(i, j)$ with $h + i = h'$, $w + j = w'$. By the
+# `+=` of (2.1), its adjoint is the sum of the adjoints of all its copies:
+#
+# $$\bar x^{\text{pad}}_{n,c,h',w'} = \sum_{i,j} \overline{\text{cols}}_{(c,i,j),(n,\,h'-i,\,w'-j)}, \tag{7.5}$$
+#
+# over the offsets for which $(h'-i, w'-j)$ is a pixel; $\bar x$ is $\bar x^{\text{pad}}$ without its
+# border (the padding is constant). That is `col2im`, the transpose of the linear map (7.4), and
+# (7.2) follows: $\text{out}_2 = W_2\,\text{cols} + b$ is a linear layer (2.2), (2.3) whose input
+# cols is (7.4) of $x$. A transpose is checked by the identity $\langle \text{im2col}(x), Y\rangle =
+# \langle x, \text{col2im}(Y)\rangle$ for any $x$ and $Y$; and (7.4) by a loop:
+
+# %%
+cols = to_numpy(layers.im2col(asarray(x), 3))                        # (C k k, N H W) = (27, 50)
+cols_mine = np.array([[xpad[n, c, h + i, w_ + j] for n in range(2) for h in range(5) for w_ in range(5)]
+                      for c in range(3) for i in range(3) for j in range(3)])   # eq. (7.4)
+print("eq. (7.4) vs im2col:", rel_error(cols, cols_mine))
+Y = rng.standard_normal(cols.shape)
+lhs = np.sum(cols * Y)                                                  # <im2col(x), Y>
+rhs = np.sum(x * to_numpy(layers.col2im(asarray(Y), x.shape, 3)))       # <x, col2im(Y)>
+print("col2im is the transpose of im2col:", abs(lhs - rhs) / abs(lhs))
+
+# %% [markdown]
+# **Max pooling and its backward pass.** The CNN below also pools: $\text{out}_{n,c,h,w} =
+# \max_{r,s \in \{0,1\}} x_{n,c,2h+r,2w+s}$. Within a window the maximum is locally the entry that won
+# (for inputs without ties, a small change does not change the winner), so its derivative is 1 with
+# respect to the winner and 0 with respect to the three others:
+#
+# $$\bar x_{n,c,2h+r,2w+s} = \bar{\text{out}}_{n,c,h,w}\;[\,(r,s) \text{ is the window's maximum}\,]. \tag{7.6}$$
+#
+# `maxpool2x2_forward` keeps the 0/1 mask of winners (on ties, the first in reading order: then the
+# function has a kink, and (7.6) picks one of its one-sided derivatives). Against central differences:
+
+# %%
+x_pool = asarray(rng.standard_normal((2, 3, 4, 4)), dtype="float64")   # continuous: no ties
+pooled, mask = layers.maxpool2x2_forward(x_pool)                        # (2, 3, 2, 2)
+d_pooled = asarray(rng.standard_normal(pooled.shape), dtype="float64")
+errors = check_gradients(vjp_objective(lambda x: layers.maxpool2x2_forward(x)[0], d_pooled),
+                         {"x": x_pool}, {"x": layers.maxpool2x2_backward(d_pooled, mask)})
 
 # %% [markdown]
 # ## 7.2 The optimizee: a small CNN on MNIST
@@ -152,7 +204,7 @@ lr_adam, _ = tune_learning_rate(family, make_adam, (0.001, 0.003, 0.01, 0.03), 1
 curves = {"two LSTMs (conv, fc)": learning_curves(family, grouped, 2, 30, seed=2),
           f"Adam (lr {lr_adam:g})": learning_curves(family, make_adam(lr_adam), 2, 30, seed=2)}
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(9, 3))
-ax0.plot(history, "o-", ms=3); ax0.set_xlabel("meta-step"); ax0.set_title("meta-loss (3) / K", fontsize=10)
+ax0.plot(history, "o-", ms=3); ax0.set_xlabel("meta-step"); ax0.set_title(r"meta-loss (3) / $K$", fontsize=10)
 for label, c in curves.items():
     ax1.plot(c.mean(axis=0), label=label)
     print(f"{label:22s} loss at step 30: {c.mean(axis=0)[-1]:.3f}")
@@ -192,3 +244,19 @@ def my_conv2d_backward(dout, cache):
     raise NotImplementedError("write eq. (7.2) here")
 
 check("conv2d_backward", my_conv2d_backward)   # each output against central differences
+
+
+# %% [markdown]
+# ### Answers to the open questions
+#
+# Each cell prints a reminder; `show=True` prints the answer (they are kept in `solutions.py`).
+
+# %%
+from solutions import answer
+answer("7.2")
+
+# %%
+answer("7.3")
+
+# %% [markdown]
+# ← [6. An MLP on MNIST: training, longer horizons, other architectures (Fig. 4 to 6)](06_mnist.ipynb) | [contents](README.md) | [8. Neural art (Fig. 8 and 9)](08_neural_art.ipynb) →

@@ -16,6 +16,10 @@
 # %% [markdown]
 # # 8. Neural art (Fig. 8 and 9)
 #
+# ← [7. Convolutional networks: two optimizers for conv and fully connected parameters (Fig. 7)](07_cnn.ipynb) | [contents](README.md) | [9. RNNprop: relative inputs, Random Scaling, combination with convex functions](09_rnnprop.ipynb) →
+#
+# *Prerequisites:* chapter 7 (convolution, pooling and their backward passes) and chapter 6.
+#
 # The last experiment of Andrychowicz et al. 2016 (section 3.4) optimizes the pixels of an image:
 # style transfer after Gatys, Ecker & Bethge 2015. Every pair of a content image and a style image is
 # a different optimization problem, and a learned optimizer trained on one style at 64 x 64 is tested
@@ -85,8 +89,39 @@ G, F = gram_forward(feat)
 print("G = F F^T / M:", rel_error(G, F_host @ F_host.T / 15))
 
 # %% [markdown]
-# The content term's gradient is $2(F - F(c))/\text{size}$; the TV term's is a difference of shifted
-# differences (`tv_loss`'s docstring derives it). The style and content gradients arrive at the
+# **The content and smoothness gradients.** (8.2) is a mean of $S = C_{l_c} M_{l_c}$ squares, and each
+# entry $A_{km}$ of $A = F_{l_c}(X)$ appears in exactly one of them, so with $P = F_{l_c}(c)$ fixed
+#
+# $$\frac{\partial \mathcal{L}_{\text{content}}}{\partial A_{km}} = \frac{2\,(A_{km} - P_{km})}{S}. \tag{8.6}$$
+#
+# In (8.4) write $d^v_{i,j,c} = X_{i+1,j,c} - X_{i,j,c}$ and $d^h_{i,j,c} = X_{i,j+1,c} - X_{i,j,c}$. A pixel
+# $X_{i,j,c}$ is the first term of $d^v_{i-1,j,c}$ (if $i > 0$) and the second term of $d^v_{i,j,c}$ (if
+# $i < H - 1$), and likewise for $d^h$ along $j$. Differentiating each square $(d)^2$ to $2d$ times
+# $\pm 1$ and adding the (at most four) squares that contain the pixel,
+#
+# $$\frac{\partial \mathcal{L}_{\text{reg}}}{\partial X_{i,j,c}} = \frac{2}{3HW}\Big(d^v_{i-1,j,c} - d^v_{i,j,c}
+# + d^h_{i,j-1,c} - d^h_{i,j,c}\Big), \tag{8.7}$$
+#
+# where a $d$ whose index falls outside the image is 0 (border pixels belong to fewer differences).
+# It is a discrete Laplacian: a pixel brighter than its neighbours is pulled down. Both against
+# `content_loss` and `tv_loss`, with the sums written out:
+
+# %%
+A, P = rng.standard_normal((1, 4, 3, 3)), rng.standard_normal((1, 4, 3, 3))
+print("eq. (8.6) vs content_loss:", rel_error(content_loss(asarray(A), asarray(P))[1], 2 * (A - P) / A.size))
+Xi = rng.standard_normal((5, 6, 3))                                   # an (H, W, 3) image
+H_, W_ = Xi.shape[:2]
+dv, dh = np.diff(Xi, axis=0), np.diff(Xi, axis=1)                     # (H-1, W, 3), (H, W-1, 3)
+tv_grad = np.zeros_like(Xi)
+for i in range(H_):
+    for j in range(W_):                                               # eq. (8.7), term by term
+        tv_grad[i, j] = ((dv[i - 1, j] if i > 0 else 0) - (dv[i, j] if i < H_ - 1 else 0)
+                         + (dh[i, j - 1] if j > 0 else 0) - (dh[i, j] if j < W_ - 1 else 0))
+tv_grad *= 2 / (3 * H_ * W_)
+print("eq. (8.7) vs tv_loss:     ", rel_error(tv_loss(asarray(Xi))[1], tv_grad))
+
+# %% [markdown]
+# The style and content gradients arrive at the
 # feature maps and go down the network through the blocks' backward passes (ReLU, convolution,
 # pooling: chapter 7's layers). The whole gradient of (8.1) against central differences, on an
 # 8 x 8 image so that all 192 pixels are checked one by one:
@@ -103,8 +138,9 @@ errors = check_gradients(lambda theta: tiny.loss_and_grad(theta)[0], {"theta": t
 # A 32 x 32 crop of a bundled photograph, the training style of `minil2o reproduce` ("gravel"), and
 # the paper's horizon of 128 steps. The image starts from the content plus a little noise
 # (`init="content"`), so the optimizer only has to add the style. Adam with learning rate 0.02 (the
-# module docstring's setting) is the baseline; if the learned optimizer `dm-art.npz` is shipped in
-# `minil2o/datasets/pretrained/`, it runs on the same problem.
+# module docstring's setting) is the baseline; the learned optimizer shipped in
+# `minil2o/datasets/pretrained/dm-art.npz` (the DM optimizer meta-trained on neural art) runs on the
+# same problem.
 
 # %%
 contents, styles = load_art_images()
@@ -125,14 +161,12 @@ def style_image(problem, opt, steps, seed=2):
 
 runs = {"Adam (lr 0.02)": style_image(problem, Adam(lr=0.02), 128)}
 path = os.path.join("..", "minil2o", "datasets", "pretrained", "dm-art.npz")
-if os.path.exists(path):
-    runs["LSTM (dm-art)"] = style_image(problem, load_optimizer(path), 128)
-else:
-    print("dm-art.npz is not shipped: only the baseline runs here")
+runs["LSTM (dm-art)"] = style_image(problem, load_optimizer(path), 128)
 for label, (losses, theta) in runs.items():
     terms = problem.loss_terms(theta)
     print(f"{label:15s} f: {losses[0]:.4f} -> {losses[-1]:.4f}  "
-          f"(content {terms['content']:.4f}, style {terms['style']:.2e}, tv {terms['tv']:.4f})")
+          f"(content {terms['content']:.4f}, style {terms['style']:.2e}, tv {terms['tv']:.4f}); "
+          f"f rose at {int(np.sum(np.diff(losses) > 0))} of 128 steps")
 
 # %%
 panels = [("content", problem.content), ("style (gravel)", family.style)]
@@ -142,15 +176,17 @@ for ax, (title, image) in zip(axes, panels):
     ax.imshow(np.clip(image, 0, 1)); ax.set_title(title, fontsize=10); ax.axis("off")
 for label, (losses, _) in runs.items():
     axes[-1].semilogy(losses, label=label)
-axes[-1].set_xlabel("step"); axes[-1].set_title("f (8.1)", fontsize=10); axes[-1].legend(fontsize=8)
+axes[-1].set_xlabel("step"); axes[-1].set_title(r"$f$ (8.1)", fontsize=10); axes[-1].legend(fontsize=8)
 plt.tight_layout()
 
 
 # %% [markdown]
-# The styled image takes the texture's grain and contrast while the cat stays recognisable: the
+# The styled images take the texture's grain and contrast while the cat stays recognisable: the
 # random features are small (3 to 18 pixel neighbourhoods), so larger structures of a style are out
-# of their reach. Fig. 8 of the paper compares the learned optimizer with the baselines on such
-# curves; Fig. 9 shows its images.
+# of their reach. The curves (right) compare the two optimizers: Adam lowers $f$ at every step, while
+# the learned optimizer oscillates (its $f$ rose at most steps, as printed) and ends above Adam,
+# with a larger style and smoothness term. Here it loses to a tuned Adam; Fig. 8 of the paper, with
+# its own trained optimizer, shows it ahead of the baselines. Fig. 9 shows the paper's images.
 #
 # ## Summary
 #
@@ -179,3 +215,22 @@ def my_gram_backward(dG, F, shape):
     raise NotImplementedError("write eq. (8.5) here")
 
 check("gram_backward", my_gram_backward)   # against central differences of <G, dG>
+
+
+# %% [markdown]
+# ### Answers to the open questions
+#
+# Each cell prints a reminder; `show=True` prints the answer (they are kept in `solutions.py`).
+
+# %%
+from solutions import answer
+answer("8.2")
+
+# %%
+answer("8.3")
+
+# %%
+answer("8.4")
+
+# %% [markdown]
+# ← [7. Convolutional networks: two optimizers for conv and fully connected parameters (Fig. 7)](07_cnn.ipynb) | [contents](README.md) | [9. RNNprop: relative inputs, Random Scaling, combination with convex functions](09_rnnprop.ipynb) →

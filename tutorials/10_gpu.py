@@ -16,6 +16,10 @@
 # %% [markdown]
 # # 10. The GPU: one switch for the array backend
 #
+# ← [9. RNNprop: relative inputs, Random Scaling, combination with convex functions](09_rnnprop.ipynb) | [contents](README.md) | (last chapter) →
+#
+# *Prerequisites:* chapter 2 (arrays through `xp`); any of chapters 1 to 9 to run under another backend.
+#
 # Every array operation in minil2o goes through one name, `xp`, the namespace of the selected array
 # backend. Switch it and the same code runs on NumPy (CPU), on CuPy (an NVIDIA GPU), or on
 # `array_api_strict`, a CPU namespace that contains only the Python array API standard and refuses
@@ -154,3 +158,22 @@ print("backend now:", get_backend())
 #    and where should the conversion have been?
 # 3. On a machine with a GPU, time `problem.loss_and_grad` for `QuadraticFamily(dim=10,
 #    num_functions=B)` with B = 1, 128 and 16384 on numpy and on cupy. Where does the GPU start to win?
+
+
+# %% [markdown]
+# ### Answers to the open questions
+#
+# Each cell prints a reminder; `show=True` prints the answer (they are kept in `solutions.py`).
+
+# %%
+from solutions import answer
+answer("10.1")
+
+# %%
+answer("10.2")
+
+# %%
+answer("10.3")
+
+# %% [markdown]
+# ← [9. RNNprop: relative inputs, Random Scaling, combination with convex functions](09_rnnprop.ipynb) | [contents](README.md) | (last chapter) →

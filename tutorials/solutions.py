@@ -146,9 +146,101 @@ def my_rnnprop_step_backward(opt, phi, d_update, d_state, cache, need_d_grad=Tru
 
 
 # ------------------------------------------------------------------ open questions
-ANSWERS = {}
+ANSWERS = {
+    "1.2": """First class. Momentum is linear in the gradients, m_t(c g) = c m_t(g), so its step
+-alpha m_t scales with c exactly as SGD's does; rerunning the scaling cell shows three different
+curves, and the learning rate good for one c is wrong for the others.""",
+    "1.3": """Along the steep eigenvector the error is multiplied by 1 - alpha lambda_max per step, so
+it grows iff alpha > 2 / lambda_max: bisection converges to 2 / lambda_max, up to how well 200 steps
+tell a factor just above 1 in magnitude from one just below (about 1/200 relative in alpha).""",
+    "1.4": """Adam's step is m^ / (sqrt(v^) + eps). Scaling g by c gives c m^ / (c sqrt(v^) + eps):
+the invariance holds while c sqrt(v^) >> eps = 1e-8. With gradients of order 1 the relative change
+is about eps / (c |g|): 1e-5 at c = 1e-3 (as printed), of order 1 near c = 1e-8, below which the
+step shrinks like c, as SGD's does.""",
+    "2.2": """dL/da goes wrong, dL/db stays right. a is used twice (in a * b and in the + a), and its
+second contribution overwrites the first instead of adding to it (eq. (2.1) sums over every use);
+b is used once, so = and += agree for it.""",
+    "2.3": """On the right (large h) the error is the truncation term h^2 f'''/6: slope +2 on the
+log-log plot. On the left (small h) it is rounding, about eps_mach |f| / h: slope -1. They meet near
+h = eps_mach^(1/3), about 1e-5 in float64, where the error is about eps_mach^(2/3), 1e-11.""",
+    "2.4": """In float32 exp(-x) overflows to inf for x < -88: 1 / (1 + inf) still gives the limit 0,
+but with an overflow warning, and any formula that goes on to use exp(-x) (such as its derivative
+e^-x / (1 + e^-x)^2 = inf / inf) gives nan. (1 + tanh(x/2)) / 2 never overflows: tanh is bounded,
+and the result is accurate for every x.""",
+    "3.3": """With the forget gate's bias at +3, f is close to sigma(3) = 0.95, so the cell path (3.3)
+carries the gradient back multiplied by about 0.95 per step instead of about 0.5: the curves
+flatten, and the gradient reaches much further back in time.""",
+    "3.4": """The parameter gradients: dWx = x^T da, dWh = h_prev^T da and db = sum_n da_n each sum over
+the rows n, which are the optimizee's coordinates. That is how one small LSTM learns from all
+coordinates at once.""",
+    "4.2": """With weights "last", w_t = 0 for t < K and w_K = 1, so (4.2) gives a_t = grad_K for every
+t <= K: every update is judged only by its effect on the final loss, through the final gradient.""",
+    "4.3": """Each meta-step adds one Hessian-vector product per step and the backward pass through the
+inputs (d grad), so it costs more (for a quadratic an hvp costs about one gradient). Whether it is
+better after 300 meta-steps is what the run measures; on these tiny quadratics expect a small
+difference, which is why the paper could drop the dashed edges.""",
+    "4.4": """The DM optimizer is in the first class: it reads the raw gradient (preprocess="none"), so
+scaling f by 10 scales its inputs by 10, outside what it saw in training, and nothing rescales its
+updates to compensate. Expect larger, oscillating steps and a worse loss than on f itself.""",
+    "5.2": """Keeping the dashed edges costs one Hessian-vector product per step of every truncation
+(and the backward pass through the inputs), so a meta-step is slower; the paper dropped them. Whether
+it helps here after the same number of meta-steps is what the run measures.""",
+    "5.3": """It runs because the LSTM is coordinatewise: the same phi acts on 20 coordinates as on 10.
+20-d quadratics with N(0, 1) entries have larger gradients and a worse condition number than the
+10-d ones it was trained on, so expect it to lose some of its advantage over Adam, whose step is
+scale-free; compare the printed tables.""",
+    "5.4": """With preprocess="none" the LSTM reads raw gradients, ten times larger than in training.
+Its updates no longer fit the function (it is in chapter 1's first class): expect overshooting,
+while Adam's steps are unchanged up to eps.""",
+    "6.2": """The optimizer is coordinatewise: the same LSTM acts on any number of coordinates, so it
+runs on both. The shipped optimizer was trained on the 784-pixel network, where its gradients' sizes
+match; expect it to do relatively better against Adam on the full digits than on the pooled ones.""",
+    "6.3": """With "log" (Appendix A, p = 10) the first input is log|g| / p, which spans -1.8 to 0 for
+|g| from 1e-8 to 1: every size is distinct, at order 1. With "none" the input is g itself: all sizes
+below about 1e-3 are indistinguishable from 0 for an LSTM whose weights are of order 1, so an
+optimizer trained without preprocessing cannot adapt its step to small gradients.""",
+    "6.4": """tanh(x) = 2 sigma(2x) - 1 is a rescaled sigmoid: smooth and saturating, with the same kind
+of gradients; ReLU is piecewise linear and unbounded. Expect the learned optimizer to behave on
+tanh as on sigmoid; the added panel answers it for this optimizer.""",
+    "7.2": """A single LSTM sees the conv and the fully connected coordinates together; conv weights
+are shared over all pixel positions, so their gradients (sums over positions) are typically larger
+than the fc ones, and one optimizer must compromise on step sizes. That is why the paper gives each
+group its own; print the gradient norm per group to see the ratio here.""",
+    "7.3": """This is "LSTM-sub" of Fig. 7: the optimizer is tested on labels its training never used.
+The optimizee's gradients have similar statistics on both halves, so the paper found that it
+transfers; with this chapter's tiny training, compare it with the pair trained on all labels.""",
+    "8.2": """Without the style term the image starts as the content (init="content") and the content
+and smoothness terms keep it there: it stays the photograph, slightly smoothed. Without the content
+term the style term turns it into the texture: the cat dissolves into gravel-like grain.""",
+    "8.3": """From noise the content term must first build the image instead of keeping it, so the
+loss starts much higher and Adam needs many more steps; count the steps it needs to reach the loss
+that the content start reaches in 128.""",
+    "8.4": """Pixel optimization is sensitive to the step: a small rate leaves the style unfinished in
+128 steps, a large one oscillates and adds noise that the TV term fights. A learned optimizer
+picks its steps from the gradients it sees, with no rate to tune; here the shipped one does not yet
+beat the tuned Adam.""",
+    "9.2": """The inputs (9.2) are invariant to scaling f, but Random Scaling (9.4) scales theta:
+f_c(theta) = f(c theta) needs steps 1/c times as large in theta, while RNNprop's update is
+-alpha tanh(.) with a fixed alpha. Trained on one scale the LSTM learns one step size; Random
+Scaling makes it adapt its steps to each coordinate's curvature. The convex term (9.6) teaches it to
+finish a plain convex descent, which the noisy MLP losses never show it.""",
+    "9.3": """For RNNprop nothing changes (up to eps): the inputs (9.2) are ratios of gradients, so
+1000 f gives the same inputs, the same updates and the same trajectory. The DM optimizer's inputs
+(Appendix A) change with the gradient's size, so its trajectory changes.""",
+    "10.1": """Nothing beyond the last digits: the strict namespace runs the same float64 computations
+through the array API standard, so the printed errors agree; an error there would point at a
+NumPy-only call in the code.""",
+    "10.2": """array_api_strict refuses the NumPy array (a TypeError): the conversion belongs at the
+edge, asarray(u) where the data enters the library, not inside the computation.""",
+    "10.3": """For B = 1 (10 coordinates) kernel launches dominate and numpy wins; the GPU wins once the
+batched matrix products carry enough work, typically between B = 128 and B = 16384 for d = 10. The
+crossover depends on the GPU: time it.""",
+}
 
 
-def answer(key):
-    """Print the answer to open question `key` ("chapter.exercise", e.g. "3.3")."""
-    print(ANSWERS.get(key, f"no answer is written for {key}").strip())
+def answer(key, show=False):
+    """The answer to open question `key` ("chapter.exercise", e.g. "3.3"), printed with show=True."""
+    if key not in ANSWERS:
+        raise KeyError(f"no answer is written for question {key}")
+    print(ANSWERS[key].strip() if show else
+          f"Question {key}: try it first, then rerun with answer({key!r}, show=True).")
