@@ -221,6 +221,11 @@ plt.xlabel(r"$h$"); plt.ylabel("rel. error (2.5) vs the engine"); plt.legend(fon
 plt.title("central differences: truncation (right) vs rounding (left)");
 
 # %% [markdown]
+# The plot shows the V of (2.4)'s two error terms: right of the minimum the truncation error falls as
+# $h$ shrinks, left of it rounding grows. float64 reaches about $10^{-10}$ near $h = 10^{-6}$ to
+# $10^{-5}$; float32 never gets below about $10^{-5}$, far above the bar, as the estimate under (2.4)
+# predicts.
+#
 # The library's `check_gradients(f, inputs, grads)` does the same in float64 with $h = 10^{-6}$ for
 # every named input (along random directions for large ones), prints each error and returns them. The
 # engine's gradients of the example:

@@ -119,6 +119,9 @@ ax.set_xlabel("epoch"); ax.legend(fontsize=8); ax.set_title("meta-training on qu
 plt.tight_layout()
 
 # %% [markdown]
+# The training curve: the training meta-loss (3) per function and the validation score (the mean loss over 100 steps on held-out functions) both fall over the six epochs,
+# as the printed lines say; the best validation epoch is the one kept.
+#
 # ## 5.3 Fig. 4 (left): against tuned baselines
 #
 # `compare` tunes each baseline's learning rate by grid search (powers of two, the final loss after

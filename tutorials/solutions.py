@@ -195,10 +195,12 @@ while Adam's steps are unchanged up to eps.""",
     "6.2": """The optimizer is coordinatewise: the same LSTM acts on any number of coordinates, so it
 runs on both. The shipped optimizer was trained on the 784-pixel network, where its gradients' sizes
 match; expect it to do relatively better against Adam on the full digits than on the pooled ones.""",
-    "6.3": """With "log" (Appendix A, p = 10) the first input is log|g| / p, which spans -1.8 to 0 for
-|g| from 1e-8 to 1: every size is distinct, at order 1. With "none" the input is g itself: all sizes
-below about 1e-3 are indistinguishable from 0 for an LSTM whose weights are of order 1, so an
-optimizer trained without preprocessing cannot adapt its step to small gradients.""",
+    "6.3": """With "log" (Appendix A, p = 10) sizes from e^-10 = 4.5e-5 to 1 become log|g| / p, from
+-1 to 0, distinct at order 1; below e^-10 the first channel is -1 and the second e^p g, which still
+tells 1e-5 (0.22) from 1e-6 (0.022) but is near 0 for 1e-8 (2e-4). With "none" the input is g
+itself: every size below about 1e-2 is close to 0 for an LSTM whose weights are of order 1. An
+optimizer trained without preprocessing cannot adapt its steps to small gradients, which is why the
+paper preprocesses on MNIST, whose gradients are small.""",
     "6.4": """tanh(x) = 2 sigma(2x) - 1 is a rescaled sigmoid: smooth and saturating, with the same kind
 of gradients; ReLU is piecewise linear and unbounded. Expect the learned optimizer to behave on
 tanh as on sigmoid; the added panel answers it for this optimizer.""",
