@@ -5,6 +5,7 @@ versions of it: a missing term, swapped gates or blocks, a mean for a sum, a for
 A wrong version is the solution's source with one edit, so each mistake is one line here. The checks
 run on tiny float64 inputs under every backend."""
 import inspect
+import re
 import pathlib
 import sys
 
@@ -103,3 +104,30 @@ def test_unattempted_exercise_is_reported(capsys):
         raise NotImplementedError
     assert checks.check("gram_backward", unsolved) is None
     assert "not attempted yet" in capsys.readouterr().out
+
+
+CHAPTERS = sorted((pathlib.Path(checks.__file__).parent).glob("[0-9][0-9]_*.py"))
+
+
+@pytest.mark.parametrize("chapter", [p.name for p in CHAPTERS])
+def test_chapter_exercises_start_unsolved(chapter):
+    """Every cell of a chapter that calls check(...) defines the learner's function unsolved, and
+    every check it calls exists."""
+    text = (CHAPTERS[0].parent / chapter).read_text(encoding="utf-8")
+    cells = [c for c in text.split("\n# %%") if "\ncheck(" in "\n" + c]
+    for cell in cells:
+        assert "raise NotImplementedError" in cell, f"{chapter}: an exercise starts solved"
+        for name in re.findall(r'^check\("(\w+)"', cell, re.M):
+            assert name in checks.GRADERS, f"{chapter}: no check named {name}"
+
+
+def test_every_open_question_has_an_answer():
+    asked = {key for p in CHAPTERS
+             for key in re.findall(r'^answer\("([\d.]+)"\)', p.read_text(encoding="utf-8"), re.M)}
+    assert asked == set(solutions.ANSWERS)
+
+
+def test_every_check_is_called_by_a_chapter():
+    called = {name for p in CHAPTERS
+              for name in re.findall(r'^check\("(\w+)"', p.read_text(encoding="utf-8"), re.M)}
+    assert called == set(checks.GRADERS)

@@ -151,9 +151,9 @@ print("backend now:", get_backend())
 #
 # ## Exercises
 #
-# 1. Run chapter 4's exercise check under the strict backend (start Jupyter with
-#    `MINIL2O_BACKEND=strict`, or call `set_backend("strict")` at the top). What, if anything, changes
-#    in the printed errors?
+# 1. Run chapter 4's exercise check on your `my_meta_gradient` (or on `minil2o.meta.meta_gradient`)
+#    under the strict backend (start Jupyter with `MINIL2O_BACKEND=strict`, or call
+#    `set_backend("strict")` at the top). What, if anything, changes in the printed errors?
 # 2. Write `xp.sum(u)` where `u` is a NumPy array while the strict backend is selected. What happens,
 #    and where should the conversion have been?
 # 3. On a machine with a GPU, time `problem.loss_and_grad` for `QuadraticFamily(dim=10,

@@ -204,7 +204,7 @@ def gram_backward(fn):
 # ------------------------------------------------------------------ chapter 9
 def rnnprop_step_backward(fn):
     """fn(opt, phi, d_update, d_state, cache, need_d_grad) -> (d_phi, d_state_prev, d_grad), the
-    backward pass of eqs. (9.1) to (9.3) and (9.6) to (9.9); against central differences of
+    backward pass of eqs. (9.7) to (9.13); against central differences of
     <update, d_update> + sum_k <state'_k, d_state_k> through RNNprop.step_forward."""
     from minil2o.optimizers.learned import RNNprop
     rng = np.random.default_rng(0)

@@ -167,9 +167,10 @@ h = eps_mach^(1/3), about 1e-5 in float64, where the error is about eps_mach^(2/
 but with an overflow warning, and any formula that goes on to use exp(-x) (such as its derivative
 e^-x / (1 + e^-x)^2 = inf / inf) gives nan. (1 + tanh(x/2)) / 2 never overflows: tanh is bounded,
 and the result is accurate for every x.""",
-    "3.3": """With the forget gate's bias at +3, f is close to sigma(3) = 0.95, so the cell path (3.3)
-carries the gradient back multiplied by about 0.95 per step instead of about 0.5: the curves
-flatten, and the gradient reaches much further back in time.""",
+    "3.3": """With the forget gate's bias at +3, f is close to sigma(3) = 0.95 at every step, so the
+cell path (3.3) carries the gradient back multiplied by about 0.95 per step instead of 0.5: the
+curves become almost flat (the fitted factor per step back is about 1 instead of 0.6), and the
+gradient reaches back over the whole sequence. The cell path is the LSTM's answer to (3.11).""",
     "3.4": """The parameter gradients: dWx = x^T da, dWh = h_prev^T da and db = sum_n da_n each sum over
 the rows n, which are the optimizee's coordinates. That is how one small LSTM learns from all
 coordinates at once.""",
@@ -232,8 +233,8 @@ finish a plain convex descent, which the noisy MLP losses never show it.""",
     "10.1": """Nothing beyond the last digits: the strict namespace runs the same float64 computations
 through the array API standard, so the printed errors agree; an error there would point at a
 NumPy-only call in the code.""",
-    "10.2": """array_api_strict refuses the NumPy array (a TypeError): the conversion belongs at the
-edge, asarray(u) where the data enters the library, not inside the computation.""",
+    "10.2": """array_api_strict refuses the NumPy array with a TypeError: the conversion belongs at
+the edge, asarray(u) where the data enters the library, not inside the computation.""",
     "10.3": """For B = 1 (10 coordinates) kernel launches dominate and numpy wins; the GPU wins once the
 batched matrix products carry enough work, typically between B = 128 and B = 16384 for d = 10. The
 crossover depends on the GPU: time it.""",
