@@ -197,9 +197,9 @@ plt.tight_layout()
 
 # %% [markdown]
 # The learned optimizer beats tuned SGD at both steps. At step 100 it is close to tuned Adam (the gap
-# is smaller than the standard errors over the 10 problems); at step 200 it trails it. It was
-# meta-trained on the full 784-pixel digits, and the pooled 14 x 14 digits give gradients of other
-# sizes (exercise 2 puts the 784 pixels back). On the network it was trained on,
+# is smaller than the standard errors over the 10 problems); at step 200, twice the horizon it was
+# trained for, it trails it. It was meta-trained on the full 784-pixel digits (exercise 2 runs this
+# comparison on them). On the network it was trained on,
 # `minil2o reproduce dm-fig4-mnist` gives it 0.062 ± 0.005 at step 100 over 100 test problems, level
 # with tuned Adam (0.064 ± 0.004) and behind NAG (0.044 ± 0.005); see RESULTS.md.
 #
