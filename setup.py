@@ -15,7 +15,8 @@ setup(
     package_data={"minil2o": ["datasets/*", "datasets/*/*", "datasets/*/*/*"]},
     install_requires=["numpy>=2", "matplotlib", "tqdm", "array-api-compat>=1.10"],
     extras_require={
-        "test": ["pytest", "hypothesis", "array-api-strict>=2.2", "nbclient", "nbformat", "ipykernel"],
+        "test": ["pytest", "hypothesis", "array-api-strict>=2.2", "nbclient", "nbformat", "ipykernel",
+                 "jupytext"],
         "gpu": ["cupy-cuda12x"],
     },
     entry_points={"console_scripts": ["minil2o=minil2o.cli:main"]},

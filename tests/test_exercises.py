@@ -1,132 +1,133 @@
-"""The graded exercises of the tutorials, run on the library's reference implementations.
+"""The graded exercises of the tutorials: the check of each (tutorials/checks.py, the one the
+chapters call) passes on its solution (tutorials/solutions.py) and flags deliberately wrong
+versions of it: a missing term, swapped gates or blocks, a mean for a sum, a forgotten square.
 
-Each tutorial exercise says "implement X; the check below should print a relative error below 1e-7"
-and starts from the library call; these are the same checks, on the same tiny sizes and seeds, so the
-reference keeps passing them under every backend. Those of chapters 2 to 6 are workbook
-exercises: their checks live in minil2o/workbook/ (checks.py, checks_meta.py), where `minil2o
-workbook check` runs them on a learner's functions."""
-import numpy as np
+A wrong version is the solution's source with one edit, so each mistake is one line here. The checks
+run on tiny float64 inputs under every backend."""
+import inspect
+import re
+import pathlib
+import sys
 
-from minil2o import convolution
-from minil2o.backend import asarray, to_numpy, xp
-from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
-from minil2o.optimizers import hand
-from minil2o.workbook import checks, checks_meta
+import pytest
 
-from helpers import assert_right
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tutorials"))
+import checks  # noqa: E402
+import solutions  # noqa: E402
 
-TOL = 1e-7
-
-
-def f64(rng, shape, scale=1.0):
-    return asarray(scale * rng.standard_normal(shape), dtype="float64")
-
-
-def test_ch01_adagrad_matches_table_1():
-    """Chapter 1, exercise 1: Adagrad's row of Table 1 (Lv et al. 2017) against hand.Adagrad."""
-    grads = np.random.default_rng(0).standard_normal((20, 5))
-    opt, state = hand.Adagrad(lr=0.1), hand.Adagrad().init_state(5, "float64")
-    G, mine, lib = np.zeros(5), [], []
-    for g in grads:
-        G = G + g * g                                          # G_t = G_{t-1} + g_t^2
-        mine.append(-0.1 * g / (np.sqrt(G) + 1e-10))           # -alpha g_t / (sqrt(G_t) + eps)
-        update, state = opt.step(asarray(g, dtype="float64"), state)
-        lib.append(to_numpy(update))
-    assert rel_error(np.stack(mine), np.stack(lib)) < TOL
-
-
-def test_ch02_sigmoid_backward_via_the_engine():
-    """Chapter 2, exercise 1: the engine's sigmoid backward against central differences
-    (workbook exercise tensor_sigmoid)."""
-    assert_right(checks.tensor_sigmoid())
-
-
-def test_ch03_lstm_step_backward():
-    """Chapter 3, exercise 1: lstm_step_backward against central differences."""
-    assert_right(checks.lstm_step_backward())
-
-
-def test_ch03_lstm_backward_through_time():
-    """Chapter 3, exercise 2: lstm_backward (BPTT) against central differences."""
-    assert_right(checks.lstm_backward())
-
-
-def test_ch04_meta_gradient_dashed_edges_dropped():
-    """Chapter 4, exercise 1: the meta-gradient with d grad / d phi = 0 against central differences
-    of the unroll's loss with the optimizer fed the recorded gradients (h = 1e-5)."""
-    assert_right(checks_meta.meta_gradient_dropped())
-
-
-def test_ch04_meta_gradient_second_derivatives():
-    """Chapter 4, exercise 1: the meta-gradient with second derivatives against central
-    differences of the true meta-loss (h = 1e-5); it differs from the dropped one."""
-    report = checks_meta.meta_gradient_kept()
-    assert_right(report)
-    assert report.notes["difference"] > 1e-5
-
-
-def test_ch05_quadratic_gradient_and_hvp():
-    """Chapter 5, exercise 1: the quadratic's gradient (5.2) against central differences, and its
-    Hessian-vector product (5.3) against the central difference of the gradient (5.4)."""
-    assert_right(checks.quadratic_gradient_and_hvp())
+# exercise -> (its solution, [(the mistake, the solution's text, the wrong text), ...])
+EXERCISES = {
+    "adagrad_step": (solutions.adagrad_step, [
+        ("forgotten square", "g * g", "xp.abs(g)"),
+        ("G_{t-1} for G_t", "xp.sqrt(G)", "xp.sqrt(state[\"G\"])"),
+        ("forgotten root", "xp.sqrt(G)", "G")]),
+    "sigmoid_backward": (solutions.my_sigmoid, [
+        ("missing factor 1 - s", "s_bar * s * (1.0 - s)", "s_bar * s"),
+        ("upstream gradient dropped", "s_bar * s * (1.0 - s)", "s * (1.0 - s)"),
+        ("wrong sign in the forward", "xp.exp(-x.data)", "xp.exp(x.data)")]),
+    "lstm_step_backward": (solutions.my_lstm_step_backward, [
+        ("missing term of (3.5)", "dc + dh * o * (1.0 - tanh_c * tanh_c)", "dc"),
+        ("input and forget gates swapped",
+         "[di * i * (1.0 - i), df * f * (1.0 - f),", "[df * f * (1.0 - f), di * i * (1.0 - i),"),
+        ("mean for sum", "xp.sum(da, axis=0)", "xp.mean(da, axis=0)")]),
+    "lstm_backward": (solutions.my_lstm_backward, [
+        ("missing term of (3.10)", "dhs[:, t, :] + dh_next", "dhs[:, t, :]"),
+        ("weight gradients not summed", "dWx + dWx_t, dWh + dWh_t, db + db_t", "dWx_t, dWh_t, db_t"),
+        ("cell gradient dropped", "dh_next, dc_next, caches[t])",
+         "dh_next, 0 * dc_next, caches[t])")]),
+    "meta_gradient": (solutions.my_meta_gradient, [
+        ("the 1/B of the meta-batch forgotten", "(weights[t - 1] / B)", "weights[t - 1]"),
+        ("missing term a_{t+1} of (4.1)", "a = a + (weights[t - 1] / B)", "a = (weights[t - 1] / B)"),
+        ("missing Hessian term of (4.5)", "a = a + problem.hvp(", "a = a + 0 * problem.hvp("),
+        ("gradients one step off", "* tr.grads[t]", "* tr.grads[t - 1]")]),
+    "quadratic_loss_and_grad": (solutions.my_loss_and_grad, [
+        ("forgotten square, with its matching gradient", "xp.sum(r * r), xp.reshape(grad, (-1,))",
+         "xp.sum(r), xp.reshape(xp.matmul(Wt, xp.ones_like(grad)), (-1,))"),
+        ("missing factor 2", "2.0 * xp.matmul(Wt", "xp.matmul(Wt"),
+        ("W for W^T", "xp.matmul(Wt, xp.reshape(r", "xp.matmul(problem.W, xp.reshape(r")]),
+    "quadratic_hvp": (solutions.my_hvp, [
+        ("missing factor 2", "2.0 * xp.matmul(Wt, Wv)", "xp.matmul(Wt, Wv)"),
+        ("W W^T for W^T W", "xp.matmul(Wt, Wv)", "xp.matmul(problem.W, Wv)")]),
+    "mlp_loss_and_grad": (solutions.my_mlp_loss_and_grad, [
+        ("sum for mean in delta", "- Y) / N", "- Y)"),
+        ("missing sigmoid derivative", " * h * (1.0 - h)", ""),
+        ("mean for sum in the bias gradient", "xp.sum(delta, axis=0)", "xp.mean(delta, axis=0)")]),
+    "conv2d_backward": (solutions.my_conv2d_backward, [
+        ("mean for sum", "xp.sum(dout2, axis=1)", "xp.mean(dout2, axis=1)"),
+        ("kernel flipped", "dw = xp.reshape(dout2 @ cols.T, w.shape)",
+         "dw = xp.flip(xp.reshape(dout2 @ cols.T, w.shape), axis=(2, 3))"),
+        ("input and output channels swapped", "xp.reshape(dout2 @ cols.T, w.shape)",
+         "xp.permute_dims(xp.reshape(dout2 @ cols.T, (3, 4, 3, 3)), (1, 0, 2, 3))")]),
+    "gram_backward": (solutions.my_gram_backward, [
+        ("missing transposed term", "(dG + dG.T)", "2 * dG"),
+        ("forgotten 1/M", " / F.shape[1]", "")]),
+    "rnnprop_step_backward": (solutions.my_rnnprop_step_backward, [
+        ("missing term from the next step's m", " + d_state[\"m\"]", ""),
+        ("ELU derivative wrong", "z + 1.0)", "z)"),
+        ("tanh derivative not squared", "(1.0 - out * out)", "(1.0 - out)")]),
+}
 
 
-def test_ch06_mlp_gradient():
-    """Chapter 6, exercise 1: the MLP's hand-written gradient (6.3) against central differences on
-    a 6-5-3 sigmoid network over 20 examples (the whole data set as the batch)."""
-    assert_right(checks.mlp_gradient())
+def wrong_version(solution, old, new):
+    """The solution with `old` replaced by `new` (once); helpers it calls are edited likewise."""
+    namespace = dict(vars(solutions))
+    source = inspect.getsource(solution)
+    if solution is solutions.my_rnnprop_step_backward:
+        source = inspect.getsource(solutions.my_relative_inputs_backward) + "\n" + source
+    assert source.count(old) == 1, f"{old!r} should occur once in {solution.__name__}"
+    exec(compile(source.replace(old, new), "<wrong version>", "exec"), namespace)  # noqa: S102
+    return namespace[solution.__name__]
 
 
-def test_ch07_conv2d_backward():
-    """Chapter 7, exercise 1: conv2d_backward (7.2) against central differences."""
-    rng = np.random.default_rng(0)
-    inputs = {"x": f64(rng, (2, 3, 5, 5)), "w": f64(rng, (4, 3, 3, 3)), "b": f64(rng, 4)}
-    dout = f64(rng, (2, 4, 5, 5))
-    _, cache = convolution.conv2d_forward(**inputs)
-    objective = vjp_objective(lambda **inp: convolution.conv2d_forward(**inp)[0], dout)
-    grads = dict(zip(("x", "w", "b"), convolution.conv2d_backward(dout, cache)))
-    errors = check_gradients(objective, inputs, grads, verbose=False)
-    assert max(errors.values()) < TOL, errors
+def test_every_check_has_a_solution_and_mistakes():
+    assert set(EXERCISES) == set(checks.GRADERS)
+    assert all(len(mistakes) >= 2 for _, mistakes in EXERCISES.values())
 
 
-def test_ch08_gram_backward():
-    """Chapter 8, exercise 1: the Gram matrix's backward pass (8.5) against central differences,
-    for a dG that is not symmetric."""
-    from minil2o.problems.art import gram_backward, gram_forward
-    rng = np.random.default_rng(0)
-    feat, dG = f64(rng, (1, 3, 4, 4)), f64(rng, (3, 3))
-    _, F = gram_forward(feat)
-    objective = vjp_objective(lambda feat: gram_forward(feat)[0], dG)
-    errors = check_gradients(objective, {"feat": feat}, {"feat": gram_backward(dG, F, feat.shape)},
-                             verbose=False)
-    assert errors["feat"] < TOL, errors
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_solution_passes(name):
+    errors = checks.check(name, EXERCISES[name][0], verbose=False)
+    assert checks.passed(errors), errors
 
 
-def test_ch09_rnnprop_step_backward():
-    """Chapter 9, exercise 1: RNNprop.step_backward (with need_d_grad) against central differences
-    for phi, the incoming state (m, v, LSTM) and the input gradient."""
-    from minil2o.optimizers.learned import RNNprop
-    rng = np.random.default_rng(0)
-    opt, n = RNNprop(hidden=3), 6
-    phi = {k: v + asarray(0.1 * rng.standard_normal(v.shape), "float64")
-           for k, v in opt.init_params(rng, "float64").items()}
-    state = {k: asarray(0.5 * rng.standard_normal(v.shape), "float64") if hasattr(v, "shape") else 3
-             for k, v in opt.init_state(n, "float64").items()}
-    state["v"] = xp.abs(state["v"]) + 0.1
-    grad = asarray(rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-3, 1, n), "float64")
-    _, new_state, cache = opt.step_forward(phi, grad, state)
-    d_update = f64(rng, n)
-    d_state = {k: asarray(rng.standard_normal(v.shape), "float64")
-               for k, v in new_state.items() if k != "t"}
+@pytest.mark.parametrize("name, mistake", [(name, m[0]) for name, (_, ms) in EXERCISES.items()
+                                           for m in ms])
+def test_wrong_version_is_flagged(name, mistake):
+    solution, mistakes = EXERCISES[name]
+    old, new = next((o, n) for m, o, n in mistakes if m == mistake)
+    errors = checks.check(name, wrong_version(solution, old, new), verbose=False)
+    assert not checks.passed(errors), f"{name}: the check missed '{mistake}' ({errors})"
 
-    def objective(grad, **inputs):
-        phi_ = {k: v for k, v in inputs.items() if not k.startswith("s_")}
-        state_ = {**{k[2:]: v for k, v in inputs.items() if k.startswith("s_")}, "t": 3}
-        update, new, _ = opt.step_forward(phi_, grad, state_)
-        return xp.sum(update * d_update) + sum(xp.sum(new[k] * d) for k, d in d_state.items())
 
-    d_phi, d_prev, d_grad = opt.step_backward(phi, d_update, d_state, cache, need_d_grad=True)
-    inputs = {"grad": grad, **phi, **{f"s_{k}": v for k, v in state.items() if k != "t"}}
-    analytic = {"grad": d_grad, **d_phi, **{f"s_{k}": d_prev[k] for k in state if k != "t"}}
-    errors = check_gradients(objective, inputs, analytic, verbose=False)
-    assert max(errors.values()) < TOL, errors
+def test_unattempted_exercise_is_reported(capsys):
+    def unsolved(*args):
+        raise NotImplementedError
+    assert checks.check("gram_backward", unsolved) is None
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+CHAPTERS = sorted((pathlib.Path(checks.__file__).parent).glob("[0-9][0-9]_*.py"))
+
+
+@pytest.mark.parametrize("chapter", [p.name for p in CHAPTERS])
+def test_chapter_exercises_start_unsolved(chapter):
+    """Every cell of a chapter that calls check(...) defines the learner's function unsolved, and
+    every check it calls exists."""
+    text = (CHAPTERS[0].parent / chapter).read_text(encoding="utf-8")
+    cells = [c for c in text.split("\n# %%") if "\ncheck(" in "\n" + c]
+    for cell in cells:
+        assert "raise NotImplementedError" in cell, f"{chapter}: an exercise starts solved"
+        for name in re.findall(r'^check\("(\w+)"', cell, re.M):
+            assert name in checks.GRADERS, f"{chapter}: no check named {name}"
+
+
+def test_every_open_question_has_an_answer():
+    asked = {key for p in CHAPTERS
+             for key in re.findall(r'^answer\("([\d.]+)"\)', p.read_text(encoding="utf-8"), re.M)}
+    assert asked == set(solutions.ANSWERS)
+
+
+def test_every_check_is_called_by_a_chapter():
+    called = {name for p in CHAPTERS
+              for name in re.findall(r'^check\("(\w+)"', p.read_text(encoding="utf-8"), re.M)}
+    assert called == set(checks.GRADERS)

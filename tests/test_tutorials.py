@@ -1,9 +1,10 @@
 """The tutorial notebooks: each is executed top to bottom (cwd tutorials/, 300 s per cell) and must
 run without error and leave no new files behind; the saved notebooks must carry their outputs, and
-tutorials/README.md must link every notebook present.
+tutorials/README.md must link every notebook present; each notebook must hold exactly the cells of
+its source tutorials/NN_name.py (jupytext's percent format).
 
 Execution runs only on the numpy backend: the notebooks call the numpy path, and executing them again
-under array_api_strict would only double CI time. Rebuild them with `python tools/build_tutorials.py`."""
+under array_api_strict would only double CI time. Rebuild them with `python tools/build_notebooks.py`."""
 import os
 import pathlib
 
@@ -11,6 +12,7 @@ import pytest
 
 TUTORIALS = pathlib.Path(__file__).resolve().parent.parent / "tutorials"
 NOTEBOOKS = sorted(p.name for p in TUTORIALS.glob("*.ipynb"))
+SOURCES = sorted(p.name for p in TUTORIALS.glob("[0-9][0-9]_*.py"))
 BACKEND = os.environ.get("MINIL2O_BACKEND", "numpy").strip().lower() or "numpy"
 
 
@@ -48,3 +50,21 @@ def test_readme_links_every_notebook():
     readme = (TUTORIALS / "README.md").read_text(encoding="utf-8")
     missing = [name for name in NOTEBOOKS if f"]({name})" not in readme]
     assert not missing, f"tutorials/README.md does not link {missing}"
+
+
+def test_one_source_per_notebook():
+    assert SOURCES, "tutorials/ holds no chapter source"
+    assert [n[:-3] for n in SOURCES] == [n[:-6] for n in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_notebook_matches_its_source(name):
+    """The notebook was built from its source and not edited since (nor the source edited after)."""
+    jupytext = pytest.importorskip("jupytext")
+    nbformat = pytest.importorskip("nbformat")
+    source = jupytext.read(TUTORIALS / name)
+    notebook = nbformat.read(TUTORIALS / (name[:-3] + ".ipynb"), as_version=4)
+    cells = lambda nb: [(c.cell_type, c.source) for c in nb.cells]  # noqa: E731
+    assert cells(notebook) == cells(source), (
+        f"{name[:-3]}.ipynb and {name} disagree: rebuild it with "
+        f"`python tools/build_notebooks.py {name[:2]}`")
