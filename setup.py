@@ -17,6 +17,7 @@ setup(
     extras_require={
         "test": ["pytest", "hypothesis", "array-api-strict>=2.2", "nbclient", "nbformat", "ipykernel"],
         "gpu": ["cupy-cuda12x"],
+        "torch": ["torch"],
     },
     entry_points={"console_scripts": ["minil2o=minil2o.cli:main"]},
 )
