@@ -292,7 +292,7 @@ if torch is not None:
 # Tuned Adam wins on the training loss. RNNprop ends about twice as high (it beats Adam on one seed
 # of ten; the mean difference is 1.3 standard errors), is much steadier across seeds, and
 # generalizes a little better (88.6% against 87.4% held out); the DM optimizer ends 9 times above
-# Adam. RNNprop is ahead for the first 100 steps, its training horizon, then falls behind.
+# Adam. RNNprop is ahead for about the first 80 steps (it was trained on 100), then falls behind.
 #
 # **A small CNN in PyTorch** (conv 8, conv 16, linear; ReLU; 1,500 digits, 200 steps of minibatch
 # 64, 5 seeds; torch Adam's tuned rate 2^-6 = 0.0156; the loss is on 500 fixed training digits):
