@@ -11,8 +11,9 @@ parameters theta_{t+1} = theta_t + u_t and the new state; it never changes its i
 `update` returns the updates u_t and leaves adding them to you; here that addition is done inside.)
 
 The math is minil2o's own step and nothing else. The arrays, of any shapes, are raveled and
-concatenated into one flat vector theta (n,); the optimizer's `step(grad, state) -> (update, state)`
-runs on it exactly as it does in meta-training, coordinatewise; theta + update is split back into
+concatenated into one flat vector theta (n,) (eq. 11.1 of chapter 11); the optimizer's
+`step(grad, state) -> (update, state)` runs on it exactly as it does in meta-training,
+coordinatewise (eq. 1 of Andrychowicz et al. 2016, eq. 11.2); theta + update is split back into
 arrays of the original shapes, in a container of the original kind. The arrays are those of the
 selected backend (NumPy, CuPy after `minil2o.set_backend("cupy")`, or array_api_strict), float32 or
 float64, all of one dtype; a learned optimizer's parameters phi are loaded in that dtype.

@@ -102,6 +102,8 @@ def test_wrong_inputs_get_one_line_errors(rng):
     one_line_error(lambda: opt.update(grads[:1] + [grads[0]] + grads[2:], state, params),
                    "grads[1]", "shape (3, 4)", "(4,)")
     one_line_error(lambda: opt.update(grads, state, params[:3]), "params", "3 arrays", "4 arrays")
+    one_line_error(lambda: opt.update(grads, state, [params[0].T] + params[1:]),
+                   "params[0]", "shape (4, 3)", "(3, 4)")
     one_line_error(lambda: opt.update(dict(enumerate(grads)), state, params), "grads is a dict")
     one_line_error(lambda: opt.update([grads], state, params), "grads[0] is a list", "nested")
     one_line_error(lambda: opt.init("params"), "list, tuple or dict")
