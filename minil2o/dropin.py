@@ -66,20 +66,22 @@ def pretrained(name_or_path, groups=None, **settings):
     if key in HAND_OPTIMIZERS:
         cls = HAND_OPTIMIZERS[key]
         allowed = list(inspect.signature(cls.__init__).parameters)[1:]
-        opt = build_with_settings(cls, settings, f"optimizer {key!r}", allowed)
-        return Optimizer(key, lambda dtype: opt, groups)
+        hand = build_with_settings(cls, settings, f"optimizer {key!r}", allowed)
+        opt = Optimizer(key, lambda dtype: hand, groups)
+        opt.check_groups(hand)
+        return opt
     path = _learned_path(name_or_path)
     if settings:
         raise UsageError(f"a learned optimizer takes no settings (got {', '.join(settings)}): its "
                          "step was learned; settings belong to hand-designed ones such as 'adam'")
-    loaded = {"float32": load_learned(path, "float32")}       # a bad file fails here, not later
+    loaded = {}                                  # (backend, dtype) -> the optimizer, phi there
 
     def make(dtype):
-        if dtype not in loaded:
-            loaded[dtype] = load_learned(path, dtype)
-        return loaded[dtype]
+        if (get_backend(), dtype) not in loaded:
+            loaded[get_backend(), dtype] = load_learned(path, dtype)
+        return loaded[get_backend(), dtype]
     opt = Optimizer(str(name_or_path), make, groups)
-    opt.check_groups(loaded["float32"])
+    opt.check_groups(make("float32"))            # a bad file or groups= fails here, not later
     return opt
 
 
