@@ -18,6 +18,7 @@ setup(
         "test": ["pytest", "hypothesis", "array-api-strict>=2.2", "nbclient", "nbformat", "ipykernel",
                  "jupytext"],
         "gpu": ["cupy-cuda12x"],
+        "torch": ["torch"],
     },
     entry_points={"console_scripts": ["minil2o=minil2o.cli:main"]},
 )

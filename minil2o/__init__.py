@@ -16,5 +16,6 @@ if "numpy" not in sys.modules:
         os.environ.setdefault(_var, "1")
 
 from .backend import get_backend, set_backend, to_numpy, xp  # noqa: F401
+from .dropin import pretrained  # noqa: F401
 
 __version__ = "0.1.0"

@@ -1,0 +1,311 @@
+"""The trained optimizers as drop-in optimizers for your own model's arrays.
+
+    opt = minil2o.pretrained("rnnprop-mnist")         # a shipped name, a file, or "adam", lr=1e-3
+    state = opt.init(params)                          # params: a list, tuple or dict of arrays
+    for step in range(num_steps):
+        grads = gradient_of_my_loss(params)           # the same container, the same shapes
+        params, state = opt.update(grads, state, params)
+
+One convention: optax's call signature, with the update applied. `update` returns the NEW
+parameters theta_{t+1} = theta_t + u_t and the new state; it never changes its inputs. (optax's
+`update` returns the updates u_t and leaves adding them to you; here that addition is done inside.)
+
+The math is minil2o's own step and nothing else. The arrays, of any shapes, are raveled and
+concatenated into one flat vector theta (n,) (eq. 11.1 of chapter 11); the optimizer's
+`step(grad, state) -> (update, state)` runs on it exactly as it does in meta-training,
+coordinatewise (eq. 1 of Andrychowicz et al. 2016, eq. 11.2); theta + update is split back into
+arrays of the original shapes, in a container of the original kind. The arrays are those of the
+selected backend (NumPy, CuPy after `minil2o.set_backend("cupy")`, or array_api_strict), float32 or
+float64, all of one dtype; a learned optimizer's parameters phi are loaded in that dtype.
+
+Parameter groups. A per-group optimizer (`dm-cnn`: one LSTM for "conv", one for "fc";
+optimizers/grouped.py) must know which arrays each of its optimizers serves. Say so with
+groups={"conv": [0, 1], "fc": [2, 3]} (positions in a list, keys of a dict). Without it, an
+optimizer whose groups are conv and fc gives every array of 3 or more dimensions (a conv filter)
+to conv and every other array (biases, batch-norm scales, fully-connected weights) to fc; any
+other set of groups has no default and must be given.
+
+Each bad input raises a one-line UsageError: a container of another kind or other keys, an array
+of another shape, backend or dtype (complex, integer) than at init, and a gradient holding NaN or
+inf (the step is refused, with the number of such entries: a learned optimizer's state would carry
+them into every later step).
+"""
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+from .backend import get_backend, xp
+from .data import DATASETS_DIR
+from .errors import UsageError, build_with_settings
+from .optimizers.grouped import PerGroupOptimizer
+from .optimizers.hand import HAND_OPTIMIZERS
+
+PRETRAINED_DIR = DATASETS_DIR / "pretrained"
+DTYPES = ("float32", "float64")
+ARRAY_MODULES = {"numpy": "numpy", "cupy": "cupy", "array_api_strict": "strict"}
+
+
+def shipped():
+    """Names of the learned optimizers shipped in minil2o/datasets/pretrained/."""
+    return sorted(p.stem for p in PRETRAINED_DIR.glob("*.npz"))
+
+
+def load_learned(path, dtype):
+    """The learned optimizer saved at `path`, its phi in `dtype` (the one call into training's
+    checkpoint code)."""
+    from .train import load_optimizer
+    return load_optimizer(path, dtype)
+
+
+def pretrained(name_or_path, groups=None, **settings):
+    """An Optimizer over your arrays: a shipped learned optimizer by name ("rnnprop-mnist",
+    "dm-mnist", "dm-cnn", ...), a file written by training (optimizer.npz, or the run's folder), or a
+    hand-designed one by name with its settings ("adam", lr=1e-3). groups: see the module docstring."""
+    key = name_or_path.lower() if isinstance(name_or_path, str) else None
+    if key in HAND_OPTIMIZERS:
+        cls = HAND_OPTIMIZERS[key]
+        allowed = list(inspect.signature(cls.__init__).parameters)[1:]
+        hand = build_with_settings(cls, settings, f"optimizer {key!r}", allowed)
+        opt = Optimizer(key, lambda dtype: hand, groups)
+        opt.check_groups(hand)
+        return opt
+    path = _learned_path(name_or_path)
+    if settings:
+        raise UsageError(f"a learned optimizer takes no settings (got {', '.join(settings)}): its "
+                         "step was learned; settings belong to hand-designed ones such as 'adam'")
+    loaded = {}                                  # (backend, dtype) -> the optimizer, phi there
+
+    def make(dtype):
+        if (get_backend(), dtype) not in loaded:
+            loaded[get_backend(), dtype] = load_learned(path, dtype)
+        return loaded[get_backend(), dtype]
+    opt = Optimizer(str(name_or_path), make, groups)
+    opt.check_groups(make("float32"))            # a bad file or groups= fails here, not later
+    return opt
+
+
+def _learned_path(name_or_path):
+    """The optimizer file meant by a shipped name, a file path or a training run's folder."""
+    if not isinstance(name_or_path, (str, Path)):
+        raise UsageError(f"optimizer must be a name or a path, got {type(name_or_path).__name__}")
+    if str(name_or_path) in shipped():
+        return PRETRAINED_DIR / f"{name_or_path}.npz"
+    path = Path(name_or_path)
+    if path.is_dir() and (path / "optimizer.npz").is_file():
+        return path / "optimizer.npz"
+    if path.is_file():
+        return path
+    raise UsageError(f"unknown optimizer {str(name_or_path)!r}: choose a shipped one "
+                     f"({', '.join(shipped())}), a hand-designed one ({', '.join(HAND_OPTIMIZERS)}) "
+                     "or the path of an optimizer.npz")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the user's arrays live in the flat theta: their container, shapes and dtype, and the
+    order in which they are concatenated (group by group for a per-group optimizer)."""
+    kind: type                 # list, tuple or dict
+    keys: tuple                # dict keys, or positions 0..k-1
+    shapes: tuple              # each array's shape, in the user's order
+    order: tuple               # positions (into keys) in theta's order
+    groups: tuple              # ((group, coordinates), ...) in theta's order; () without groups
+    dtype: str                 # float32 or float64
+    backend: str
+
+    @property
+    def sizes(self):
+        return tuple(_size(s) for s in self.shapes)
+
+    @property
+    def n(self):
+        return sum(self.sizes)
+
+
+@dataclass(frozen=True)
+class State:
+    """The state `update` carries: the optimizer's own state over theta, and the layout of theta."""
+    inner: dict
+    layout: Layout
+
+
+def _size(shape):
+    out = 1
+    for d in shape:
+        out *= d
+    return out
+
+
+class Optimizer:
+    """One of minil2o's optimizers over a list, tuple or dict of arrays (see the module docstring)."""
+
+    def __init__(self, name, make, groups=None):
+        self.name, self._make, self._groups = name, make, groups
+
+    def __repr__(self):
+        return f"minil2o.pretrained({self.name!r})"
+
+    def init(self, params):
+        """The state before step 1 for these params (the arrays are not changed)."""
+        layout = self.layout(params)
+        return State(self.optimizer(layout).init_state(layout.n, layout.dtype), layout)
+
+    def update(self, grads, state, params):
+        """One step: returns (new params, new state). theta_{t+1} = theta_t + step(grad, state)."""
+        if not isinstance(state, State):
+            raise UsageError(f"state must be what init() or update() returned, got "
+                             f"{type(state).__name__}: call state = opt.init(params) first")
+        layout = state.layout
+        theta = self.flatten(params, layout, "params")                        # (n,)
+        grad = self.flatten(grads, layout, "grads")                           # (n,)
+        check_finite(grad, layout)
+        step, inner = self.optimizer(layout).step(grad, state.inner)          # (n,)
+        return self.unflatten(theta + step, layout), State(inner, layout)
+
+    def optimizer(self, layout):
+        """minil2o's optimizer for this layout: phi in its dtype, a per-group one fitted to its groups."""
+        opt = self._make(layout.dtype)
+        if not layout.groups:
+            return opt
+        bounds, start = {}, 0
+        for g, size in layout.groups:
+            bounds[g], start = slice(start, start + size), start + size
+        return opt.for_problem(SimpleNamespace(groups=bounds))
+
+    def layout(self, params):
+        """The Layout of `params`, checked: arrays of the backend, one float dtype, some numbers."""
+        kind, keys, arrays = entries(params, "params")
+        dtype = check_arrays(arrays, keys, "params")
+        shapes = tuple(tuple(int(d) for d in a.shape) for a in arrays)
+        if not sum(_size(s) for s in shapes):
+            raise UsageError("params hold no numbers: pass the arrays to optimize")
+        order, groups = self.assign_groups(keys, shapes, dtype)
+        return Layout(kind, keys, shapes, order, groups, dtype, get_backend())
+
+    def check_groups(self, opt):
+        """A one-line error now, at construction, when groups= cannot apply to `opt`."""
+        if self._groups is not None and not isinstance(opt, PerGroupOptimizer):
+            raise UsageError(f"{self.name} serves all coordinates with one optimizer: groups= "
+                             "applies only to per-group optimizers such as dm-cnn")
+
+    def assign_groups(self, keys, shapes, dtype):
+        """theta's order (positions into keys) and ((group, coordinates), ...) for a per-group one."""
+        opt = self._make(dtype)
+        if not isinstance(opt, PerGroupOptimizer):
+            self.check_groups(opt)
+            return tuple(range(len(keys))), ()
+        names = list(opt.sizes)
+        members = (self._given_groups(names, keys) if self._groups is not None
+                   else _default_groups(self.name, names, shapes))
+        order = tuple(i for g in names for i in members[g])
+        return order, tuple((g, sum(_size(shapes[i]) for i in members[g])) for g in names)
+
+    def _given_groups(self, names, keys):
+        """groups={name: [key, ...]} as {name: [position, ...]}: every array in exactly one group."""
+        spec = self._groups
+        if not isinstance(spec, dict) or set(spec) != set(names):
+            raise UsageError(f"{self.name} serves the groups {', '.join(names)}: pass groups= as a "
+                             f"dict with exactly those names, got {spec!r}")
+        position = {k: i for i, k in enumerate(keys)}
+        members = {g: [position.get(k, -1) for k in spec[g]] for g in names}
+        listed = sorted(i for g in names for i in members[g])
+        if listed != list(range(len(keys))):
+            raise UsageError(f"groups= must name each of your arrays ({', '.join(map(repr, keys))})"
+                             f" exactly once, got {spec!r}")
+        return members
+
+    def flatten(self, tree, layout, what):
+        """The arrays of `tree` (checked against the layout) raveled into one theta (n,)."""
+        kind, keys, arrays = entries(tree, what)
+        dtype = check_arrays(arrays, keys, what)
+        if kind is not layout.kind or keys != layout.keys:
+            raise UsageError(f"{what} is a {kind.__name__} of {_describe(keys, kind)}, but the state "
+                             f"was made for a {layout.kind.__name__} of "
+                             f"{_describe(layout.keys, layout.kind)}")
+        if dtype != layout.dtype:
+            raise UsageError(f"{what} are {dtype}, but the state was made for {layout.dtype} arrays")
+        for k, a, shape in zip(keys, arrays, layout.shapes):
+            if tuple(a.shape) != shape:
+                raise UsageError(f"{what}[{k!r}] has shape {tuple(a.shape)}, but the state was made "
+                                 f"for shape {shape}")
+        return xp.concat([xp.reshape(arrays[i], (-1,)) for i in layout.order])   # (n,)
+
+    def unflatten(self, theta, layout):
+        """theta (n,) split back into arrays of the layout's shapes, in its kind of container."""
+        arrays, start = [None] * len(layout.keys), 0
+        for i in layout.order:
+            size = layout.sizes[i]
+            arrays[i] = xp.reshape(theta[start:start + size], layout.shapes[i])
+            start += size
+        if layout.kind is dict:
+            return dict(zip(layout.keys, arrays))
+        return layout.kind(arrays)
+
+
+def _default_groups(name, names, shapes):
+    """conv and fc by the arrays' dimensions (see the module docstring); no default for others."""
+    hint = f"pass groups={{{', '.join(f'{g!r}: [...]' for g in names)}}} naming your arrays"
+    if set(names) != {"conv", "fc"}:
+        raise UsageError(f"{name} serves the groups {', '.join(names)}: {hint}")
+    members = {"conv": [i for i, s in enumerate(shapes) if len(s) >= 3],
+               "fc": [i for i, s in enumerate(shapes) if len(s) < 3]}
+    empty = [g for g in names if not members[g]]
+    if empty:
+        raise UsageError(f"{name}: no array of yours goes to group {empty[0]!r} by default (conv: "
+                         f"3 or more dimensions, fc: the rest): {hint}")
+    return members
+
+
+def entries(tree, what):
+    """(kind, keys, arrays) of a list, tuple or dict of arrays."""
+    if isinstance(tree, dict):
+        return dict, tuple(tree), list(tree.values())
+    if isinstance(tree, (list, tuple)):
+        return type(tree) if type(tree) in (list, tuple) else tuple, tuple(range(len(tree))), list(tree)
+    raise UsageError(f"{what} must be a list, tuple or dict of arrays, got {type(tree).__name__}")
+
+
+def _describe(keys, kind):
+    return f"keys {list(keys)}" if kind is dict else f"{len(keys)} arrays"
+
+
+def check_arrays(arrays, keys, what):
+    """The one dtype name of `arrays`, or UsageError: an array of another backend, a non-float or
+    mixed dtype."""
+    if not arrays:
+        raise UsageError(f"{what} is empty: pass the arrays to optimize")
+    backend, found = get_backend(), []
+    for k, a in zip(keys, arrays):
+        if isinstance(a, (list, tuple, dict)):
+            raise UsageError(f"{what}[{k!r}] is a {type(a).__name__}, not an array: pass one flat "
+                             "list, tuple or dict of arrays (nested containers are not supported)")
+        module = type(a).__module__.split(".")[0]
+        if ARRAY_MODULES.get(module) != backend:
+            raise UsageError(f"{what}[{k!r}] is a {module}.{type(a).__name__}, not an array of the "
+                             f"{backend} backend: pass {backend} arrays, call minil2o.set_backend() "
+                             "to match yours, or use minil2o.torch for PyTorch tensors")
+        name = str(a.dtype).rsplit(".", 1)[-1]
+        if name not in DTYPES:
+            raise UsageError(f"{what}[{k!r}] has dtype {name}: minil2o optimizes float32 or float64 "
+                             "arrays (real numbers)")
+        found.append(name)
+    if len(set(found)) > 1:
+        raise UsageError(f"{what} mix the dtypes {', '.join(sorted(set(found)))}: pass arrays of "
+                         "one dtype (float32 or float64)")
+    return found[0]
+
+
+def check_finite(grad, layout):
+    """UsageError when the gradient holds NaN or inf, naming how many entries and where."""
+    bad = int(xp.count_nonzero(~xp.isfinite(grad)))
+    if not bad:
+        return
+    where, start = [], 0
+    for i in layout.order:
+        size = layout.sizes[i]
+        if int(xp.count_nonzero(~xp.isfinite(grad[start:start + size]))):
+            where.append(repr(layout.keys[i]))
+        start += size
+    raise UsageError(f"grads hold {bad} non-finite entries (NaN or inf) in grads[{', '.join(where)}]"
+                     ": the step is refused, the state is unchanged; check your loss for overflow")
+
