@@ -54,7 +54,7 @@ def shipped():
 def load_learned(path, dtype):
     """The learned optimizer saved at `path`, its phi in `dtype` (the one call into training's
     checkpoint code)."""
-    from .train import load_optimizer
+    from .runs import load_optimizer
     return load_optimizer(path, dtype)
 
 

@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt
 from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
-from minil2o import layers
+from minil2o import lstm
 from minil2o.autograd import Tensor
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
 
@@ -84,7 +84,7 @@ x, h_prev, c_prev = f64((N, D)), f64((N, H)), f64((N, H))
 Wx, Wh, b = f64((D, 4 * H), 0.5), f64((H, 4 * H), 0.5), f64(4 * H, 0.5)
 
 h, c = my_lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b)
-h_lib, c_lib, cache = layers.lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b)
+h_lib, c_lib, cache = lstm.lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b)
 print("h: from scratch vs minil2o", rel_error(h, h_lib), "| c:", rel_error(c, c_lib))
 
 # %% [markdown]
@@ -112,18 +112,18 @@ print("h: from scratch vs minil2o", rel_error(h, h_lib), "| c:", rel_error(c, c_
 # $$\bar x = \bar a W_x^\top, \quad \bar h_{\text{prev}} = \bar a W_h^\top, \quad
 # \bar W_x = x^\top \bar a, \quad \bar W_h = h_{\text{prev}}^\top \bar a, \quad \bar b = \textstyle\sum_n \bar a_n. \tag{3.8}$$
 #
-# `layers.lstm_step_backward(dh, dc, cache)` is exactly (3.5) to (3.8) (implementing it yourself is
+# `lstm.lstm_step_backward(dh, dc, cache)` is exactly (3.5) to (3.8) (implementing it yourself is
 # exercise 1). A backward pass returns a vector-Jacobian product, so we check it as the gradient of
 # the scalar $\langle h, \bar h\rangle + \langle c, \bar c\rangle$ for random $\bar h$, $\bar c$:
 
 # %%
 dh, dc = f64((N, H)), f64((N, H))
-grads = layers.lstm_step_backward(dh, dc, cache)
+grads = lstm.lstm_step_backward(dh, dc, cache)
 names = ("x", "h_prev", "c_prev", "Wx", "Wh", "b")
 inputs = dict(zip(names, (x, h_prev, c_prev, Wx, Wh, b)))
 
 def step_objective(**inp):
-    h, c, _ = layers.lstm_step_forward(**inp)
+    h, c, _ = lstm.lstm_step_forward(**inp)
     return xp.sum(h * dh) + xp.sum(c * dc)
 
 errors = check_gradients(step_objective, inputs, dict(zip(names, grads)))
@@ -167,18 +167,18 @@ for name, grad in zip(names, grads):
 #
 # where the superscript $(t+1)$ marks what the backward pass of step $t+1$ returned, and $\bar W$ stands
 # for each of $\bar W_x, \bar W_h, \bar b$: the weights are shared, so their gradients add. This is
-# `layers.lstm_forward` / `layers.lstm_backward`. The check, against central differences and against
+# `lstm.lstm_forward` / `lstm.lstm_backward`. The check, against central differences and against
 # the engine running the loop (3.9):
 
 # %%
 T = 5
 xs, h0 = f64((N, T, D)), f64((N, H))
-hs, caches = layers.lstm_forward(xs, h0, Wx, Wh, b)                # (N, T, H)
+hs, caches = lstm.lstm_forward(xs, h0, Wx, Wh, b)                # (N, T, H)
 dhs = f64((N, T, H))
-seq_grads = layers.lstm_backward(dhs, caches)                      # dx, dh0, dWx, dWh, db
+seq_grads = lstm.lstm_backward(dhs, caches)                      # dx, dh0, dWx, dWh, db
 seq_names = ("x", "h0", "Wx", "Wh", "b")
 seq_inputs = dict(zip(seq_names, (xs, h0, Wx, Wh, b)))
-seq_objective = vjp_objective(lambda **inp: layers.lstm_forward(**inp)[0], dhs)
+seq_objective = vjp_objective(lambda **inp: lstm.lstm_forward(**inp)[0], dhs)
 errors = check_gradients(seq_objective, seq_inputs, dict(zip(seq_names, seq_grads)))
 
 tensors = {k: Tensor(v) for k, v in seq_inputs.items()}
@@ -206,8 +206,8 @@ for scale in (0.5, 1.0, 2.0):
     k = scale / np.sqrt(H_big)                                     # U(-k, k) weights
     Wx_, Wh_ = (asarray(rng.uniform(-k, k, shape), dtype="float64") for shape in ((1, 4 * H_big), (H_big, 4 * H_big)))
     b_ = xp.zeros((4 * H_big,), dtype=xp.float64)
-    _, caches = layers.lstm_forward(xs, xp.zeros((1, H_big), dtype=xp.float64), Wx_, Wh_, b_)
-    dx = to_numpy(layers.lstm_backward(asarray(dhs, dtype="float64"), caches)[0])[0, :, 0]
+    _, caches = lstm.lstm_forward(xs, xp.zeros((1, H_big), dtype=xp.float64), Wx_, Wh_, b_)
+    dx = to_numpy(lstm.lstm_backward(asarray(dhs, dtype="float64"), caches)[0])[0, :, 0]
     slope = np.polyfit(np.arange(T - 30, T - 1), np.log(np.abs(dx[T - 30:T - 1])), 1)[0]
     f_mean = np.mean([to_numpy(cache[6]) for cache in caches])         # the forget gates f_t
     print(f"k = {scale:g}/sqrt(H): |dL/dx_t| shrinks by {np.exp(-slope):.2f} per step back; "
@@ -254,7 +254,7 @@ plt.title("gradient reaching back in time");
 #    of the six outputs with central differences of $\langle h, \bar h\rangle + \langle c, \bar c\rangle$
 #    and should print relative errors below 1e-7. Workbook: `lstm_step_backward`.
 # 2. **Backpropagation through time.** Implement `my_lstm_backward(dhs, caches)` as the loop (3.10) over
-#    `layers.lstm_step_backward`. The check should print relative errors below 1e-7. Workbook:
+#    `lstm.lstm_step_backward`. The check should print relative errors below 1e-7. Workbook:
 #    `lstm_backward`.
 # 3. Set the forget-gate bias (entries $H$ to $2H$ of $b$) to $+3$ in the last plot. What happens to the
 #    curves, and why?
@@ -266,7 +266,7 @@ def my_lstm_step_backward(dh, dc, cache):
     """Exercise 1: one LSTM step backward, eqs. (3.5) to (3.8).
 
     dh, dc: (N, H), the gradients on h and c; cache: (x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c)
-    from layers.lstm_step_forward. Returns dx (N, D), dh_prev, dc_prev (N, H), dWx (D, 4H),
+    from lstm.lstm_step_forward. Returns dx (N, D), dh_prev, dc_prev (N, H), dWx (D, 4H),
     dWh (H, 4H), db (4H,)."""
     raise NotImplementedError("write eqs. (3.5) to (3.8) here")
 
@@ -276,9 +276,9 @@ check("lstm_step_backward", my_lstm_step_backward)   # each output against centr
 # %%
 def my_lstm_backward(dhs, caches):
     """Exercise 2: backpropagation through time, eq. (3.10), as a loop over
-    layers.lstm_step_backward from t = T-1 down to 0.
+    lstm.lstm_step_backward from t = T-1 down to 0.
 
-    dhs: (N, T, H), the gradients on every h_t from outside; caches: from layers.lstm_forward.
+    dhs: (N, T, H), the gradients on every h_t from outside; caches: from lstm.lstm_forward.
     Returns dx (N, T, D), dh0 (N, H), dWx, dWh, db."""
     raise NotImplementedError("write the loop (3.10) here")
 

@@ -250,7 +250,7 @@ err_kept = check_gradients(loss_true, phi, d_kept, h=1e-5)
 
 # %%
 from minil2o.optimizers.hand import Adam
-from minil2o.train import flatten, unflatten
+from minil2o.flat import flatten, unflatten
 
 train_family = QuadraticFamily(dim=3, num_functions=16, init_std=1.0, dtype="float64")
 K_train, w_train = 10, meta_weights(10, "all")

@@ -40,7 +40,8 @@ from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.evaluate import compare, format_table
 from minil2o.gradcheck import check_gradients, rel_error
 from minil2o.problems import QuadraticFamily, make_family
-from minil2o.train import TrainConfig, Trainer, load_optimizer
+from minil2o.runs import load_optimizer
+from minil2o.train import TrainConfig, Trainer
 
 # %% [markdown]
 # ## 5.1 The optimizee, its gradient and its Hessian

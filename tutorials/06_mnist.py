@@ -47,7 +47,7 @@ from minil2o.evaluate import compare, format_table
 from minil2o.gradcheck import check_gradients, rel_error
 from minil2o.optimizers.learned import DMOptimizer, preprocess_forward
 from minil2o.problems import MLPFamily
-from minil2o.train import load_optimizer
+from minil2o.runs import load_optimizer
 
 # %% [markdown]
 # ## 6.1 Appendix A: preprocessing the gradient

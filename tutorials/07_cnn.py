@@ -43,14 +43,14 @@ from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.data import load_mnist
 from minil2o.evaluate import learning_curves, tune_learning_rate
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
-from minil2o import layers
-from minil2o.layers import conv2d_forward
+from minil2o import convolution
+from minil2o.convolution import conv2d_forward
 from minil2o.meta import meta_gradient, meta_loss, meta_weights, unroll
 from minil2o.optimizers.grouped import PerGroupOptimizer
 from minil2o.optimizers.hand import Adam
 from minil2o.optimizers.learned import DMOptimizer
 from minil2o.problems.cnn import CNNFamily
-from minil2o.train import flatten, unflatten
+from minil2o.flat import flatten, unflatten
 
 # %% [markdown]
 # ## 7.1 Convolution as one matrix product
@@ -104,13 +104,13 @@ print("eq. (7.1) vs conv2d_forward:", rel_error(out, out_mine))
 # \langle x, \text{col2im}(Y)\rangle$ for any $x$ and $Y$; and (7.4) by a loop:
 
 # %%
-cols = to_numpy(layers.im2col(asarray(x), 3))                        # (C k k, N H W) = (27, 50)
+cols = to_numpy(convolution.im2col(asarray(x), 3))                        # (C k k, N H W) = (27, 50)
 cols_mine = np.array([[xpad[n, c, h + i, w_ + j] for n in range(2) for h in range(5) for w_ in range(5)]
                       for c in range(3) for i in range(3) for j in range(3)])   # eq. (7.4)
 print("eq. (7.4) vs im2col:", rel_error(cols, cols_mine))
 Y = rng.standard_normal(cols.shape)
 lhs = np.sum(cols * Y)                                                  # <im2col(x), Y>
-rhs = np.sum(x * to_numpy(layers.col2im(asarray(Y), x.shape, 3)))       # <x, col2im(Y)>
+rhs = np.sum(x * to_numpy(convolution.col2im(asarray(Y), x.shape, 3)))       # <x, col2im(Y)>
 print("col2im is the transpose of im2col:", abs(lhs - rhs) / abs(lhs))
 
 # %% [markdown]
@@ -126,10 +126,10 @@ print("col2im is the transpose of im2col:", abs(lhs - rhs) / abs(lhs))
 
 # %%
 x_pool = asarray(rng.standard_normal((2, 3, 4, 4)), dtype="float64")   # continuous: no ties
-pooled, mask = layers.maxpool2x2_forward(x_pool)                        # (2, 3, 2, 2)
+pooled, mask = convolution.maxpool2x2_forward(x_pool)                        # (2, 3, 2, 2)
 d_pooled = asarray(rng.standard_normal(pooled.shape), dtype="float64")
-errors = check_gradients(vjp_objective(lambda x: layers.maxpool2x2_forward(x)[0], d_pooled),
-                         {"x": x_pool}, {"x": layers.maxpool2x2_backward(d_pooled, mask)})
+errors = check_gradients(vjp_objective(lambda x: convolution.maxpool2x2_forward(x)[0], d_pooled),
+                         {"x": x_pool}, {"x": convolution.maxpool2x2_backward(d_pooled, mask)})
 
 # %% [markdown]
 # ## 7.2 The optimizee: a small CNN on MNIST
@@ -231,7 +231,7 @@ plt.tight_layout()
 # ## Exercises
 #
 # 1. **The convolution's backward pass.** Implement `my_conv2d_backward` below from (7.2) (use
-#    `minil2o.layers.col2im` and the `cols` kept in the cache). The check should print relative errors
+#    `minil2o.convolution.col2im` and the `cols` kept in the cache). The check should print relative errors
 #    below 1e-7 for `x`, `w` and `b`, each against central differences. (The `minil2o workbook` has
 #    no convolution exercise; its `linear_backward` is (7.2) without the im2col.)
 # 2. Meta-train a single `DMOptimizer` for all coordinates with the same budget and compare it with the
@@ -242,7 +242,7 @@ plt.tight_layout()
 def my_conv2d_backward(dout, cache):
     """Exercise 1: the convolution's backward pass, eq. (7.2). dout: (N, F, H, W); cache:
     (x_shape, cols (C k k, N H W), w (F, C, k, k)) from conv2d_forward. Returns dx (N, C, H, W),
-    dw (F, C, k, k), db (F,); use layers.col2im for dx."""
+    dw (F, C, k, k), db (F,); use convolution.col2im for dx."""
     raise NotImplementedError("write eq. (7.2) here")
 
 check("conv2d_backward", my_conv2d_backward)   # each output against central differences

@@ -48,7 +48,7 @@ from minil2o.optimizers.hand import Adam
 from minil2o.optimizers.learned import RNNprop
 from minil2o.problems import MLPFamily, QuadraticFamily
 from minil2o.problems.wrappers import ConvexCombined, RandomScaled
-from minil2o.train import load_optimizer
+from minil2o.runs import load_optimizer
 
 # %% [markdown]
 # ## 9.1 Relative inputs (section 4)
@@ -250,7 +250,7 @@ plt.tight_layout()
 #
 # 1. **RNNprop's backward pass.** Implement `my_rnnprop_step_backward` below from the derivation that
 #    follows: (9.7) to (9.9) through the read-out, the two LSTMs
-#    (`minil2o.optimizers.learned.lstm_stack_backward`, chapter 3) and the ELU, then (9.10) to (9.13)
+#    (`minil2o.lstm.lstm_stack_backward`, chapter 3) and the ELU, then (9.10) to (9.13)
 #    through the relative inputs. The check compares $\bar\phi$, the gradients on the incoming state
 #    ($m$, $v$ and the LSTM's) and $\bar g_t$ with central differences and should print relative
 #    errors below 1e-7. Workbook: `RNNprop relative inputs` (its backward is (9.10) to (9.13)).

@@ -8,7 +8,7 @@ top to bottom before its exercises are done. Each exercise here has the name of 
 the `minil2o workbook` where there is one."""
 import numpy as np
 
-from minil2o import layers
+from minil2o import convolution, lstm
 from minil2o.autograd import Tensor
 from minil2o.backend import asarray, to_numpy, xp
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
@@ -80,7 +80,7 @@ def _lstm_weights(rng, D, H):
 
 def lstm_step_backward(fn):
     """fn(dh, dc, cache) -> dx, dh_prev, dc_prev, dWx, dWh, db, eqs. (3.5) to (3.8); against
-    central differences of <h, dh> + <c, dc> through layers.lstm_step_forward."""
+    central differences of <h, dh> + <c, dc> through lstm.lstm_step_forward."""
     rng = np.random.default_rng(0)
     N, D, H = 2, 3, 4
     names = ("x", "h_prev", "c_prev", "Wx", "Wh", "b")
@@ -89,23 +89,23 @@ def lstm_step_backward(fn):
     dh, dc = f64(rng, (N, H)), f64(rng, (N, H))
 
     def objective(**inp):
-        h, c, _ = layers.lstm_step_forward(**inp)
+        h, c, _ = lstm.lstm_step_forward(**inp)
         return xp.sum(h * dh) + xp.sum(c * dc)
 
-    grads = fn(dh, dc, layers.lstm_step_forward(**inputs)[2])
+    grads = fn(dh, dc, lstm.lstm_step_forward(**inputs)[2])
     return check_gradients(objective, inputs, dict(zip(names, grads)), verbose=False)
 
 
 def lstm_backward(fn):
     """fn(dhs, caches) -> dx, dh0, dWx, dWh, db, eq. (3.10); against central differences of
-    <hs, dhs> through layers.lstm_forward."""
+    <hs, dhs> through lstm.lstm_forward."""
     rng = np.random.default_rng(2)
     N, T, D, H = 2, 5, 3, 4
     Wx, Wh, b = _lstm_weights(rng, D, H)
     inputs = {"x": f64(rng, (N, T, D)), "h0": f64(rng, (N, H)), "Wx": Wx, "Wh": Wh, "b": b}
     dhs = f64(rng, (N, T, H))
-    grads = fn(dhs, layers.lstm_forward(**inputs)[1])
-    objective = vjp_objective(lambda **inp: layers.lstm_forward(**inp)[0], dhs)
+    grads = fn(dhs, lstm.lstm_forward(**inputs)[1])
+    objective = vjp_objective(lambda **inp: lstm.lstm_forward(**inp)[0], dhs)
     return check_gradients(objective, inputs, dict(zip(inputs, grads)), verbose=False)
 
 
@@ -180,12 +180,12 @@ def mlp_loss_and_grad(fn):
 # ------------------------------------------------------------------ chapter 7
 def conv2d_backward(fn):
     """fn(dout, cache) -> dx, dw, db, eq. (7.2); against central differences of
-    <out, dout> through layers.conv2d_forward."""
+    <out, dout> through convolution.conv2d_forward."""
     rng = np.random.default_rng(0)
     inputs = {"x": f64(rng, (2, 3, 5, 5)), "w": f64(rng, (4, 3, 3, 3)), "b": f64(rng, 4)}
     dout = f64(rng, (2, 4, 5, 5))
-    grads = fn(dout, layers.conv2d_forward(**inputs)[1])
-    objective = vjp_objective(lambda **inp: layers.conv2d_forward(**inp)[0], dout)
+    grads = fn(dout, convolution.conv2d_forward(**inputs)[1])
+    objective = vjp_objective(lambda **inp: convolution.conv2d_forward(**inp)[0], dout)
     return check_gradients(objective, inputs, dict(zip(("x", "w", "b"), grads)), verbose=False)
 
 

@@ -4,7 +4,7 @@ answers to the open questions, chapter by chapter (`answer("3.3")` prints one).
 Read a solution after writing your own: the check tells you whether yours is right."""
 import numpy as np
 
-from minil2o import layers
+from minil2o import convolution, lstm
 from minil2o.autograd import custom_op
 from minil2o.backend import xp
 
@@ -39,7 +39,7 @@ def my_lstm_backward(dhs, caches):
     dc_next = xp.zeros_like(dh_next)
     dxs, dWx, dWh, db = [None] * T, 0.0, 0.0, 0.0
     for t in range(T - 1, -1, -1):                                 # eq. (3.10)
-        dxs[t], dh_next, dc_next, dWx_t, dWh_t, db_t = layers.lstm_step_backward(
+        dxs[t], dh_next, dc_next, dWx_t, dWh_t, db_t = lstm.lstm_step_backward(
             dhs[:, t, :] + dh_next, dc_next, caches[t])
         dWx, dWh, db = dWx + dWx_t, dWh + dWh_t, db + db_t
     return xp.stack(dxs, axis=1), dh_next, dWx, dWh, db
@@ -110,7 +110,7 @@ def my_conv2d_backward(dout, cache):
     dw = xp.reshape(dout2 @ cols.T, w.shape)                       # eq. (7.2)
     db = xp.sum(dout2, axis=1)
     dcols = xp.reshape(w, (F, cols.shape[0])).T @ dout2            # (Ckk, NHW)
-    return layers.col2im(dcols, x_shape, w.shape[2]), dw, db
+    return convolution.col2im(dcols, x_shape, w.shape[2]), dw, db
 
 
 # ------------------------------------------------------------------ chapter 8
