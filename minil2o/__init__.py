@@ -2,6 +2,10 @@
 
 Reproduces Andrychowicz et al. 2016 ("Learning to learn by gradient descent by gradient descent")
 and Lv, Jiang & Li 2017 ("Learning Gradient Descent: Better Generalization and Longer Horizons").
+
+Docstrings cite equations by number: (1) to (3) are Andrychowicz et al.'s; Lv et al.'s by section,
+as the paper's headings number them, and Table 1; (N.M) is equation M of tutorial chapter N.
+docs/EQUATIONS.md maps every number to the functions that implement it.
 """
 import os
 import sys

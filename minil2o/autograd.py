@@ -39,7 +39,7 @@ from .layers import (elu_backward, elu_forward, relu_backward, relu_forward, sig
 
 def _unbroadcast(grad, shape):
     """Sum `grad` (the shape an input was broadcast to) back to the input's `shape`: over the leading
-    axes broadcasting added, and over the axes where the input had size 1."""
+    axes broadcasting added, and over the axes where the input had size 1 (2.3)."""
     extra = grad.ndim - len(shape)
     if extra > 0:
         grad = xp.sum(grad, axis=tuple(range(extra)))
@@ -172,7 +172,7 @@ class Tensor:
     # ---- matrix product ---------------------------------------------------------------------------
     def __matmul__(self, other):
         """a @ b for 1-d or 2-d a, b. With A (m, k) and B (k, n) (a vector taken as one row of A or
-        one column of B) and out = A B:  dA = G B^T,  dB = A^T G."""
+        one column of B) and out = A B:  dA = G B^T,  dB = A^T G  (2.2)."""
         other = _lift(other, self)
         if not (1 <= self.ndim <= 2 and 1 <= other.ndim <= 2):
             raise UsageError(f"@ takes 1-d or 2-d tensors; got shapes {self.shape} and {other.shape}")
@@ -225,7 +225,7 @@ class Tensor:
         return self._layer_op(tanh_forward, tanh_backward, "tanh")
 
     def sigmoid(self):
-        """sigma(a) = 1 / (1 + exp(-a)), as (1 + tanh(a/2)) / 2:  da = g sigma (1 - sigma)."""
+        """sigma(a) = 1 / (1 + exp(-a)), as (1 + tanh(a/2)) / 2:  da = g sigma (1 - sigma) (2.6)."""
         return self._layer_op(sigmoid_forward, sigmoid_backward, "sigmoid")
 
     def relu(self):
@@ -317,7 +317,7 @@ class Tensor:
     def backward(self, grad=None):
         """Fill `.grad` of every tensor in the graph with d(self)/d(tensor), or with the
         vector-Jacobian product for the seed `grad` (an array of self's shape; may be omitted for a
-        0-d self, where it is 1). Grads are reset first, then accumulated with += over all paths."""
+        0-d self, where it is 1). Grads are reset, then accumulated with += over all paths (2.1)."""
         if grad is None and self.ndim != 0:
             raise UsageError(f"backward() of a tensor of shape {self.shape} needs a seed: pass "
                              "grad=<array of that shape>, or reduce to a scalar first")

@@ -24,7 +24,7 @@ def im2col(x, k):
     """The k x k neighbourhoods of every pixel, as the columns of one matrix: (C*k*k, N*H*W).
 
     x: (N, C, H, W), k odd. With p = (k - 1) // 2 and xpad = x padded by p zeros on each side,
-        cols[(c, i, j), (n, h, w)] = xpad[n, c, h + i, w + j]
+        cols[(c, i, j), (n, h, w)] = xpad[n, c, h + i, w + j]                         (7.4)
     built from the k*k shifted slices xpad[:, :, i:i+H, j:j+W], one per kernel offset (i, j).
     The channel axis goes first (xpad is kept as (C, N, H+2p, W+2p)) so that the convolution of
     all N images is a single 2-D matrix product.
@@ -39,7 +39,7 @@ def im2col(x, k):
 
 
 def col2im(dcols, x_shape, k):
-    """The adjoint of im2col: add every column entry back onto the pixel it was copied from.
+    """The adjoint of im2col (7.5): add every column entry back onto the pixel it was copied from.
 
     dcols: (C*k*k, N*H*W); x_shape: (N, C, H, W). im2col copies xpad[n, c, h+i, w+j] into
     cols[(c, i, j), (n, h, w)], so its transpose sums, for each offset (i, j),
@@ -60,7 +60,7 @@ def conv2d_forward(x, w, b):
     """2-D convolution (cross-correlation, as deep learning libraries define it), SAME padding,
     stride 1, odd kernel size k:
 
-        out[n, f, h, w'] = b_f + sum_{c, i, j} w[f, c, i, j] xpad[n, c, h + i, w' + j]
+        out[n, f, h, w'] = b_f + sum_{c, i, j} w[f, c, i, j] xpad[n, c, h + i, w' + j]      (7.1)
 
     x: (N, C, H, W), w: (F, C, k, k), b: (F,). With cols = im2col(x, k): (C*k*k, N*H*W) and
     W2 = w reshaped to (F, C*k*k), this is one matrix product, out2 = W2 cols + b: (F, N*H*W),
@@ -79,7 +79,7 @@ def conv2d_forward(x, w, b):
 
 
 def conv2d_backward(dout, cache):
-    """Backward pass of conv2d_forward.
+    """Backward pass of conv2d_forward (7.2): a linear layer's, then col2im.
 
     dout: (N, F, H, W), rearranged as dout2: (F, N*H*W). From out2 = W2 cols + b (a linear layer
     whose rows are the N*H*W pixel positions):
@@ -126,7 +126,7 @@ def maxpool2x2_forward(x):
 def maxpool2x2_backward(dout, cache):
     """Backward pass of maxpool2x2_forward: the max passes its gradient to the entry that won,
 
-        dx[n, c, 2h + r, 2w + s] = dout[n, c, h, w] * mask[n, c, 2h + r, 2w + s]
+        dx[n, c, 2h + r, 2w + s] = dout[n, c, h, w] * mask[n, c, 2h + r, 2w + s]       (7.6)
 
     dout: (N, C, H/2, W/2), broadcast over each window by a reshape. Returns dx: (N, C, H, W).
     """

@@ -19,7 +19,7 @@ from .backend import asarray, to_numpy
 
 
 def rel_error(a, b):
-    """Relative error ||a - b|| / (||a|| + ||b||) between two arrays (any backend), as a float."""
+    """Relative error (2.5), ||a - b|| / (||a|| + ||b||), of two arrays (any backend), as a float."""
     a = to_numpy(a).astype(np.float64).ravel()
     b = to_numpy(b).astype(np.float64).ravel()
     denom = np.linalg.norm(a) + np.linalg.norm(b)
@@ -34,7 +34,8 @@ def _value(f, inputs, name, x_host):
 
 
 def numerical_gradient(f, inputs, name, h=1e-6):
-    """Central-difference gradient of scalar f(**inputs) with respect to inputs[name], entry by entry."""
+    """Central-difference gradient (2.4) of scalar f(**inputs) with respect to inputs[name], entry by
+    entry."""
     x = to_numpy(inputs[name]).astype(np.float64)
     grad = np.zeros_like(x)
     for i in np.ndindex(x.shape):
@@ -49,7 +50,8 @@ def numerical_gradient(f, inputs, name, h=1e-6):
 
 
 def directional_derivative(f, inputs, name, direction, h=1e-6):
-    """Central-difference derivative of scalar f(**inputs) along `direction` in inputs[name]."""
+    """Central-difference derivative (2.4) of scalar f(**inputs) along `direction` in inputs[name].
+    """
     x = to_numpy(inputs[name]).astype(np.float64)
     d = to_numpy(direction).astype(np.float64)
     return (_value(f, inputs, name, x + h * d) - _value(f, inputs, name, x - h * d)) / (2 * h)

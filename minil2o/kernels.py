@@ -48,8 +48,8 @@ def cupy_cell_kernels():
 
 
 def fused_lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
-    """lstm_step_forward (same inputs, outputs and cache) with the gates and the cell computed by
-    one CuPy kernel after the matrix products a = x Wx + h_prev Wh + b: (N, 4H)."""
+    """lstm_step_forward, (3.1) to (3.4), with the same inputs, outputs and cache: the gates and the
+    cell computed by one CuPy kernel after the matrix products a = x Wx + h_prev Wh + b: (N, 4H)."""
     import cupy
     H = h_prev.shape[1]
     a = cupy.ascontiguousarray(x @ Wx + h_prev @ Wh + b)   # (N, 4H)
@@ -61,8 +61,8 @@ def fused_lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
 
 
 def fused_lstm_step_backward(dh, dc, cache):
-    """lstm_step_backward with da: (N, 4H) and dc_prev: (N, H) computed by one CuPy kernel; the
-    matrix products are those of lstm_step_backward. The gates are read whole from the (N, 4H)
+    """lstm_step_backward, (3.5) to (3.8), with da: (N, 4H) and dc_prev: (N, H) computed by one
+    CuPy kernel; the matrix products are those of lstm_step_backward. The gates are read whole from the (N, 4H)
     array that the cache's i, f, o, g are column views of (i.base)."""
     import cupy
     x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c = cache

@@ -40,9 +40,9 @@ def linear_backward(dout, cache):
     """Backward pass of linear_forward.
 
     out_nm = sum_d x_nd W_dm + b_m, so with dout: (N, M) = dL/d(out):
-        dx = dout W^T        dL/dx_nd = sum_m dout_nm W_dm               (N, D)
-        dW = x^T dout        dL/dW_dm = sum_n x_nd dout_nm               (D, M)
-        db = sum_n dout_n    (b is added to every row)                   (M,)
+        dx = dout W^T        dL/dx_nd = sum_m dout_nm W_dm               (N, D)     (2.2)
+        dW = x^T dout        dL/dW_dm = sum_n x_nd dout_nm               (D, M)     (2.2)
+        db = sum_n dout_n    (b is added to every row)                   (M,)       (2.3)
     """
     x, W = cache
     dx = dout @ W.T                                        # (N, D)
@@ -58,7 +58,7 @@ def sigmoid_forward(x):
 
 
 def sigmoid_backward(dout, cache):
-    """sigma'(x) = sigma(x) (1 - sigma(x)), so dx = dout * out * (1 - out)."""
+    """sigma'(x) = sigma(x) (1 - sigma(x)), so dx = dout * out * (1 - out)  (2.6)."""
     out = cache
     return dout * out * (1.0 - out)
 
@@ -103,7 +103,7 @@ def elu_forward(x, alpha=1.0):
 
 def elu_backward(dout, cache):
     """elu'(x) = 1 for x > 0 and alpha exp(x) = out + alpha for x <= 0, so
-    dx = dout where x > 0, and dout * (out + alpha) elsewhere."""
+    dx = dout where x > 0, and dout * (out + alpha) elsewhere (9.8)."""
     x, out, alpha = cache
     return xp.where(x > 0, dout, dout * (out + alpha))
 
@@ -145,9 +145,9 @@ def softmax_cross_entropy_probs(z, y):
     z: (..., N, C) scores; y: (..., N, C) one-hot rows (see one_hot); leading axes are independent
     instances (the MLP's meta-batch). With m_n = max_c z_nc (so exp cannot overflow),
 
-        log sum_c exp(z_nc) = m_n + log sum_c exp(z_nc - m_n)           (stable log-sum-exp)
-        L = (1/N) sum_n [ log sum_c exp(z_nc) - sum_c y_nc z_nc ]        (= -(1/N) sum y log p)
-        p = softmax(z),   dL/dz_nc = (p_nc - y_nc) / N                   (rows of y sum to 1)
+        log sum_c exp(z_nc) = m_n + log sum_c exp(z_nc - m_n)       (stable log-sum-exp)
+        L = (1/N) sum_n [ log sum_c exp(z_nc) - sum_c y_nc z_nc ]    (= -(1/N) sum y log p)  (6.2)
+        p = softmax(z),   dL/dz_nc = (p_nc - y_nc) / N               (rows of y sum to 1)    (6.4)
 
     Returns L: (...) (0-d for (N, C) scores) and p: (..., N, C).
     """
@@ -161,7 +161,7 @@ def softmax_cross_entropy_probs(z, y):
 def softmax_cross_entropy(logits, y):
     """Mean cross entropy of softmax(logits) against one-hot targets y, and its gradient.
 
-    logits, y: (N, C). L and p as in softmax_cross_entropy_probs; dL/dlogits = (p - y) / N.
+    logits, y: (N, C). L and p as in softmax_cross_entropy_probs; dL/dlogits = (p - y) / N (6.4).
     Returns the loss as a 0-d array and dlogits: (N, C).
     """
     loss, p = softmax_cross_entropy_probs(logits, y)

@@ -26,11 +26,11 @@ from .layers import sigmoid
 def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
     """One LSTM step for N independent rows.
 
-        a = x Wx + h_prev Wh + b                          gate pre-activations, (N, 4H)
-        i, f, o = sigma(a_i), sigma(a_f), sigma(a_o)      input, forget, output gates
-        g = tanh(a_g)                                     candidate cell
-        c = f * c_prev + i * g                            new cell
-        h = o * tanh(c)                                   new hidden state
+        a = x Wx + h_prev Wh + b                          gate pre-activations, (N, 4H)   (3.1)
+        i, f, o = sigma(a_i), sigma(a_f), sigma(a_o)      input, forget, output gates     (3.2)
+        g = tanh(a_g)                                     candidate cell                  (3.2)
+        c = f * c_prev + i * g                            new cell                        (3.3)
+        h = o * tanh(c)                                   new hidden state                (3.4)
 
     x: (N, D), h_prev: (N, H), c_prev: (N, H), Wx: (D, 4H), Wh: (H, 4H), b: (4H,); gates in the
     order i, f, o, g. Returns h: (N, H), c: (N, H) and the cache for lstm_step_backward.
@@ -53,11 +53,11 @@ def lstm_step_backward(dh, dc, cache):
     dh, dc: (N, H), gradients of the loss with respect to h and c (dc is what flows back from the
     next step's cell; zero at the last step). By the chain rule through the forward equations:
 
-        dc_total = dc + dh * o * (1 - tanh(c)^2)
-        do = dh * tanh(c);  di = dc_total * g;  df = dc_total * c_prev;  dg = dc_total * i
-        dc_prev = dc_total * f
-        da = [di * i(1-i), df * f(1-f), do * o(1-o), dg * (1-g^2)]            (N, 4H)
-        dx = da Wx^T;  dh_prev = da Wh^T;  dWx = x^T da;  dWh = h_prev^T da;  db = sum_rows da
+        dc_total = dc + dh * o * (1 - tanh(c)^2)                                           (3.5)
+        do = dh * tanh(c);  di = dc_total * g;  df = dc_total * c_prev;  dg = dc_total * i   (3.6)
+        dc_prev = dc_total * f                                                             (3.6)
+        da = [di * i(1-i), df * f(1-f), do * o(1-o), dg * (1-g^2)]            (N, 4H)      (3.7)
+        dx = da Wx^T;  dh_prev = da Wh^T;  dWx = x^T da;  dWh = h_prev^T da;  db = sum_n da  (3.8)
 
     Returns dx: (N, D), dh_prev: (N, H), dc_prev: (N, H), dWx: (D, 4H), dWh: (H, 4H), db: (4H,).
     """
@@ -77,8 +77,8 @@ def lstm_step_backward(dh, dc, cache):
 
 
 def lstm_forward(x, h0, Wx, Wh, b):
-    """An LSTM over a whole sequence: lstm_step_forward at t = 0, ..., T-1, starting from the
-    hidden state h0 and a zero cell.
+    """An LSTM over a whole sequence, (3.9): lstm_step_forward at t = 0, ..., T-1, starting from
+    the hidden state h0 and a zero cell.
 
     x: (N, T, D), h0: (N, H), Wx: (D, 4H), Wh: (H, 4H), b: (4H,). Returns the hidden states
     h: (N, T, H) and the cache (one step cache per t) for lstm_backward.
@@ -94,7 +94,7 @@ def lstm_forward(x, h0, Wx, Wh, b):
 
 
 def lstm_backward(dh, cache):
-    """Backward pass of lstm_forward (backpropagation through time).
+    """Backward pass of lstm_forward (backpropagation through time, (3.10)).
 
     dh: (N, T, H), the gradient of the loss with respect to every hidden state from outside the
     LSTM. The state h_t also feeds step t+1, so the gradient entering step t is
@@ -152,7 +152,8 @@ def init_lstm_params(rng, input_dim, hidden, num_layers, dtype):
 
 
 def lstm_stack_forward(phi, x, state, num_layers):
-    """Run x (n, D) through the stacked LSTMs. state holds h{l}, c{l} (n, H) for l = 1..L.
+    """Run x (n, D) through the stacked LSTMs, one row per coordinate (Andrychowicz et al.,
+    section 2.1). state holds h{l}, c{l} (n, H) for l = 1..L.
     Returns the top hidden state (n, H), the new state and the per-layer caches."""
     step_forward = lstm_step_functions()[0]
     new_state, caches = {}, []
@@ -165,9 +166,11 @@ def lstm_stack_forward(phi, x, state, num_layers):
 
 
 def lstm_stack_backward(d_top, d_state, caches, d_phi):
-    """Backward of lstm_stack_forward. d_top (n, H) is the gradient on the top hidden state from
-    this step's output; d_state the gradients on the state this step produced (from the next step).
-    Accumulates into d_phi; returns the gradient on the input x (n, D) and on the previous state."""
+    """Backward of lstm_stack_forward (section 2.1's stack). d_top (n, H) is the gradient on the
+    top hidden state from this step's output; d_state the gradients on the state this step produced
+    (from the next step). A layer's hidden state feeds the layer above and the next step, so its
+    gradient is the sum of the two (4.8). Accumulates into d_phi; returns the gradient on the input
+    x (n, D) and on the previous state."""
     step_backward = lstm_step_functions()[1]
     d_prev, dx = {}, d_top
     for layer in range(len(caches), 0, -1):

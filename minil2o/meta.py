@@ -13,17 +13,18 @@ L three ways: through f(theta_t) (weight w_t), through theta_{t+1} = theta_t + g
 grad_t into the optimizer (the dashed edges of the paper's Fig. 2). The paper drops the last one,
 d grad_t / d phi = 0, and then
 
-    a_K = w_K grad_K,    a_t = w_t grad_t + a_{t+1}                  (a reverse cumulative sum)
+    a_K = w_K grad_K,    a_t = w_t grad_t + a_{t+1}          (4.1): a reverse cumulative sum (4.2)
 
-The update g_t reaches L only through theta_{t+1}, so dL/d g_t = a_{t+1}: this is the error signal
-fed into the optimizer's backward pass (opt.step_backward) at step t, and backpropagation through
+The update g_t reaches L only through theta_{t+1}, so dL/d g_t = a_{t+1} (4.3): the error signal fed
+into the optimizer's backward pass (opt.step_backward) at step t, and backpropagation through
 time carries the LSTM state gradient from step t+1 back to step t. Keeping the dashed edges adds
 one term, with H_t the optimizee's Hessian at theta_t and d grad_t = dL/d grad_t from the step's
 backward pass:
 
-    a_t = w_t grad_t + a_{t+1} + H_t d grad_t                        (second derivatives)
+    a_t = w_t grad_t + a_{t+1} + H_t d grad_t                        (4.5), second derivatives
 
-which costs one Hessian-vector product per step (problem.hvp).
+which costs one Hessian-vector product per step (problem.hvp). (N.M) are the equations of tutorial
+chapter 4, where this is derived (docs/EQUATIONS.md).
 """
 from dataclasses import dataclass, field
 
@@ -37,7 +38,8 @@ def zeros_like_state(state):
 
 
 def meta_weights(K, weighting):
-    """w_1..w_K as a list: 'all' (w_t = 1, the DM paper) or 'last' (w_K = 1 only, RNNprop)."""
+    """w_1..w_K of eq. (3) as a list: 'all' (w_t = 1, the DM paper) or 'last' (w_K = 1 only, the
+    final loss of eq. (2) for one truncation; RNNprop, Lv et al. section 5)."""
     if weighting == "all":
         return [1.0] * K
     if weighting == "last":
@@ -57,7 +59,8 @@ class Truncation:
 
 
 def unroll(opt, phi, problem, theta, state, batches, start=None, fixed_grads=None):
-    """Run K = len(batches) - 1 optimizer steps from theta (n,) and state.
+    """Run K = len(batches) - 1 optimizer steps from theta (n,) and state: eq. (1), with the
+    [g_t, h_{t+1}] = m(grad_t, h_t; phi) of eq. (3); the loop of Lv et al., section 3.1.
 
     batches[t] is the minibatch for f and grad at theta_t (t = 0..K). `start` = (f_0, grad_0) when
     already known (the last step of the previous truncation). With `fixed_grads`, the optimizer is
@@ -83,17 +86,18 @@ def unroll(opt, phi, problem, theta, state, batches, start=None, fixed_grads=Non
 
 
 def meta_loss(tr, weights, num_problems=1):
-    """L = sum_{t=1..K} w_t f(theta_t), averaged over the independent problems held in one."""
+    """L = sum_{t=1..K} w_t f(theta_t) of eq. (3), averaged over the problems held in one."""
     return sum(w * f for w, f in zip(weights, tr.losses[1:]) if w != 0.0) / num_problems
 
 
 def meta_gradient(opt, phi, problem, tr, weights, second_derivatives=False):
-    """dL/d phi for one truncation by backpropagation through time, by hand.
+    """dL/d phi for one truncation by backpropagation through time, by hand (the graph of Fig. 2).
 
-    Walks t = K..1: a_t = w_t grad_t + a_{t+1}; the step that produced theta_t receives
-    d update = a_t; its backward pass gives d phi (accumulated), the state gradient for the step
-    before, and with second derivatives d grad_{t-1}, which adds H_{t-1} d grad_{t-1} to a_{t-1}.
-    Returns d_phi, a dict shaped like phi.
+    Walks t = K..1: a_t = w_t grad_t + a_{t+1} (4.1), so a_t = sum_{s>=t} w_s grad_s (4.2), with
+    w_t / B for B problems held in one (4.6); the step that produced theta_t receives
+    d update = a_t (4.3); its backward pass gives d phi, summed over the steps (4.4), the state
+    gradient for the step before, and with second derivatives (the dashed edges kept) d grad_{t-1},
+    which adds H_{t-1} d grad_{t-1} to a_{t-1} (4.5). Returns d_phi, a dict shaped like phi.
     """
     K = len(tr.caches)
     scale = 1.0 / getattr(problem, "num_problems", 1)

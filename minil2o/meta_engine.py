@@ -12,7 +12,7 @@ from .optimizers.learned import DMOptimizer, RNNprop, preprocess_forward
 
 
 def lstm_cell(x, h, c, Wx, Wh, b):
-    """One LSTM step in engine ops (the equations of minil2o.lstm.lstm_step_forward)."""
+    """One LSTM step in engine ops: (3.1) to (3.4), as minil2o.lstm.lstm_step_forward."""
     H = h.shape[1]
     a = x @ Wx + h @ Wh + b                                            # (n, 4H)
     i, f, o = a[:, :H].sigmoid(), a[:, H:2 * H].sigmoid(), a[:, 2 * H:3 * H].sigmoid()
@@ -47,7 +47,8 @@ def engine_step(opt, phi, grad, state):
 
 
 def engine_meta_gradient(opt, phi, problem, theta, state, batches, weights):
-    """Meta-loss and dL/d phi of one truncation (K = len(batches) - 1 steps), by the engine.
+    """Meta-loss (3) and dL/d phi of one truncation (K = len(batches) - 1 steps), by the engine,
+    along the solid edges of Fig. 2 (the optimizer's input gradients are constants).
     phi: dict of arrays; state: the optimizer state from opt.init_state. Returns (L, d_phi)."""
     phi_t = {k: Tensor(v) for k, v in phi.items()}
     state = {k: Tensor(v) if k[0] in "hc" else v for k, v in state.items()}

@@ -70,7 +70,7 @@ EXPERIMENTS = [
                (Panel("default", "sine-lstm"), Panel("2 layers", "sine-lstm", {"num_layers": 2}),
                 Panel("small noise", "sine-lstm", {"noise": 0.01})),
                learned=BOTH, baselines=("adam", "adagrad"), num_test=20, num_tune=5),
-    Experiment("rnnprop-control", "Lv et al. 2017, section 6.4 (control experiment)",
+    Experiment("rnnprop-control", "Lv et al. 2017, section 5.5 (control experiment)",
                "on the ReLU MLP, Random Scaling is the most effective trick; DM with both tricks "
                "improves on DM", "final",
                (Panel("base MLP, ReLU", "mnist-mlp", {"activation": "relu"}),),

@@ -20,7 +20,8 @@ from ..errors import UsageError
 
 
 class PerGroupOptimizer:
-    """optimizers: dict group -> learned optimizer; sizes: dict group -> coordinates per problem."""
+    """One learned optimizer per parameter group (7.3), as in Andrychowicz et al., section 3.3.
+    optimizers: dict group -> learned optimizer; sizes: dict group -> coordinates per problem."""
 
     kind = "per-group"
 

@@ -91,7 +91,8 @@ class HandOptimizer:
 
 
 class SGD(HandOptimizer):
-    """Plain gradient descent.
+    """Plain gradient descent (Table 1 of Lv et al. 2017), the Euler step (1.2) of the gradient
+    flow (1.1). Its step scales with f (Lv et al., section 3.2):
 
         u_t = -alpha g_t
     """
@@ -156,7 +157,7 @@ class NAG(HandOptimizer):
 
 
 class Adagrad(HandOptimizer):
-    """Adagrad (Duchi et al. 2011), with eps added after the square root as in Torch7:
+    """Adagrad (Duchi et al. 2011; Table 1 of Lv et al.), eps after the square root as in Torch7:
 
         G_t = G_{t-1} + g_t^2,         G_0 = 0
         u_t = -alpha g_t / (sqrt(G_t) + eps),      eps = 1e-10
@@ -174,7 +175,8 @@ class Adagrad(HandOptimizer):
 
 
 class Adadelta(HandOptimizer):
-    """Adadelta (Zeiler 2012), as in Torch7's optim.adadelta, with a learning-rate factor alpha:
+    """Adadelta (Zeiler 2012; Table 1 of Lv et al.), as in Torch7's optim.adadelta, with a
+    learning-rate factor alpha:
 
         v_t     = rho v_{t-1} + (1 - rho) g_t^2                 v_0 = 0
         delta_t = sqrt(D_{t-1} + eps) / sqrt(v_t + eps) * g_t
@@ -200,7 +202,7 @@ class Adadelta(HandOptimizer):
 
 
 class RMSprop(HandOptimizer):
-    """RMSprop (Tieleman & Hinton 2012), as in Torch7's optim.rmsprop:
+    """RMSprop (Tieleman & Hinton 2012; Table 1 of Lv et al.), as in Torch7's optim.rmsprop:
 
         v_t = gamma v_{t-1} + (1 - gamma) g_t^2,       v_0 = 0
         u_t = -alpha g_t / (sqrt(v_t) + eps)
@@ -224,7 +226,8 @@ class RMSprop(HandOptimizer):
 
 
 class Adam(HandOptimizer):
-    """Adam (Kingma & Ba 2015, Algorithm 1), bias-corrected:
+    """Adam (Kingma & Ba 2015, Algorithm 1; Table 1 of Lv et al.), bias-corrected. Its step is the
+    same on c f as on f (1.5), the second class of Lv et al., section 3.2:
 
         m_t   = beta1 m_{t-1} + (1 - beta1) g_t         m_0 = 0
         v_t   = beta2 v_{t-1} + (1 - beta2) g_t^2       v_0 = 0

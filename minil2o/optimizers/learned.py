@@ -3,7 +3,7 @@ RNNprop of Lv, Jiang & Li 2017, each with a forward pass and a hand-derived back
 of optimization. Each is written as its paper writes it, from the layer pairs of minil2o.layers and
 the LSTM stack of minil2o.lstm:
 
-    DM optimizer   Andrychowicz et al. eq. (1) and (3), section 2.1, Appendix A (preprocessing)
+    DM optimizer   Andrychowicz et al. eqs. (1) and (3), section 2.1, Appendix A (preprocessing)
                    x = preprocess(grad);  h = LSTM_2(LSTM_1(x));  update = scale * linear(h)
     RNNprop        Lv et al. section 4.3 ("RNNprop Model"): Adam-like relative inputs,
                    z = ELU(linear(x));  h = LSTM_2(LSTM_1(z));  update = -alpha tanh(linear(h))
@@ -12,7 +12,7 @@ Both see the optimizee only through its gradient, one coordinate at a time: the 
 n rows of every array, and the same small network (parameters phi, a dict of named arrays) serves all
 of them, each row with its own recurrent state (Andrychowicz et al., section 2.1). One step is
 
-    [update_t, state_{t+1}] = m(grad_t, state_t; phi)        theta_{t+1} = theta_t + update_t   (1, 3)
+    [update_t, state_{t+1}] = m(grad_t, state_t; phi)  (3),   theta_{t+1} = theta_t + update_t  (1)
 
 and the interface is shared with the hand-designed optimizers:
 
@@ -24,7 +24,7 @@ For meta-training, the step is split into a forward pass that keeps what the bac
     update, state, cache = opt.step_forward(phi, grad, state)
     d_phi, d_state, d_grad = opt.step_backward(phi, d_update, d_state_next, cache)
 
-where d_state_next is the gradient of the meta-loss (eq. 3) with respect to the state this step
+where d_state_next is the gradient of the meta-loss (3) with respect to the state this step
 produced, and d_grad its gradient with respect to this step's input gradient (needed only when second
 derivatives are kept; see minil2o/meta.py).
 """
@@ -61,7 +61,7 @@ class LearnedOptimizer:
         return {k: xp.zeros_like(v) for k, v in phi.items()}
 
     def step(self, grad, state):
-        """theta_{t+1} = theta_t + update; the interface shared with hand-designed optimizers."""
+        """theta_{t+1} = theta_t + update, eq. (1): the interface shared with hand-designed ones."""
         if self.phi is None:
             raise UsageError(f"{self.kind} optimizer has no parameters: call init_params or load a checkpoint")
         update, state, _ = self.step_forward(self.phi, grad, state)
@@ -73,7 +73,7 @@ class LearnedOptimizer:
 
 
 # ---------------------------------------------------------------------------------------------
-# The DM optimizer (Andrychowicz et al. 2016, eq. 1 and 3, section 2.1, Appendix A)
+# The DM optimizer (Andrychowicz et al. 2016, eqs. (1) and (3), section 2.1, Appendix A)
 # ---------------------------------------------------------------------------------------------
 
 def preprocess_forward(grad, mode, p):
@@ -100,7 +100,8 @@ def preprocess_forward(grad, mode, p):
 
 def preprocess_backward(dx, grad, mode, p):
     """Gradient of the preprocessed input x (n, D) with respect to the raw gradient g (n,).
-    'log': d(log|g|/p)/dg = 1 / (p g) and d(sign g)/dg = 0 when |g| >= e^-p, else (0, e^p)."""
+    'log' (Appendix A): d(log|g|/p)/dg = 1 / (p g) and d(sign g)/dg = 0 when |g| >= e^-p,
+    else (0, e^p)."""
     if mode == "none":
         return dx[:, 0]
     abs_g = xp.abs(grad)
@@ -116,10 +117,10 @@ def preprocess_backward(dx, grad, mode, p):
 
 
 class DMOptimizer(LearnedOptimizer):
-    """Coordinatewise two-layer LSTM optimizer (Andrychowicz et al. 2016, eq. 1 and 3, Fig. 3):
+    """Coordinatewise two-layer LSTM optimizer (Andrychowicz et al. 2016, section 2.1, Fig. 3):
 
         x_t = preprocess(grad_t)                          (Appendix A, or none)
-        h_t, state = LSTM_2(LSTM_1(x_t, state))           20 units per layer, shared weights (2.1)
+        h_t, state = LSTM_2(LSTM_1(x_t, state))           20 units per layer, shared weights
         update_t = output_scale * (h_t W_out + b_out)     linear read-out, then postprocessing
         theta_{t+1} = theta_t + update_t                  eq. (1)
 
@@ -151,7 +152,7 @@ class DMOptimizer(LearnedOptimizer):
         return self.lstm_state(n, as_dtype(dtype))
 
     def step_forward(self, phi, grad, state):
-        """grad (n,) -> update (n,), the new state, and the cache for step_backward (eq. 3's m)."""
+        """grad (n,) -> update (n,), the new state, and the cache for step_backward (eq. (3)'s m)."""
         x = preprocess_forward(grad, self.preprocess, self.p)                 # (n, D), Appendix A
         top, new_state, caches = lstm_stack_forward(phi, x, state, self.num_layers)  # (n, H)
         out, readout = linear_forward(top, phi["Wout"], phi["bout"])          # (n, 1)
@@ -159,8 +160,9 @@ class DMOptimizer(LearnedOptimizer):
         return update, new_state, (grad, readout, caches)
 
     def step_backward(self, phi, d_update, d_state, cache, need_d_grad=False):
-        """d_update (n,): dL/d update_t; d_state: dL/d state_{t+1}. Returns d_phi, dL/d state_t, and
-        dL/d grad_t (None unless need_d_grad)."""
+        """d_update (n,): dL/d update_t; d_state: dL/d state_{t+1}. Returns d_phi, the step's term
+        of (4.4), dL/d state_t, and dL/d grad_t (None unless need_d_grad). Back through the
+        output scale and the read-out (4.7), then the LSTM stack and the preprocessing."""
         grad, readout, caches = cache
         d_phi = self.zeros_like_phi(phi)
         d_out = self.output_scale * d_update[:, None]                         # (n, 1)
@@ -179,12 +181,12 @@ class DMOptimizer(LearnedOptimizer):
 class RNNprop(LearnedOptimizer):
     """RNNprop: the LSTM optimizer fed with Adam-like relative gradients (Lv et al. 2017, sec. 4.3).
 
-        m_t = beta1 m_{t-1} + (1 - beta1) g_t,    v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
-        m^_t = m_t / (1 - beta1^t),               v^_t = v_t / (1 - beta2^t)
-        x_t = ( m^_t / (sqrt(v^_t) + eps),  g_t / (sqrt(v^_t) + eps) )      relative inputs, (n, 2)
-        z_t = ELU(x_t W_in + b_in)                                           preprocessing, (n, 20)
-        h_t = LSTM_2(LSTM_1(z_t))                                            (n, 20)
-        update_t = -alpha tanh(h_t W_out + b_out)                           alpha = 0.1
+        m_t = beta1 m_{t-1} + (1 - beta1) g_t,    v_t = beta2 v_{t-1} + (1 - beta2) g_t^2     (9.1)
+        m^_t = m_t / (1 - beta1^t),               v^_t = v_t / (1 - beta2^t)                  (9.1)
+        x_t = ( m^_t / (sqrt(v^_t) + eps),  g_t / (sqrt(v^_t) + eps) )  relative inputs, (n, 2) (9.2)
+        z_t = ELU(x_t W_in + b_in)                                       preprocessing, (n, 20)
+        h_t = LSTM_2(LSTM_1(z_t))                                        (n, 20)
+        update_t = -alpha tanh(h_t W_out + b_out)                       alpha = 0.1          (9.3)
 
     Dividing by sqrt(v^) makes the inputs invariant to a rescaling of f, as Adam's step is.
     """
@@ -216,7 +218,8 @@ class RNNprop(LearnedOptimizer):
         return state
 
     def relative_inputs(self, grad, state):
-        """The Adam-like moving averages and the two relative inputs; returns x (n, 2) and parts."""
+        """The Adam-like moving averages (9.1) and the two relative inputs (9.2) of section 4.3, with
+        the eps of section 5 in the denominators; returns x (n, 2) and parts."""
         t = state["t"] + 1
         m = self.beta1 * state["m"] + (1.0 - self.beta1) * grad            # (n,)
         v = self.beta2 * state["v"] + (1.0 - self.beta2) * grad * grad     # (n,)
@@ -227,7 +230,8 @@ class RNNprop(LearnedOptimizer):
         return x, (t, m, v, c1, c2, sqrt_v, denom)
 
     def step_forward(self, phi, grad, state):
-        """grad (n,) -> update (n,), the new state, and the cache for step_backward."""
+        """grad (n,) -> update (n,), the new state, and the cache for step_backward: the relative
+        inputs, the ELU layer, the LSTM stack and update = -alpha tanh(...) (9.3), section 4.3."""
         x, parts = self.relative_inputs(grad, state)                       # (n, 2)
         pre, layer_in = linear_forward(x, phi["Win"], phi["bin"])          # (n, H)
         z, elu_cache = elu_forward(pre)                                    # (n, H)
@@ -242,9 +246,10 @@ class RNNprop(LearnedOptimizer):
     def step_backward(self, phi, d_update, d_state, cache, need_d_grad=False):
         """Backward of step_forward: d_phi, dL/d state_t, and dL/d grad_t if need_d_grad.
 
-        Back through -alpha tanh, the read-out, the LSTM stack, ELU and the input layer (the layer
-        pairs of minil2o.layers). With need_d_grad, also through the relative inputs and the moving
-        averages (m and v carry gradient back to earlier steps' gradients)."""
+        Back through -alpha tanh and the read-out (9.7), the LSTM stack, ELU (9.8) and the input
+        layer (9.9), by the layer pairs of minil2o.layers; d_phi is the step's term of (4.4). With
+        need_d_grad, also through the relative inputs and the moving averages (m and v carry
+        gradient back to earlier steps' gradients)."""
         grad, parts, layer_in, elu_cache, caches, readout, tanh_cache = cache
         d_phi = self.zeros_like_phi(phi)
         d_out = tanh_backward((-self.alpha * d_update)[:, None], tanh_cache)   # (n, 1)
@@ -264,8 +269,8 @@ class RNNprop(LearnedOptimizer):
         return d_phi, d_prev, d_grad
 
     def relative_inputs_backward(self, d_x, grad, d_state, parts):
-        """Backward of relative_inputs: from d_x (n, 2) and the gradients on m_t, v_t from the next
-        step, to dL/d grad_t and to the gradients on m_{t-1}, v_{t-1}:
+        """Backward of relative_inputs, (9.10) to (9.13): from d_x (n, 2) and the gradients on m_t,
+        v_t from the next step, to dL/d grad_t and to the gradients on m_{t-1}, v_{t-1}:
             d denom = -(d_x0 m^ + d_x1 g) / denom^2,   d v = d denom / (2 sqrt(v^)) / c2 + d v_next
             d m = d_x0 / (denom c1) + d m_next
             d g = d_x1 / denom + (1 - beta1) d m + 2 (1 - beta2) g d v

@@ -128,6 +128,7 @@ def to_image(theta, height=None, width=None):
 
 class NeuralArt(Problem):
     """Style one content image: theta is the image (H, W, 3) flattened, n = 3 H W; no batches.
+    The optimizee of Andrychowicz et al., section 3.4.
 
     content: host (H, W, 3) in [0, 1]; filters: from random_filters; style_grams: list of (C_l, C_l)
     backend Gram matrices of the style image; weights (a, b, c); content_layer: index lc.
@@ -174,7 +175,7 @@ class NeuralArt(Problem):
                 "tv": float(to_numpy(tv))}
 
     def loss_and_grad(self, theta, batch=None):
-        """f = a L_content + b L_style + c L_tv and df/dtheta; theta: (n,), batch unused.
+        """f = a L_content + b L_style + c L_tv (8.1) and df/dtheta; theta: (n,), batch unused.
 
         The content and style terms give dL/dA_l at the features (content_loss, style_loss);
         weighted by a and b they go down the network (features_backward) to dL/dx: (1, 3, H, W),

@@ -99,7 +99,7 @@ def features_backward(dfeats, caches):
 def gram_forward(feat):
     """Gram matrix of a feature map. feat: (1, C, H, W); with F = feat as (C, M), M = H W:
 
-        G = F F^T / M                                                      (C, C)
+        G = F F^T / M                                                      (C, C), as in (8.3)
 
     Returns G and the cache F.
     """
@@ -114,7 +114,7 @@ def gram_backward(dG, F, shape):
     G_ij = F_i . F_j / M (rows F_i of F), so by the product rule a change dF moves the loss by
     sum_ij dG_ij (dF_i . F_j + F_i . dF_j) / M = sum_i dF_i . ((dG + dG^T) F)_i / M, hence
 
-        dL/dF = (dG + dG^T) F / M                                          (C, M)
+        dL/dF = (dG + dG^T) F / M                                          (C, M), (8.5)
 
     (= 2 dG F / M when dG is symmetric, as it is for the style loss). Returns dfeat of `shape`.
     """
@@ -123,7 +123,7 @@ def gram_backward(dG, F, shape):
 
 
 def style_loss(feats, targets):
-    """L_style = (1/L) sum_l ||G_l - T_l||^2 / C_l^2 and dL_style/dA_l for each layer.
+    """L_style = (1/L) sum_l ||G_l - T_l||^2 / C_l^2 (8.3) and dL_style/dA_l for each layer.
 
     feats: list of (1, C_l, H_l, W_l); targets: list of (C_l, C_l) Gram matrices of the style.
     With D_l = G_l - T_l: dL/dG_l = 2 D_l / (L C_l^2), then gram_backward. Returns (0-d, list).
@@ -140,7 +140,7 @@ def style_loss(feats, targets):
 
 
 def content_loss(feat, target):
-    """L_content = mean (A - P)^2 over all entries, and dL/dA = 2 (A - P) / size.
+    """L_content = mean (A - P)^2 over all entries (8.2), and dL/dA = 2 (A - P) / size (8.6).
 
     feat, target: (1, C, H, W), the features of the image and of the content. Returns (0-d, dfeat).
     """
@@ -153,8 +153,8 @@ def tv_loss(image):
     """Smooth (squared) total variation of image: (H, W, 3), and its gradient (H, W, 3).
 
         dv = X[1:, :] - X[:-1, :],   dh = X[:, 1:] - X[:, :-1]
-        L_tv = (sum dv^2 + sum dh^2) / (3 H W)
-        dL/dX = 2 ([0; dv] - [dv; 0] + [0, dh] - [dh, 0]) / (3 H W)
+        L_tv = (sum dv^2 + sum dh^2) / (3 H W)                                  (8.4)
+        dL/dX = 2 ([0; dv] - [dv; 0] + [0, dh] - [dh, 0]) / (3 H W)             (8.7)
 
     where [0; dv] pads a zero row on top (X[i] is the minuend of dv[i-1]) and [dv; 0] one below
     (X[i] is the subtrahend of dv[i]); the same with columns for dh.

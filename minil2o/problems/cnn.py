@@ -289,7 +289,8 @@ def prepare_images(X, y, num_classes, image_shape=None, classes=None):
 
 
 class CNNFamily(Family):
-    """CNN classifiers of one architecture on one dataset; `sample(rng)` gives a CNNProblem.
+    """CNN classifiers of one architecture on one dataset; `sample(rng)` gives a CNNProblem. The
+    optimizees of Andrychowicz et al., section 3.3, and Lv et al., section 5.4.
 
     X: host images (N, C, H, W) float in [0, 1] (or (N, D) with image_shape); y: host labels (N,);
     num_classes: K. layers: a layer string or a preset name (module docstring); channels: filters

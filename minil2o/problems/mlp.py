@@ -138,8 +138,8 @@ class MLPProblem(Problem):
         return xp.reshape(xp.concat(rows, axis=1), (-1,))  # (B, n) -> (B n,)
 
     def loss(self, theta, batch):
-        """Forward pass only: F(theta) = sum_k f_k(theta_k) on the batch (indices; None for the
-        whole data set). Returns a 0-d array."""
+        """Forward pass only, (6.1) and (6.2): F(theta) = sum_k f_k(theta_k) on the batch (indices;
+        None for the whole data set). Returns a 0-d array."""
         X, Y = self._data(batch)
         layers = self._layers(theta)
         h = X                                              # (B, N, D)
@@ -164,7 +164,8 @@ class MLPProblem(Problem):
     def loss_and_grad(self, theta, batch):
         """F and dF/dtheta on a batch of row indices (None: the whole data set). theta: (B n,).
 
-        Backpropagation in each instance, with delta_l = df/da_l: (N, D_l):
+        Backpropagation (6.3) through the forward pass (6.1) in each instance, with
+        delta_l = df/da_l: (N, D_l):
 
             delta_L = (p - Y) / N                                   softmax + cross entropy
             dW_l = h_{l-1}^T delta_l,    db_l = sum_n delta_l        (a_l = h_{l-1} W_l + b_l)
@@ -235,6 +236,7 @@ class MLPProblem(Problem):
 
 class MLPFamily(Family):
     """MLPs of one architecture over one data set; each sample is fresh N(0, init_std^2) weights.
+    The base network of Andrychowicz et al., section 3.2, is 784-20-10 with sigmoid on MNIST.
 
     X: host float array (N_data, D); y: host int array (N_data,) of labels in [0, num_classes);
     hidden: sizes of the hidden layers ((20,) in both papers); activation: 'sigmoid', 'relu',

@@ -49,7 +49,7 @@ class QuadraticProblem(Problem):
         return xp.reshape(xp.matmul(self.Wt, xp.reshape(u, (B, d, 1))), (self.n,))  # (n,)
 
     def loss(self, theta, batch=None):
-        """F(theta) = sum_b ||r_b||^2, r_b = W_b theta_b - y_b; theta: (n,). Returns a 0-d array."""
+        """F(theta) = sum_b ||r_b||^2, r_b = W_b theta_b - y_b (5.1); theta: (n,). Returns 0-d."""
         r = self._residual(theta)                          # (B, d)
         return xp.sum(r * r)
 
@@ -58,7 +58,7 @@ class QuadraticProblem(Problem):
 
         With r_b = W_b theta_b - y_b, dF = sum_b 2 r_b^T W_b dtheta_b, hence
 
-            dF / dtheta_b = 2 W_b^T (W_b theta_b - y_b).
+            dF / dtheta_b = 2 W_b^T (W_b theta_b - y_b).                                 (5.2)
         """
         r = self._residual(theta)                          # (B, d)
         return xp.sum(r * r), 2.0 * self._apply_Wt(r)
@@ -67,7 +67,7 @@ class QuadraticProblem(Problem):
         """Hessian-vector product; theta, v: (n,). Returns (n,).
 
         The gradient 2 W_b^T (W_b theta_b - y_b) is affine in theta_b, so the Hessian is
-        block-diagonal and constant, H_b = 2 W_b^T W_b, and (H v)_b = 2 W_b^T (W_b v_b).
+        block-diagonal and constant, H_b = 2 W_b^T W_b, and (H v)_b = 2 W_b^T (W_b v_b)  (5.3).
         """
         B, d = self.num_problems, self.dim
         Wv = xp.reshape(xp.matmul(self.W, xp.reshape(v, (B, d, 1))), (B, d))  # (B, d)
@@ -75,7 +75,8 @@ class QuadraticProblem(Problem):
 
 
 class QuadraticFamily(Family):
-    """The distribution of Section 3.1: W and y with i.i.d. N(0, 1) entries.
+    """The distribution of section 3.1 (Andrychowicz et al.): f(theta) = ||W theta - y||^2, W and
+    y with i.i.d. N(0, 1) entries (5.1).
 
     dim: d (10 in the paper); num_functions: B, how many independent functions one sample holds
     (the public code trains on 128); init_std: standard deviation of theta_0 (0.01 in the public

@@ -1,6 +1,6 @@
 """Problems built from other problems: RNNprop's two training tricks.
 
-Random Scaling (Lv et al. 2017, Section 4.1). Draw c with c_i = exp(u_i), u_i ~ U(-r, r), and
+Random Scaling (Lv et al. 2017, section 4.1). Draw c with c_i = exp(u_i), u_i ~ U(-r, r), and
 train on
 
     f_c(theta) = f(c * theta),   theta_0 = theta_0_f / c                     (coordinatewise)
@@ -8,7 +8,7 @@ train on
 so the optimizer cannot memorise one effective step size. By the chain rule
 grad f_c(theta) = c * grad f(c * theta) and H_c(theta) v = c * H(c * theta) (c * v).
 
-Combination with convex functions (Section 4.2). Append an easy convex part to theta,
+Combination with convex functions (section 4.2). Append an easy convex part to theta,
 theta = [theta_f, x] with x: (dim,), and train on
 
     f(theta_f) + g(x),   g(x) = (1/dim) sum_i (x_i - v_i)^2,   v ~ U(-1, 1)^dim,   dim = 20.
@@ -30,7 +30,8 @@ from .base import Family, Problem
 
 
 class RandomScaled(Problem):
-    """f_c(theta) = f(c * theta) for a problem f and c_i = exp(U(-r, r)) drawn here from rng.
+    """Random Scaling (section 4.1): f_c(theta) = f(c * theta) from theta_0_f / c (9.4), for a
+    problem f and c_i = exp(U(-r, r)) drawn here from rng.
 
     problem: the wrapped Problem (n coordinates); r: scaling range (r = 0 gives c = 1);
     rng: numpy Generator. The scale vector is kept as `self.scale`: (n,).
@@ -58,18 +59,19 @@ class RandomScaled(Problem):
         return self.problem.loss(self.scale * theta, batch)
 
     def loss_and_grad(self, theta, batch):
-        """f_c(theta) = f(c * theta) and grad f_c(theta) = c * grad f(c * theta). theta: (n,)."""
+        """f_c(theta) = f(c * theta) and its gradient c * grad f(c * theta) (9.5); theta: (n,)."""
         f, grad = self.problem.loss_and_grad(self.scale * theta, batch)
         return f, self.scale * grad
 
     def hvp(self, theta, v, batch):
-        """H_c(theta) v = c * H(c * theta) (c * v): the Jacobian of c * grad f(c * theta) is
+        """H_c(theta) v = c * H(c * theta) (c * v) (9.5): the Jacobian of c * grad f(c * theta) is
         diag(c) H(c theta) diag(c). theta, v: (n,). Returns (n,)."""
         return self.scale * self.problem.hvp(self.scale * theta, self.scale * v, batch)
 
 
 class ConvexSquare(Problem):
-    """g(x) = (1/dim) sum_i min((x_i - v_i)^2, clip_square), the convex partner of Section 4.2.
+    """g(x) = (1/dim) sum_i min((x_i - v_i)^2, clip_square), the convex partner of section 4.2
+    (9.6).
 
     v: host array (dim,); clip_square: the cap on each square (10 in the public code; None for
     the paper's unclipped g); x0: 'zero' (public code) or 'uniform' (U(-1, 1)); dtype.
@@ -111,7 +113,8 @@ class ConvexSquare(Problem):
 
 
 class ConvexCombined(Problem):
-    """f(theta_f) + g(x) over theta = [theta_f, x]: a problem plus a random convex ConvexSquare.
+    """f(theta_f) + g(x) over theta = [theta_f, x]: a problem plus a random convex ConvexSquare
+    (Lv et al., section 4.2).
 
     problem: the wrapped Problem f (n_f coordinates); rng: draws v ~ U(-1, 1)^dim and, for r > 0,
     g's own Random Scaling with range r (g is then g_c(x) = g(c x)); clip_square, x0: see
@@ -174,7 +177,8 @@ class ConvexCombined(Problem):
 
 
 class RandomScaledFamily(Family):
-    """Samples RandomScaled(family.sample(rng), r, rng): a fresh scale vector per problem."""
+    """Samples RandomScaled(family.sample(rng), r, rng): a fresh scale vector per problem
+    (Random Scaling, section 4.1)."""
 
     def __init__(self, family, r):
         self.family, self.r = family, check_number(r, "r")
@@ -184,7 +188,8 @@ class RandomScaledFamily(Family):
 
 
 class ConvexCombinedFamily(Family):
-    """Samples ConvexCombined(family.sample(rng), rng, ...): a fresh v (and scale) per problem."""
+    """Samples ConvexCombined(family.sample(rng), rng, ...): a fresh v (and scale) per problem
+    (section 4.2)."""
 
     def __init__(self, family, dim=20, r=1.0, clip_square=10.0, x0="zero", group=None):
         self.family = family

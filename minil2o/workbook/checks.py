@@ -213,7 +213,7 @@ def tensor_sigmoid():
 
 def problem_report(problem, rng, theta, batch, loss_and_grad, hvp, h=1e-6, bound=1e-6):
     """f of loss_and_grad against problem.loss; its gradient against central differences of
-    problem.loss; hvp(v) against the central difference of the gradient,
+    problem.loss; hvp(v) against the central difference of the gradient (5.4),
     (grad(theta + h v) - grad(theta - h v)) / 2h, for v drawn from rng."""
     f, grad = loss_and_grad(problem, theta, batch)
     err_f = abs(to_float(f) - to_float(problem.loss(theta, batch)))
