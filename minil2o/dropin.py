@@ -151,7 +151,8 @@ class Optimizer:
         return State(self.optimizer(layout).init_state(layout.n, layout.dtype), layout)
 
     def update(self, grads, state, params):
-        """One step: returns (new params, new state). theta_{t+1} = theta_t + step(grad, state)."""
+        """One step: returns (new params, new state). theta_{t+1} = theta_t + step(grad, state),
+        (11.2), on the concatenation (11.1)."""
         if not isinstance(state, State):
             raise UsageError(f"state must be what init() or update() returned, got "
                              f"{type(state).__name__}: call state = opt.init(params) first")
@@ -215,7 +216,7 @@ class Optimizer:
         return members
 
     def flatten(self, tree, layout, what):
-        """The arrays of `tree` (checked against the layout) raveled into one theta (n,)."""
+        """The arrays of `tree` (checked against the layout) raveled into one theta (n,): (11.1)."""
         kind, keys, arrays = entries(tree, what)
         dtype = check_arrays(arrays, keys, what)
         if kind is not layout.kind or keys != layout.keys:
@@ -231,7 +232,8 @@ class Optimizer:
         return xp.concat([xp.reshape(arrays[i], (-1,)) for i in layout.order])   # (n,)
 
     def unflatten(self, theta, layout):
-        """theta (n,) split back into arrays of the layout's shapes, in its kind of container."""
+        """theta (n,) split back into arrays of the layout's shapes, in its kind of container: the
+        inverse of (11.1)."""
         arrays, start = [None] * len(layout.keys), 0
         for i in layout.order:
             size = layout.sizes[i]
