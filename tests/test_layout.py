@@ -1,7 +1,9 @@
 """The shape of the code a learner reads: no module under minil2o/ over 400 lines, no function or
-method over 50, and no import cycle between the library's modules."""
+method over 50, no import cycle between the library's modules, and README's map of the code
+naming every module."""
 import ast
 import pathlib
+import re
 
 import pytest
 
@@ -69,3 +71,28 @@ def test_no_import_cycle():
     for m in sorted(graph):
         if m not in state:
             visit(m, [m])
+
+
+def _map_names():
+    """{folder under minil2o/: the file names README's "Map of the code" gives it}. A row names
+    files by path (`minil2o/train.py`, `minil2o/optimizers/hand.py`) or, after a first path, by
+    name alone (`bench_torch.py`); a folder row (`minil2o/problems/`) names its files in its text."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Map of the code", 1)[1].split("\n## ", 1)[0]
+    names = {}
+    for row in (line for line in table.splitlines() if line.startswith("| `minil2o/")):
+        first = row.split("|")[1]
+        folder = re.match(r" `minil2o/((?:\w+/)*)", first).group(1)
+        cells = first if not first.strip().endswith("/`") else row
+        names.setdefault(folder, set()).update(re.findall(r"`(?:minil2o/(?:\w+/)*)?(\w+\.py)`", cells))
+    return names
+
+
+def test_readme_map_names_every_module():
+    names = _map_names()
+    listed = {folder + name for folder, files in names.items() for name in files}
+    present = {str(p.relative_to(PACKAGE)) for p in MODULES}
+    quiet = {p for p in present if p.endswith("/__init__.py") and p != "problems/__init__.py"}
+    missing, stale = sorted(present - quiet - listed), sorted(listed - present)
+    assert not missing, f"README's map of the code does not name {missing}"
+    assert not stale, f"README's map of the code names modules that do not exist: {stale}"
