@@ -10,12 +10,12 @@ import io
 import json
 import math
 import os
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
+from .atomic import publish_or_remove, write_pending
 from .backend import to_numpy
 from .errors import DataError, NumericalError
 
@@ -24,43 +24,23 @@ FORMAT_VERSION = 1
 _META_KEY = "__meta__"
 
 
-def save(path, arrays, meta):
-    """Write arrays (dict name -> array, any backend) and meta (JSON-able dict) to `path` atomically."""
+def save(path, arrays, meta, tmp=None):
+    """Write arrays (dict name -> array, any backend) and meta (JSON-able dict) to `path`
+    atomically (minil2o.atomic), through the temporary file `tmp` if given."""
+    publish_or_remove([(write(path, arrays, meta, tmp), os.fspath(path))])
+
+
+def write(path, arrays, meta, tmp=None):
+    """Write a checkpoint for `path` into a temporary file beside it (named `tmp`, or a unique
+    name), fsynced but not yet in place; returns its name, for minil2o.atomic.publish. Refuses
+    NaN or Inf before anything is written."""
     host = {name: to_numpy(a) for name, a in arrays.items()}
     for name, a in host.items():
         if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
             raise NumericalError(f"refusing to save checkpoint {path}: array {name!r} holds NaN or Inf")
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}
     host[_META_KEY] = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **host)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)                 # atomic on POSIX: old file or new file, never half
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder):
-    """Make the rename itself durable (a power cut after save still finds the new file)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:                           # e.g. platforms that cannot open a folder
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return write_pending(path, lambda fh: np.savez(fh, **host), tmp)
 
 
 def _check_members(raw):

@@ -47,7 +47,8 @@ def cmd_demo(args):
 
 def cmd_train(args):
     from .train import TrainConfig, Trainer
-    trainer = Trainer(from_options(TrainConfig, args), out_dir=args.out, resume=args.resume)
+    trainer = Trainer(from_options(TrainConfig, args), out_dir=args.out, resume=args.resume,
+                      overwrite=args.overwrite)
     trainer.run(progress=not args.quiet)
     print(f"best score {trainer.best_score:.5g}; optimizer saved to {args.out}/optimizer.npz")
     return 0
@@ -85,6 +86,8 @@ def add_train_arguments(p):
     add_options(p, TrainConfig)
     p.add_argument("--out", default="runs/train", help="output directory (checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.npz")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in OUT "
+                   "(without it, a folder holding a run is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

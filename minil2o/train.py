@@ -17,7 +17,7 @@ NumericalError; phi is never updated with a non-finite value, so no checkpoint e
     Trainer        the loop: train_problem (truncations, meta-updates), run (epochs), score
 """
 import math
-import os
+import weakref
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -25,14 +25,16 @@ import numpy as np
 from .backend import to_float
 from .errors import NumericalError, UsageError
 from .evaluate import learning_curves
-from .factories import LEARNED, build_family, build_learned
+from .factories import LEARNED, build_family, build_learned, check_truncation_memory
 from .faults import adam_fault, describe, find_fault
 from .flat import clip_by_norm, flatten, unflatten
 from .meta import meta_gradient, meta_loss, meta_weights, unroll
 from .optimizers.hand import Adam
 from .options import allowed_values, option
 from .problems import FAMILIES
-from .runs import initial_phi, kept_checkpoint, restore_run, save_run
+from .runlock import RunLock
+from .runs import (check_out_dir, initial_phi, kept_checkpoint, restore_run, save_run,
+                   start_fresh)
 from .validate import check_bool, check_choice, check_number, check_positive_int, check_seed
 
 # Also importable from minil2o.train, where users of a training run look for them:
@@ -112,18 +114,34 @@ class Trainer:
 
         trainer = Trainer(TrainConfig(problem="quadratic", ...), out_dir="runs/quad")
         result = trainer.run()           # the best phi is in trainer.best_phi
+
+    One process at a time writes out_dir (its lock, minil2o.runlock). resume=True continues the
+    run there; otherwise a run already there is refused when overwrite is False (what `minil2o
+    train` passes without --overwrite) and replaced when it is True or None (the default, for
+    callers that own their folder).
     """
 
-    def __init__(self, config, out_dir=None, resume=False, log=print):
+    def __init__(self, config, out_dir=None, resume=False, log=print, overwrite=None):
         self.config = config.validate()
-        if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
-            raise UsageError(f"output directory {os.fspath(out_dir)!r} is a file: give a folder "
-                             "(it is created if missing)")
-        if resume and out_dir is None:
-            raise UsageError("resume=True needs out_dir, the folder holding train_state.npz")
-        self.out_dir, self.log = out_dir, log
+        check_out_dir(out_dir, resume, overwrite)
+        self.out_dir, self.log, self.lock = out_dir, log, None
+        self.lock_folder()
+        try:
+            if not resume:
+                start_fresh(out_dir, overwrite, log)
+            self.build()
+            if resume:
+                restore_run(self)
+        except BaseException:
+            self.unlock_folder()
+            raise
+
+    def build(self):
+        """The problem family, the learned optimizer, a random phi and a fresh meta-optimizer."""
+        config = self.config
         self.family = build_family(config, "train")
         self.opt = build_learned(config, self.family)
+        check_truncation_memory(config, self.family, self.opt)
         self.weights = meta_weights(config.unroll, config.weighting)
         self.meta_opt = Adam(lr=config.meta_lr)              # the meta-optimizer, on flatten(phi)
         self.rng = np.random.default_rng(config.seed)
@@ -134,8 +152,18 @@ class Trainer:
         self.adam_state = self.meta_opt.init_state(flatten(self.phi).shape[0], config.dtype)
         self.best_phi, self.best_score, self.epoch = dict(self.phi), math.inf, 0
         self.ema, self.history, self.skipped, self.skipped_epoch = None, [], 0, 0
-        if resume:
-            restore_run(self)
+
+    def lock_folder(self):
+        """Take out_dir's lock (minil2o.runlock) unless held; released by run() when it ends, or
+        when the trainer is garbage-collected."""
+        if self.out_dir is not None and self.lock is None:
+            self.lock = RunLock(self.out_dir, self.log).acquire()
+            self._finalizer = weakref.finalize(self, self.lock.release)
+
+    def unlock_folder(self):
+        if self.lock is not None:
+            self._finalizer()
+            self.lock = None
 
     # -- one problem: horizon / unroll truncations, one meta-update each -----------------------
     def sample_problem(self):
@@ -195,6 +223,13 @@ class Trainer:
     # -- epochs, model selection, checkpoints ---------------------------------------------------
     def run(self, progress=True):
         """Train until config.epochs epochs are done (continuing after a resume). Returns history."""
+        self.lock_folder()
+        try:
+            return self.run_epochs(progress)
+        finally:
+            self.unlock_folder()
+
+    def run_epochs(self, progress):
         from tqdm.auto import tqdm
         c = self.config
         total = c.epochs * c.problems_per_epoch

@@ -1,8 +1,46 @@
 """Small shared pieces of the tests."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 
 from minil2o.problems.mlp import MLPFamily
+from minil2o.cli import main
 from minil2o.train import TrainConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--problem-arg", "num_functions=2", "--problem-arg", "dim=3", "--horizon", "10",
+        "--unroll", "5", "--epochs", "1", "--problems-per-epoch", "1", "--validation-problems", "1",
+        "--optimizer-arg", "hidden=4", "--quiet"]
+
+
+def run_cli(capsys, *argv):
+    """minil2o.cli.main in this process: (exit code, stdout, stderr)."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:                       # argparse exits on its own errors
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line(err, *words):
+    """stderr is one line without a traceback that names every word."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def run_subprocess(args, env_changes, path_first=None, timeout=60):
+    """`python -m minil2o args` in a fresh interpreter; returns (code, stdout, stderr)."""
+    env = dict(os.environ, **env_changes)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (path_first, REPO, env.get("PYTHONPATH")) if p)
+    r = subprocess.run([sys.executable, "-m", "minil2o", *args], env=env, capture_output=True,
+                       text=True, timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
 
 
 def tiny_config(**changes):

@@ -171,9 +171,14 @@ def test_a_finished_run_continues_for_more_epochs(tmp_path):
 
 
 def test_resume_removes_a_half_written_temporary_file(tmp_path):
-    """A kill during a write leaves only a temporary file beside the checkpoint; resuming removes it."""
+    """A kill during a write leaves only a temporary file beside the checkpoint; resuming removes
+    it, by its exact name: a file that looks temporary but that a run never writes is kept."""
     run(tiny_config(epochs=1), tmp_path)
-    stale = tmp_path / ".tmp-killed.npz"
-    stale.write_bytes(b"PK\x03\x04 cut short")
+    stale = [tmp_path / ".train_state.npz.tmp", tmp_path / ".optimizer.npz.tmp"]
+    for path in stale:
+        path.write_bytes(b"PK\x03\x04 cut short")
+    foreign = tmp_path / ".tmp-killed.npz"
+    foreign.write_bytes(b"not written by a run")
     Trainer(tiny_config(epochs=2), out_dir=str(tmp_path), resume=True, log=lambda s: None)
-    assert not stale.exists()
+    assert not any(path.exists() for path in stale)
+    assert foreign.exists()

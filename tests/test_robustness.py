@@ -8,57 +8,21 @@ docs/ROBUSTNESS.md lists each case with the test that checks it.
 import json
 import math
 import os
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
 import pytest
 
 import minil2o
-from helpers import tiny_config
+from helpers import TINY, assert_one_line, run_cli, run_subprocess, tiny_config
 from minil2o import checkpoint
 from minil2o.backend import asarray, to_numpy
-from minil2o.cli import main
 from minil2o.errors import DataError, NumericalError, UsageError
 from minil2o.evaluate import compare, format_table, learning_curves, run_optimizer, summarize
 from minil2o.optimizers.hand import SGD
 from minil2o.problems import QuadraticFamily, make_family
 from minil2o.problems.base import Family, Problem
 from minil2o.train import DMOptimizer, Trainer, load_optimizer, save_optimizer
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--problem-arg", "num_functions=2", "--problem-arg", "dim=3", "--horizon", "10",
-        "--unroll", "5", "--epochs", "1", "--problems-per-epoch", "1", "--validation-problems", "1",
-        "--optimizer-arg", "hidden=4", "--quiet"]
-
-
-def run_cli(capsys, *argv):
-    """minil2o.cli.main in this process: (exit code, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:                       # argparse exits on its own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line(err, *words):
-    """stderr is one line without a traceback that names every word."""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-
-
-def run_subprocess(args, env_changes, path_first=None, timeout=60):
-    """`python -m minil2o args` in a fresh interpreter; returns (code, stdout, stderr)."""
-    env = dict(os.environ, **env_changes)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (path_first, REPO, env.get("PYTHONPATH")) if p)
-    r = subprocess.run([sys.executable, "-m", "minil2o", *args], env=env, capture_output=True,
-                       text=True, timeout=timeout)
-    return r.returncode, r.stdout, r.stderr
 
 
 # ============================================================================ bad input: the CLI
