@@ -6,6 +6,8 @@ never half of one.
     tmp = write_pending(path, write, tmp=".x.tmp")     # written and fsynced, not yet in place
     publish([(tmp_a, path_a), (tmp_b, path_b)])        # renamed into place in this order
     publish_or_remove(pairs)                           # the same; on an error, no temporary left
+    replace_with("out/curves.png", plot)               # plot(tmp) writes a file, then renamed
+    check_output("out/table.json")                     # a writable place, checked before work
 
 Several files that must move together (a checkpoint's two files) are first all written as
 temporary files, then renamed one after the other; the last rename is the commit point, and a
@@ -16,6 +18,8 @@ a kill removes exactly the files it wrote.
 import contextlib
 import os
 import tempfile
+
+from .errors import UsageError
 
 
 def temp_name(path):
@@ -85,6 +89,42 @@ def atomic_file(path, mode="wb", tmp=None):
         remove_quietly(tmp)
         raise
     publish_or_remove([(tmp, path)])
+
+
+def replace_with(path, produce):
+    """produce(tmp) writes a file at tmp (a name beside `path` with its extension, for writers
+    that choose the format by it, like matplotlib); it is then fsynced and renamed over `path`.
+    On an error nothing is left behind. Returns path."""
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    stem, ext = os.path.splitext(name)
+    tmp = os.path.join(folder, f".{stem}.{os.getpid()}.tmp{ext}")
+    try:
+        produce(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        publish([(tmp, path)])
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    return path
+
+
+def check_output(path, folder=False):
+    """Before any work: make sure `path` (a file, or with folder=True a folder) can be written,
+    creating its folder; an OSError or UsageError names what is wrong. Nothing is left behind."""
+    path = os.path.abspath(os.fspath(path))
+    target = path if folder else os.path.dirname(path)
+    if folder and os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"output folder {path!r} is a file: give a folder")
+    if not folder and os.path.isdir(path):
+        raise UsageError(f"output file {path!r} is a folder: give a file name")
+    if os.path.exists(target) and not os.path.isdir(target):
+        raise UsageError(f"{target!r} is a file, so {path!r} cannot be written: give a folder")
+    os.makedirs(target, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=target)
+    os.close(fd)
+    os.remove(probe)
+    return path
 
 
 def remove_quietly(path):

@@ -35,7 +35,8 @@ from .problems import FAMILIES
 from .runlock import RunLock
 from .runs import (check_out_dir, initial_phi, kept_checkpoint, restore_run, save_run,
                    start_fresh)
-from .validate import check_bool, check_choice, check_number, check_positive_int, check_seed
+from .validate import (check_bool, check_choice, check_number, check_positive_int, check_range,
+                       check_seed)
 
 # Also importable from minil2o.train, where users of a training run look for them:
 from .factories import build_optimizer  # noqa: F401,E402  isort:skip
@@ -55,14 +56,15 @@ class TrainConfig:
                                     "output_scale=1.0", flag="--optimizer-arg")
     per_group: bool = option(False, "one learned optimizer per parameter group (e.g. conv and fc "
                              "of a CNN)")
-    horizon: int = option(100, "T: optimizee steps per problem")
-    unroll: int = option(20, "K: steps per truncation (one meta-update each)")
+    horizon: int = option(100, "T: optimizee steps per problem", maximum=10 ** 7)
+    unroll: int = option(20, "K: steps per truncation (one meta-update each)", maximum=10 ** 5)
     weighting: str = option("all", "meta-loss weights w_t (dm: all; rnnprop: last)",
                             choices=("all", "last"), by=("optimizer", {"rnnprop": "last"}))
     meta_lr: float = option(1e-3, "Adam's learning rate on phi")
-    meta_batch: int = option(1, "problems per meta-update, run as one coordinate array")
-    epochs: int = option(10, "epochs of problems_per_epoch problems")
-    problems_per_epoch: int = option(20, "problems per epoch")
+    meta_batch: int = option(1, "problems per meta-update, run as one coordinate array",
+                             maximum=10 ** 5)
+    epochs: int = option(10, "epochs of problems_per_epoch problems", maximum=10 ** 7)
+    problems_per_epoch: int = option(20, "problems per epoch", maximum=10 ** 7)
     clip_norm: float = option(0.0, "clip the meta-gradient's norm (0: off)")
     second_derivatives: bool = option(False, "keep the dashed edges (Hessian-vector products)")
     random_scaling: float = option(0.0, "RNNprop's r: c = exp(U(-r, r)) per coordinate (0: off)")
@@ -70,7 +72,8 @@ class TrainConfig:
     selection: str = option("validation", "checkpoint selection (dm: validation; rnnprop: "
                             "train-average)", choices=("validation", "train-average"),
                             by=("optimizer", {"rnnprop": "train-average"}))
-    validation_problems: int = option(10, "validation problems scored after every epoch")
+    validation_problems: int = option(10, "validation problems scored after every epoch",
+                                      maximum=10 ** 5)
     seed: int = option(0, "seed of the run's random numbers")
     dtype: str = option("float32", "float type of phi and the problems",
                         choices=("float32", "float64"))
@@ -82,9 +85,9 @@ class TrainConfig:
 
     def validate(self):
         """Check every field; a bad one raises UsageError naming it and what is allowed."""
-        for name in ("horizon", "unroll", "meta_batch", "epochs", "problems_per_epoch",
-                     "validation_problems"):
-            check_positive_int(getattr(self, name), name)
+        for f in fields(self):
+            if f.type is int and f.name != "seed":
+                check_positive_int(getattr(self, f.name), f.name, f.metadata.get("maximum"))
         if self.unroll > self.horizon:
             raise UsageError(f"unroll {self.unroll} is longer than the horizon {self.horizon}: "
                              "it must be at most the horizon")
@@ -95,8 +98,9 @@ class TrainConfig:
             if allowed_values(f):
                 check_choice(getattr(self, f.name), f.name, allowed_values(f))
         check_number(self.meta_lr, "meta_lr", strict=True)
-        for name in ("clip_norm", "random_scaling"):
-            check_number(getattr(self, name), name, note=" (0: off)")
+        check_range(self.meta_lr, "meta_lr", 0, 10, open_low=True)
+        check_number(self.clip_norm, "clip_norm", note=" (0: off)")
+        check_range(self.random_scaling, "random_scaling", 0, 20)   # exp(20) = 4.9e8
         for name in ("problem_kwargs", "optimizer_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise UsageError(f"{name} must be a dict, got {getattr(self, name)!r}")
