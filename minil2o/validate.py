@@ -187,3 +187,27 @@ def check_memory(nbytes, what):
                          f"{limit / 2**30:.3g} GiB allowed (the machine's memory, or "
                          "MINIL2O_MAX_MEMORY_BYTES): use smaller sizes")
     return nbytes
+
+
+# -- a gradient handed to a learned optimizer's public step ------------------------------------
+def check_gradient(grad, n=None, dtype=None, what="gradient"):
+    """The policy of the learned optimizers' public step (LearnedOptimizer.step): a gradient must
+    be a backend vector (n,) of real floats of the state's dtype, with every value finite. A NaN
+    or Inf is refused with a NumericalError counting them, rather than silently making the state
+    of those coordinates NaN for good; a wrong length (which could broadcast into the state), a
+    matrix, a complex or integer dtype are refused with a UsageError. Returns grad."""
+    from .backend import xp
+    from .errors import NumericalError
+    if not (hasattr(grad, "shape") and hasattr(grad, "dtype")):
+        raise UsageError(f"{what} must be an array, got {type(grad).__name__}")
+    if len(grad.shape) != 1 or (n is not None and grad.shape[0] != n):
+        want = f"({n},)" if n is not None else "a vector (n,)"
+        raise UsageError(f"{what} must have shape {want}, got {tuple(grad.shape)}")
+    if grad.dtype not in (xp.float32, xp.float64) or (dtype is not None and grad.dtype != dtype):
+        want = getattr(dtype, "__name__", dtype) if dtype is not None else "float32 or float64"
+        raise UsageError(f"{what} must hold real floats of dtype {want}, got {grad.dtype}")
+    bad = int(xp.sum(xp.astype(~xp.isfinite(grad), xp.int64)))
+    if bad:
+        raise NumericalError(f"{what} holds {bad} NaN or Inf value(s) out of {grad.shape[0]}: "
+                             "refused (they would turn those coordinates' state NaN for good)")
+    return grad
