@@ -19,7 +19,7 @@ def read_bounded(path, what):
         raise DataError(f"{what} {os.fspath(path)!r} is {size} bytes, more than the limit of "
                         f"{limit} (MINIL2O_MAX_READ_BYTES)")
     with open(path, "rb") as fh:
-        return fh.read(limit + 1)
+        return fh.read(size + 1)            # (a file growing meanwhile is cut short)
 
 
 def gunzip_bounded(raw, path):
