@@ -118,8 +118,11 @@ def check_output(path, folder=False):
         raise UsageError(f"output folder {path!r} is a file: give a folder")
     if not folder and os.path.isdir(path):
         raise UsageError(f"output file {path!r} is a folder: give a file name")
-    if os.path.exists(target) and not os.path.isdir(target):
-        raise UsageError(f"{target!r} is a file, so {path!r} cannot be written: give a folder")
+    existing = target
+    while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)              # the nearest folder that exists
+    if not os.path.isdir(existing):
+        raise UsageError(f"{existing!r} is a file, so {path!r} cannot be written: give a folder")
     os.makedirs(target, exist_ok=True)
     fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=target)
     os.close(fd)

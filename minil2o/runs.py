@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from . import checkpoint
-from .atomic import publish_or_remove, remove_quietly, temp_name
+from .atomic import check_output, publish_or_remove, remove_quietly, temp_name
 from .backend import asarray, get_backend
 from .errors import DataError, UsageError
 from .factories import LEARNED, build_optimizer
@@ -147,6 +147,8 @@ def check_out_dir(out_dir, resume, overwrite):
     if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise UsageError(f"output directory {os.fspath(out_dir)!r} is a file: give a folder "
                          "(it is created if missing)")
+    if out_dir is not None:
+        check_output(out_dir, folder=True)        # creates it; refused when it cannot be written
     if resume and out_dir is None:
         raise UsageError("resume=True needs out_dir, the folder holding train_state.npz")
     if resume and overwrite:
