@@ -98,6 +98,9 @@ def load(path):
         raise DataError(f"checkpoint {path!r} not found: expected an .npz file written by minil2o")
     try:
         raw = read_bounded(path, "checkpoint")
+    except OSError as e:
+        raise DataError(f"checkpoint {path!r} could not be read ({e})") from None
+    try:
         _check_members(raw, read_limit())
         npz = np.load(io.BytesIO(raw), allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):

@@ -36,7 +36,7 @@ from .runlock import RunLock
 from .runs import (check_out_dir, initial_phi, kept_checkpoint, restore_run, save_run,
                    start_fresh)
 from .validate import (check_bool, check_choice, check_number, check_positive_int, check_range,
-                       check_seed)
+                       check_seed, check_settings)
 
 # Also importable from minil2o.train, where users of a training run look for them:
 from .factories import build_optimizer  # noqa: F401,E402  isort:skip
@@ -102,8 +102,10 @@ class TrainConfig:
         check_number(self.clip_norm, "clip_norm", note=" (0: off)")
         check_range(self.random_scaling, "random_scaling", 0, 20)   # exp(20) = 4.9e8
         for name in ("problem_kwargs", "optimizer_kwargs"):
-            if not isinstance(getattr(self, name), dict):
-                raise UsageError(f"{name} must be a dict, got {getattr(self, name)!r}")
+            settings = getattr(self, name)
+            if not isinstance(settings, dict) or not all(isinstance(k, str) for k in settings):
+                raise UsageError(f"{name} must be a dict of named settings, got {settings!r}")
+            check_settings(settings)                     # by name: minil2o.validate.SETTINGS
         if not isinstance(self.init_from, str):
             raise UsageError(f"init_from must be a path to an optimizer .npz (or ''), got "
                              f"{self.init_from!r}")
@@ -131,11 +133,11 @@ class Trainer:
         self.out_dir, self.log, self.lock = out_dir, log, None
         self.lock_folder()
         try:
-            if not resume:
-                start_fresh(out_dir, overwrite, log)
-            self.build()
+            self.build()                     # every setting checked before a file is touched
             if resume:
                 restore_run(self)
+            else:
+                start_fresh(out_dir, overwrite, log)
         except BaseException:
             self.unlock_folder()
             raise
