@@ -86,5 +86,7 @@ def parse_kwargs(pairs, what):
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
+        except RecursionError:
+            raise UsageError(f"bad {what} {key!r}: its value is nested too deeply") from None
     return out
 

@@ -6,6 +6,7 @@ docs/ROBUSTNESS.md lists each case with the test that checks it.
 """
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import TINY, assert_one_line, run_cli, tiny_config
+from helpers import REPO, TINY, assert_one_line, run_cli, run_subprocess, tiny_config
 from minil2o import checkpoint
 from minil2o.errors import UsageError
 from minil2o.runlock import LOCK_NAME, RunLock, process_start
@@ -81,6 +82,27 @@ def test_a_second_writer_is_refused_while_the_first_runs(capsys, tmp_path):
     first.run(progress=False)
     assert not (tmp_path / LOCK_NAME).exists()
     quiet(tiny_config(epochs=1), tmp_path, resume=True).run(progress=False)
+
+
+def test_a_second_process_cannot_resume_a_running_run(tmp_path):
+    """A real run in another process: `--resume` into its folder while it runs is refused with
+    its pid, and the first run still ends normally."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (REPO, os.environ.get("PYTHONPATH")) if p))
+    first = subprocess.Popen([sys.executable, "-m", "minil2o", "train", *TINY, "--epochs", "5000",
+                              "--out", str(tmp_path)], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    while not (tmp_path / LOCK_NAME).exists():
+        assert first.poll() is None, first.communicate()[1]
+        time.sleep(0.01)
+    code, _, err = run_subprocess(["train", *TINY, "--epochs", "5000", "--resume", "--out",
+                                   str(tmp_path)], {})
+    assert first.poll() is None, "the first run ended before the second started"
+    first.send_signal(signal.SIGINT)                         # ends it (code 130) early
+    assert first.wait(timeout=60) == 130
+    assert code == 2
+    assert_one_line(err, f"in use by process {first.pid}")
+    assert not (tmp_path / LOCK_NAME).exists()
 
 
 def test_a_dead_process_lock_is_taken_over_with_a_warning(tmp_path):
