@@ -143,3 +143,11 @@ def test_train_out_under_a_file_is_refused(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", *TINY, "--out", tmp_path / "a-file" / "run")
     assert code == 2
     assert_one_line(err, "a-file", "is a file", "give a folder")
+
+
+def test_a_deeply_nested_setting_is_one_line(capsys, tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    code, _, err = run_cli(capsys, "train", *TINY, "--problem-arg", f"hidden={deep}", "--out",
+                           tmp_path)
+    assert code == 2
+    assert_one_line(err, "bad --problem-arg 'hidden': its value is nested too deeply")
