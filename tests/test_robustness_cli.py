@@ -49,15 +49,16 @@ def test_ctrl_c_while_training_exits_130_and_frees_the_folder(capsys, tmp_path, 
 
 
 def test_sigint_at_random_moments_never_prints_a_traceback(tmp_path):
-    """SIGINT sent to `python -m minil2o train` at three random instants (start-up included)."""
+    """SIGINT sent to `python -m minil2o train` at three random instants: while numpy and minil2o
+    load, or while training (a long run, so that it never comes during the interpreter's exit)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (REPO, os.environ.get("PYTHONPATH")) if p))
     chance = random.Random()
     for i in range(3):
         proc = subprocess.Popen([sys.executable, "-m", "minil2o", "train", *TINY, "--epochs",
-                                 "50", "--out", str(tmp_path / f"run{i}")], env=env,
+                                 "5000", "--out", str(tmp_path / f"run{i}")], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        time.sleep(chance.uniform(0.05, 1.5))
+        time.sleep(chance.uniform(0.3, 1.5))
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         assert "Traceback" not in err, err
