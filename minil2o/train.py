@@ -5,8 +5,10 @@ Each meta-iteration samples an optimizee, runs it for `horizon` steps in truncat
 steps, and after every truncation takes one Adam step on phi with the meta-gradient of
 minil2o/meta.py. After every epoch the optimizer is scored (on validation problems for the DM
 optimizer, by the moving average of the training meta-loss for RNNprop), the best phi is kept, and a
-checkpoint holding everything needed to continue is written atomically (minil2o/runs.py): a run
-killed at any moment and resumed ends with exactly the parameters an uninterrupted run would have.
+checkpoint holding everything needed to continue is written atomically, its two files together
+(minil2o/runs.py), by one process at a time (the folder's lock, minil2o/runlock.py): a run killed
+at any moment and resumed ends with exactly the parameters an uninterrupted run would have.
+Every setting is checked (minil2o.validate) before a file is touched.
 
 Numerical faults are caught where they happen (minil2o/faults.py names the first non-finite
 quantity with its optimizee step, epoch and problem). Then, as `on_nonfinite` says, the rest of
