@@ -252,10 +252,22 @@ class Trainer:
                 epoch_losses += losses
                 bar.update(1)
                 bar.set_postfix(meta_loss=f"{np.mean(losses):.4g}" if losses else "skipped")
+            if not epoch_losses:
+                bar.close()
+                self.nothing_learned()
             self.epoch += 1
-            self.end_epoch(float(np.mean(epoch_losses)) if epoch_losses else math.nan)
+            self.end_epoch(float(np.mean(epoch_losses)))
         bar.close()
         return self.history
+
+    def nothing_learned(self):
+        """An epoch whose every problem was skipped at its first truncation has taught phi
+        nothing: the settings make every problem fail (e.g. an init_std that overflows the loss).
+        Stop with a NumericalError instead of saving an untrained optimizer as if trained."""
+        raise NumericalError(f"every problem of epoch {self.epoch + 1} was skipped before its "
+                             "first meta-update, so nothing was learned (the log names each "
+                             "fault; --on-nonfinite stop stops at the first): check the settings; "
+                             f"{kept_checkpoint(self.out_dir, self.epoch)}")
 
     def score(self):
         """Lower is better: mean loss over the horizon on validation problems (DM), or the moving

@@ -430,6 +430,17 @@ def test_cli_stop_on_overflow_exits_3(capsys, tmp_path):
     assert not (tmp_path / "train_state.npz").exists()
 
 
+def test_an_epoch_where_every_problem_is_skipped_stops(capsys, tmp_path):
+    """With the default --on-nonfinite skip, settings that make every problem fail at once end
+    in exit 3 instead of an untrained optimizer saved with exit 0."""
+    code, out, err = run_cli(capsys, "train", *TINY, "--problem-arg", "init_std=1e30",
+                             "--out", tmp_path)
+    assert code == 3
+    assert "skipped the rest of the problem" in out                     # the log names it
+    assert_one_line(err, "every problem of epoch 1 was skipped", "nothing was saved")
+    assert not (tmp_path / "optimizer.npz").exists()
+
+
 # ================================================================ evaluation marks diverged runs
 
 class NaNAfter:
