@@ -4,8 +4,8 @@
     ...                                               # write the run's files
     lock.release()
 
-The lock is the file FOLDER/.lock, created with O_CREAT | O_EXCL (so of two processes exactly one
-creates it) and holding JSON {"pid", "host", "started", "token"}; "started" is the process's start
+The lock is the file FOLDER/.minil2o.lock, created with O_CREAT | O_EXCL (so of two processes
+exactly one creates it) and holding JSON {"pid", "host", "started", "token"}; "started" is the process's start
 time as the kernel reports it (Linux: /proc/PID/stat), so a pid reused by another program does not
 look like the writer. A lock whose process has died (on this host) is taken over with a warning: a
 killed run never locks its folder forever. A lock of another host, or of a live process, is refused
@@ -20,7 +20,7 @@ import uuid
 
 from .errors import UsageError
 
-LOCK_NAME = ".lock"
+LOCK_NAME = ".minil2o.lock"
 UNREADABLE_GRACE_S = 10.0      # an empty or unreadable lock younger than this is being written
 
 
