@@ -139,7 +139,9 @@ def remove_temporaries(out_dir):
 
 def holds_run(out_dir):
     """The run files out_dir already holds (a run to --resume or to --overwrite)."""
-    return [n for n in RUN_FILES if out_dir is not None and os.path.exists(os.path.join(out_dir, n))]
+    if out_dir is None:
+        return []
+    return [name for name in RUN_FILES if os.path.exists(os.path.join(out_dir, name))]
 
 
 def check_out_dir(out_dir, resume, overwrite):
@@ -161,9 +163,9 @@ def start_fresh(out_dir, overwrite, log):
     is True or None, and then its files are removed."""
     found = holds_run(out_dir)
     if found and overwrite is False:
-        raise UsageError(f"the folder {os.fspath(out_dir)} already holds a run ({', '.join(found)}): "
-                         "continue it with --resume, replace it with --overwrite, or choose "
-                         "another --out")
+        raise UsageError(f"the folder {os.fspath(out_dir)} already holds a run "
+                         f"({', '.join(found)}): continue it with --resume, replace it with "
+                         "--overwrite, or choose another --out")
     for name in found:
         log(f"replacing {os.path.join(out_dir, name)} (a new run)")
         remove_quietly(os.path.join(out_dir, name))
