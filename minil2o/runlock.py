@@ -7,10 +7,10 @@
 The lock is the file FOLDER/.minil2o.lock, created with O_CREAT | O_EXCL (so of two processes
 exactly one creates it) and holding JSON {"pid", "host", "started", "token"}; "started" is the
 process's start time as the kernel reports it (Linux: /proc/PID/stat), so a pid reused by another
-program does not look like the writer. A lock whose process has died (on this host) is taken over with a warning: a
-killed run never locks its folder forever. A lock of another host, or of a live process, is refused
-with a UsageError naming the process, the host and the lock file. release() removes the file only
-while it still holds this lock's token.
+program does not look like the writer. A lock whose process has died (on this host) is taken over
+with a warning: a killed run never locks its folder forever. A lock of another host, or of a live
+process, is refused with a UsageError naming the process, the host and the lock file. release()
+removes the file only while it still holds this lock's token.
 """
 import json
 import os

@@ -216,7 +216,7 @@ def test_an_optimizer_file_with_bad_settings_is_refused(finished_run, settings, 
     assert "optimizer settings do not fit dm" in str(info.value) and words in str(info.value)
 
 
-# ==================================================================== unsafe and damaged checkpoints
+# ====================================================================== damaged checkpoints
 
 def saved_optimizer(path, **kwargs):
     """A small DM optimizer saved to path; returns the optimizer."""

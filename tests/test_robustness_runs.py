@@ -43,7 +43,7 @@ def write_lock(folder, **content):
     (folder / LOCK_NAME).write_text(json.dumps(content))
 
 
-# ====================================================================== never overwritten by default
+# ====================================================================== never overwritten
 
 def test_train_into_a_folder_holding_a_run_is_refused(capsys, tmp_path):
     assert run_cli(capsys, "train", *TINY, "--out", tmp_path)[0] == 0
