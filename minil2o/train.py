@@ -108,6 +108,7 @@ class TrainConfig:
             if not isinstance(settings, dict) or not all(isinstance(k, str) for k in settings):
                 raise UsageError(f"{name} must be a dict of named settings, got {settings!r}")
             check_settings(settings)                     # by name: minil2o.validate.SETTINGS
+        self.check_conflicts()
         if not isinstance(self.init_from, str):
             raise UsageError(f"init_from must be a path to an optimizer .npz (or ''), got "
                              f"{self.init_from!r}")
@@ -115,6 +116,17 @@ class TrainConfig:
             check_bool(getattr(self, name), name)
         check_seed(self.seed)
         return self
+
+
+    def check_conflicts(self):
+        """Problem settings that a run chooses itself must not be given twice, differently."""
+        given = self.problem_kwargs.get("dtype", self.dtype)
+        if given != self.dtype:
+            raise UsageError(f"problem setting dtype={given!r} conflicts with dtype "
+                             f"{self.dtype!r} (--dtype): set the dtype once, with --dtype")
+        if "split" in self.problem_kwargs:
+            raise UsageError("problem setting split is chosen by the run itself (train for "
+                             "training, validation for scoring): remove it")
 
 
 class Trainer:

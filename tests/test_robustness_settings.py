@@ -118,6 +118,18 @@ def test_cli_bad_numbers_one_line_before_any_work(capsys, tmp_path, argv, words)
 
 
 @pytest.mark.parametrize("argv, words", [
+    (["--problem-arg", "dtype=float64"], ["dtype='float64' conflicts with dtype 'float32'",
+                                          "--dtype"]),
+    (["--problem", "mnist-mlp", "--problem-arg", "split=test"], ["split is chosen by the run"]),
+], ids=["dtype-twice", "split"])
+def test_cli_conflicting_settings(capsys, tmp_path, argv, words):
+    code, _, err = run_cli(capsys, "train", *TINY, *argv, "--out", tmp_path)
+    assert code == 2
+    assert_one_line(err, *words)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, words", [
     (["--steps", "1000000000"], ["steps must be a positive integer <= 1000000"]),
     (["--num-test", "10000000000"], ["num_test must be a positive integer <= 100000"]),
     (["--num-tune", "0"], ["num_tune must be a positive integer", "0"]),
