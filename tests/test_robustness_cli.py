@@ -152,3 +152,18 @@ def test_a_deeply_nested_setting_is_one_line(capsys, tmp_path):
                            tmp_path)
     assert code == 2
     assert_one_line(err, "bad --problem-arg 'hidden': its value is nested too deeply")
+
+
+def test_check_output_of_a_file(tmp_path):
+    """atomic.check_output(path): what `bench --out` and `reproduce --out` are to call before any
+    work. A folder where a file is wanted, or a file where a folder is needed, is refused; a
+    writable place is created and nothing is left in it."""
+    from minil2o.atomic import check_output
+    from minil2o.errors import UsageError
+    assert check_output(tmp_path / "new" / "bench.json") == str(tmp_path / "new" / "bench.json")
+    assert list((tmp_path / "new").iterdir()) == []
+    with pytest.raises(UsageError, match="is a folder: give a file name"):
+        check_output(tmp_path / "new")
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(UsageError, match="a-file' is a file, so"):
+        check_output(tmp_path / "a-file" / "bench.json")
