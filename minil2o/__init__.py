@@ -19,7 +19,13 @@ if "numpy" not in sys.modules:
     for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, "1")
 
-from .backend import get_backend, set_backend, to_numpy, xp  # noqa: F401
+try:
+    from .backend import get_backend, set_backend, to_numpy, xp  # noqa: F401
+except KeyboardInterrupt:           # Ctrl-C while numpy loads: the command line exits in one line
+    if sys.argv[:1] == ["-m"] or os.path.basename(sys.argv[0]) == "minil2o":
+        print("minil2o: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    raise
 from .dropin import pretrained  # noqa: F401
 
 __version__ = "0.1.0"

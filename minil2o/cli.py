@@ -10,8 +10,10 @@
 
 Bad input gets one line on stderr naming the bad value and what is allowed, and exit code 2;
 training stopped by a NaN or Inf (--on-nonfinite stop) exits with code 3; a file that cannot be
-read or written, or a command whose optional dependency is missing (e.g. matplotlib), exits
-with code 1. None of them prints a traceback.
+read or written, a command whose optional dependency is missing (e.g. matplotlib), running out
+of memory or any other error exits with code 1; Ctrl-C exits with code 130 ("minil2o:
+interrupted"), and a closed pipe (`minil2o reproduce --list | head`) quietly with code 141. None
+of them prints a traceback, unless --debug is given (anywhere on the line).
 """
 import argparse
 import importlib
@@ -48,7 +50,8 @@ def cmd_demo(args):
 
 def cmd_train(args):
     from .train import TrainConfig, Trainer
-    trainer = Trainer(from_options(TrainConfig, args), out_dir=args.out, resume=args.resume)
+    trainer = Trainer(from_options(TrainConfig, args), out_dir=args.out, resume=args.resume,
+                      overwrite=args.overwrite)
     trainer.run(progress=not args.quiet)
     print(f"best score {trainer.best_score:.5g}; optimizer saved to {args.out}/optimizer.npz")
     return 0
@@ -57,14 +60,19 @@ def cmd_train(args):
 def cmd_evaluate(args):
     import os
 
+    from .atomic import check_output, replace_with
     from .evaluate import compare, format_table
     from .plots import plot_curves
     from .problems import make_family
     from .runs import load_optimizer
+    from .validate import check_positive_int
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     if not args.checkpoints and not baselines:
         raise UsageError("nothing to evaluate: give optimizer.npz checkpoints and/or --baselines "
                          "(e.g. --baselines sgd,adam)")
+    for name, maximum in (("steps", 10 ** 6), ("num_test", 10 ** 5), ("num_tune", 10 ** 4)):
+        check_positive_int(getattr(args, name), name, maximum)
+    check_output(args.out, folder=True)                    # before any work
     learned = {}
     for path in args.checkpoints:
         label = os.path.basename(os.path.dirname(os.path.abspath(path))) or path
@@ -73,9 +81,9 @@ def cmd_evaluate(args):
     results = compare(family, learned, baselines, steps=args.steps, num_test=args.num_test,
                       num_tune=args.num_tune, seed=args.seed)
     print(format_table(results))
-    os.makedirs(args.out, exist_ok=True)
-    path = plot_curves(results, os.path.join(args.out, "curves.png"), f"{args.problem}, "
-                       f"{args.num_test} test problems")
+    title = f"{args.problem}, {args.num_test} test problems"
+    path = replace_with(os.path.join(args.out, "curves.png"),
+                        lambda tmp: plot_curves(results, tmp, title))
     print(f"figure: {path}")
     return 0
 
@@ -86,6 +94,8 @@ def add_train_arguments(p):
     add_options(p, TrainConfig)
     p.add_argument("--out", default="runs/train", help="output directory (checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.npz")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in OUT "
+                   "(without it, a folder holding a run is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -155,7 +165,8 @@ class Unavailable:
 def build_parser():
     parser = Parser(
         prog="minil2o", description="Learned optimizers from scratch (Andrychowicz et al. 2016; "
-        "Lv et al. 2017). The backend is chosen by MINIL2O_BACKEND=numpy|cupy|strict.")
+        "Lv et al. 2017). The backend is chosen by MINIL2O_BACKEND=numpy|cupy|strict.",
+        epilog="--debug (anywhere on the line): show the traceback of an error.")
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.required = True
     for name, (add_arguments, func, help_text, description) in COMMANDS.items():
@@ -184,29 +195,61 @@ def missing_dependency(error):
 
 
 def main(argv=None):
+    """Run the command line argv (default: sys.argv[1:]); returns the exit code. Anything a user
+    or a file can cause ends in one line on stderr; --debug (anywhere) shows the traceback."""
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    debug = "--debug" in argv
+    try:
+        code = run_command([a for a in argv if a != "--debug"])
+        sys.stdout.flush()                 # a closed pipe is found here, not at exit
+        return code
+    except KeyboardInterrupt:
+        print("minil2o: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:                # e.g. `minil2o reproduce --list | head`
+        silence_stdout()
+        return 141
+    except Exception as error:
+        if debug:
+            raise
+        code, line = error_line(error)
+        print(line, file=sys.stderr)
+        return code
+
+
+def run_command(argv):
     import numpy as np
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown and not isinstance(args.func, Unavailable):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return args.func(args)  # a NaN or Inf is reported by minil2o itself, once
+
+
+def error_line(error):
+    """(exit code, one line) for an exception that ends a command."""
+    text = one_line(error)
+    if isinstance(error, (UsageError, DataError)):
+        return 2, f"minil2o: error: {text}"
+    if isinstance(error, NumericalError):
+        return 3, f"minil2o: stopped: {text}"
+    if isinstance(error, MemoryError):
+        return 1, ("minil2o: error: out of memory (MemoryError): use smaller sizes (run again "
+                   "with --debug to see where)")
+    if isinstance(error, OSError):
+        return 1, f"minil2o: error: {text}"
+    if isinstance(error, ImportError) and missing_dependency(error):
+        return 1, f"minil2o: error: {missing_dependency(error)}"
+    return 1, (f"minil2o: error: {type(error).__name__}: {text} (a value out of range? run again "
+               "with --debug to see the traceback)")
+
+
+def silence_stdout():
+    """Point stdout at /dev/null, so that the interpreter's last flush finds nothing to write."""
+    import os
     try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return args.func(args)  # a NaN or Inf is reported by minil2o itself, once
-    except (UsageError, DataError) as e:
-        print(f"minil2o: error: {one_line(e)}", file=sys.stderr)
-        return 2
-    except NumericalError as e:
-        print(f"minil2o: stopped: {one_line(e)}", file=sys.stderr)
-        return 3
-    except OSError as e:
-        print(f"minil2o: error: {one_line(e)}", file=sys.stderr)
-        return 1
-    except ImportError as e:
-        message = missing_dependency(e)
-        if message is None:
-            raise
-        print(f"minil2o: error: {message}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("minil2o: interrupted", file=sys.stderr)
-        return 130
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -18,17 +18,18 @@ Bundled files live in `minil2o/datasets/` (a folder inside the package, installe
 data/README.md at the top of the repository gives the provenance and licence of each.
 
 A missing, truncated or malformed file raises DataError naming the file, what was expected and
-where it was looked for. CIFAR-10 batches are pickles, and unpickling can run arbitrary code, so
+where it was looked for; a file, or a .gz stream inflated, beyond the read limit (minil2o.bounded)
+is refused before it is allocated. CIFAR-10 batches are pickles, and unpickling can run arbitrary code, so
 they are read by an unpickler that refuses every global except the few a numpy array needs.
 """
-import gzip
+import io
 import pickle
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .bounded import gunzip_bounded, read_bounded
 from .errors import DataError, UsageError
 from .validate import check_choice, is_integer
 
@@ -132,11 +133,7 @@ def read_idx(path):
     path = Path(path)
     raw = _read_bytes(path, "IDX")
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path}: corrupt gzip stream ({e}); expected a gzip-compressed "
-                            "IDX file") from e
+        raw = gunzip_bounded(raw, path)              # at most read_limit() bytes
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_TYPES or raw[3] == 0:
         magic = raw[:4].hex() or "nothing"
         raise DataError(f"{path}: bad IDX magic number 0x{magic}: expected 0x0000TTDD with type "
@@ -157,7 +154,7 @@ def read_idx(path):
 
 def _read_bytes(path, what):
     try:
-        return path.read_bytes()
+        return read_bounded(path, f"{what} file")
     except FileNotFoundError as e:
         raise DataError(f"{what} file {path.name} not found at {path}") from e
     except OSError as e:
@@ -228,9 +225,9 @@ def _read_cifar_batch(folder, name):
         raise DataError(f"CIFAR-10 batch {name} not found in {folder}: expected the python "
                         f"version of CIFAR-10 (cifar-10-python.tar.gz from {CIFAR10_URL}), "
                         "extracted")
+    raw = read_bounded(path, "CIFAR-10 batch")          # at most read_limit() bytes
     try:
-        with open(path, "rb") as f:
-            batch = _SafeUnpickler(f, encoding="bytes").load()
+        batch = _SafeUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except _RefusedGlobal as e:
         raise DataError(f"{path}: refused to load: the pickle asks for {e}, but a CIFAR-10 batch "
                         "needs only numpy array constructors (loading a pickle may not run code)"

@@ -11,7 +11,7 @@ from .optimizers.grouped import PerGroupOptimizer
 from .optimizers.learned import DMOptimizer, RNNprop
 from .problems import make_family
 from .problems.wrappers import ConvexCombinedFamily, RandomScaledFamily
-from .validate import check_choice
+from .validate import check_choice, check_memory
 
 LEARNED = {"dm": DMOptimizer, "rnnprop": RNNprop}
 
@@ -45,3 +45,15 @@ def build_family(config, split=None):
     if config.convex_combination and split == "train":
         family = ConvexCombinedFamily(family, r=config.random_scaling or 1.0)
     return family
+
+
+def check_truncation_memory(config, family, opt):
+    """Refuse, before training, a truncation whose saved activations would not fit in memory: per
+    step and coordinate, about 12 floats per LSTM unit and layer (gates, cell, output) and a few
+    more for theta and the gradient. The problem's size is read off one sampled problem."""
+    n = family.sample(np.random.default_rng(0)).n * config.meta_batch
+    subs = getattr(opt, "optimizers", {"": opt}).values()
+    width = max(getattr(o, "hidden", 20) * getattr(o, "num_layers", 2) for o in subs)
+    itemsize = 4 if config.dtype == "float32" else 8
+    check_memory(itemsize * (config.unroll + 1) * n * (12 * width + 8),
+                 f"a truncation of {config.unroll} steps on {n} coordinates")

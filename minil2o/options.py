@@ -14,7 +14,8 @@ field is a repeatable KEY=VALUE flag whose values are read as JSON where they pa
 (hidden=[20,20]) and as strings otherwise (activation=relu). `by=(other, {value: default})`
 gives a field a default that depends on another field (weighting "last" for rnnprop).
 `choices=` are checked by argparse, `allowed=` only by the dataclass's own validation (whose
-message can then list them as it likes); allowed_values(f) gives either.
+message can then list them as it likes); allowed_values(f) gives either. `maximum=` is the largest
+value the dataclass's validation accepts (a sane size: a typo must not exhaust memory or hang).
 """
 import dataclasses
 import json
@@ -22,12 +23,12 @@ from dataclasses import field
 
 from .errors import UsageError
 
-NOT_ARGPARSE = ("flag", "by", "allowed")          # metadata keys that argparse does not take
+NOT_ARGPARSE = ("flag", "by", "allowed", "maximum")          # metadata keys that argparse does not take
 
 
 def option(default, help, **cli):
     """A dataclass field with its help text; cli: argparse keywords (choices, metavar) and
-    flag=, by=, allowed= (see the module docstring). A dict default is copied for every instance."""
+    flag=, by=, allowed=, maximum= (see the module docstring). A dict default is copied for every instance."""
     metadata = {"help": help, **cli}
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=metadata)
@@ -85,5 +86,7 @@ def parse_kwargs(pairs, what):
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
+        except RecursionError:
+            raise UsageError(f"bad {what} {key!r}: its value is nested too deeply") from None
     return out
 

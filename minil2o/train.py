@@ -5,8 +5,10 @@ Each meta-iteration samples an optimizee, runs it for `horizon` steps in truncat
 steps, and after every truncation takes one Adam step on phi with the meta-gradient of
 minil2o/meta.py. After every epoch the optimizer is scored (on validation problems for the DM
 optimizer, by the moving average of the training meta-loss for RNNprop), the best phi is kept, and a
-checkpoint holding everything needed to continue is written atomically (minil2o/runs.py): a run
-killed at any moment and resumed ends with exactly the parameters an uninterrupted run would have.
+checkpoint holding everything needed to continue is written atomically, its two files together
+(minil2o/runs.py), by one process at a time (the folder's lock, minil2o/runlock.py): a run killed
+at any moment and resumed ends with exactly the parameters an uninterrupted run would have.
+Every setting is checked (minil2o.validate) before a file is touched.
 
 Numerical faults are caught where they happen (minil2o/faults.py names the first non-finite
 quantity with its optimizee step, epoch and problem). Then, as `on_nonfinite` says, the rest of
@@ -17,7 +19,7 @@ NumericalError; phi is never updated with a non-finite value, so no checkpoint e
     Trainer        the loop: train_problem (truncations, meta-updates), run (epochs), score
 """
 import math
-import os
+import weakref
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -25,15 +27,18 @@ import numpy as np
 from .backend import to_float
 from .errors import NumericalError, UsageError
 from .evaluate import learning_curves
-from .factories import LEARNED, build_family, build_learned
+from .factories import LEARNED, build_family, build_learned, check_truncation_memory
 from .faults import adam_fault, describe, find_fault
 from .flat import clip_by_norm, flatten, unflatten
 from .meta import meta_gradient, meta_loss, meta_weights, unroll
 from .optimizers.hand import Adam
 from .options import allowed_values, option
 from .problems import FAMILIES
-from .runs import initial_phi, kept_checkpoint, restore_run, save_run
-from .validate import check_bool, check_choice, check_number, check_positive_int, check_seed
+from .runlock import RunLock
+from .runs import (check_out_dir, initial_phi, kept_checkpoint, restore_run, save_run,
+                   start_fresh)
+from .validate import (check_bool, check_choice, check_number, check_positive_int, check_range,
+                       check_seed, check_settings)
 
 # Also importable from minil2o.train, where users of a training run look for them:
 from .factories import build_optimizer  # noqa: F401,E402  isort:skip
@@ -53,14 +58,15 @@ class TrainConfig:
                                     "output_scale=1.0", flag="--optimizer-arg")
     per_group: bool = option(False, "one learned optimizer per parameter group (e.g. conv and fc "
                              "of a CNN)")
-    horizon: int = option(100, "T: optimizee steps per problem")
-    unroll: int = option(20, "K: steps per truncation (one meta-update each)")
+    horizon: int = option(100, "T: optimizee steps per problem", maximum=10 ** 7)
+    unroll: int = option(20, "K: steps per truncation (one meta-update each)", maximum=10 ** 5)
     weighting: str = option("all", "meta-loss weights w_t (dm: all; rnnprop: last)",
                             choices=("all", "last"), by=("optimizer", {"rnnprop": "last"}))
     meta_lr: float = option(1e-3, "Adam's learning rate on phi")
-    meta_batch: int = option(1, "problems per meta-update, run as one coordinate array")
-    epochs: int = option(10, "epochs of problems_per_epoch problems")
-    problems_per_epoch: int = option(20, "problems per epoch")
+    meta_batch: int = option(1, "problems per meta-update, run as one coordinate array",
+                             maximum=10 ** 5)
+    epochs: int = option(10, "epochs of problems_per_epoch problems", maximum=10 ** 7)
+    problems_per_epoch: int = option(20, "problems per epoch", maximum=10 ** 7)
     clip_norm: float = option(0.0, "clip the meta-gradient's norm (0: off)")
     second_derivatives: bool = option(False, "keep the dashed edges (Hessian-vector products)")
     random_scaling: float = option(0.0, "RNNprop's r: c = exp(U(-r, r)) per coordinate (0: off)")
@@ -68,7 +74,8 @@ class TrainConfig:
     selection: str = option("validation", "checkpoint selection (dm: validation; rnnprop: "
                             "train-average)", choices=("validation", "train-average"),
                             by=("optimizer", {"rnnprop": "train-average"}))
-    validation_problems: int = option(10, "validation problems scored after every epoch")
+    validation_problems: int = option(10, "validation problems scored after every epoch",
+                                      maximum=10 ** 5)
     seed: int = option(0, "seed of the run's random numbers")
     dtype: str = option("float32", "float type of phi and the problems",
                         choices=("float32", "float64"))
@@ -80,9 +87,9 @@ class TrainConfig:
 
     def validate(self):
         """Check every field; a bad one raises UsageError naming it and what is allowed."""
-        for name in ("horizon", "unroll", "meta_batch", "epochs", "problems_per_epoch",
-                     "validation_problems"):
-            check_positive_int(getattr(self, name), name)
+        for f in fields(self):
+            if f.type is int and f.name != "seed":
+                check_positive_int(getattr(self, f.name), f.name, f.metadata.get("maximum"))
         if self.unroll > self.horizon:
             raise UsageError(f"unroll {self.unroll} is longer than the horizon {self.horizon}: "
                              "it must be at most the horizon")
@@ -93,11 +100,15 @@ class TrainConfig:
             if allowed_values(f):
                 check_choice(getattr(self, f.name), f.name, allowed_values(f))
         check_number(self.meta_lr, "meta_lr", strict=True)
-        for name in ("clip_norm", "random_scaling"):
-            check_number(getattr(self, name), name, note=" (0: off)")
+        check_range(self.meta_lr, "meta_lr", 0, 10, open_low=True)
+        check_number(self.clip_norm, "clip_norm", note=" (0: off)")
+        check_range(self.random_scaling, "random_scaling", 0, 20)   # exp(20) = 4.9e8
         for name in ("problem_kwargs", "optimizer_kwargs"):
-            if not isinstance(getattr(self, name), dict):
-                raise UsageError(f"{name} must be a dict, got {getattr(self, name)!r}")
+            settings = getattr(self, name)
+            if not isinstance(settings, dict) or not all(isinstance(k, str) for k in settings):
+                raise UsageError(f"{name} must be a dict of named settings, got {settings!r}")
+            check_settings(settings)                     # by name: minil2o.validate.SETTINGS
+        self.check_conflicts()
         if not isinstance(self.init_from, str):
             raise UsageError(f"init_from must be a path to an optimizer .npz (or ''), got "
                              f"{self.init_from!r}")
@@ -107,23 +118,50 @@ class TrainConfig:
         return self
 
 
+    def check_conflicts(self):
+        """Problem settings that a run chooses itself must not be given twice, differently."""
+        given = self.problem_kwargs.get("dtype", self.dtype)
+        if given != self.dtype:
+            raise UsageError(f"problem setting dtype={given!r} conflicts with dtype "
+                             f"{self.dtype!r} (--dtype): set the dtype once, with --dtype")
+        if "split" in self.problem_kwargs:
+            raise UsageError("problem setting split is chosen by the run itself (train for "
+                             "training, validation for scoring): remove it")
+
+
 class Trainer:
     """Meta-trains one learned optimizer as `config` says; checkpoints into `out_dir` if given.
 
         trainer = Trainer(TrainConfig(problem="quadratic", ...), out_dir="runs/quad")
         result = trainer.run()           # the best phi is in trainer.best_phi
+
+    One process at a time writes out_dir (its lock, minil2o.runlock). resume=True continues the
+    run there; otherwise a run already there is refused when overwrite is False (what `minil2o
+    train` passes without --overwrite) and replaced when it is True or None (the default, for
+    callers that own their folder).
     """
 
-    def __init__(self, config, out_dir=None, resume=False, log=print):
+    def __init__(self, config, out_dir=None, resume=False, log=print, overwrite=None):
         self.config = config.validate()
-        if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
-            raise UsageError(f"output directory {os.fspath(out_dir)!r} is a file: give a folder "
-                             "(it is created if missing)")
-        if resume and out_dir is None:
-            raise UsageError("resume=True needs out_dir, the folder holding train_state.npz")
-        self.out_dir, self.log = out_dir, log
+        check_out_dir(out_dir, resume, overwrite)
+        self.out_dir, self.log, self.lock = out_dir, log, None
+        self.lock_folder()
+        try:
+            self.build()                     # every setting checked before a file is touched
+            if resume:
+                restore_run(self)
+            else:
+                start_fresh(out_dir, overwrite, log)
+        except BaseException:
+            self.unlock_folder()
+            raise
+
+    def build(self):
+        """The problem family, the learned optimizer, a random phi and a fresh meta-optimizer."""
+        config = self.config
         self.family = build_family(config, "train")
         self.opt = build_learned(config, self.family)
+        check_truncation_memory(config, self.family, self.opt)
         self.weights = meta_weights(config.unroll, config.weighting)
         self.meta_opt = Adam(lr=config.meta_lr)              # the meta-optimizer, on flatten(phi)
         self.rng = np.random.default_rng(config.seed)
@@ -134,8 +172,18 @@ class Trainer:
         self.adam_state = self.meta_opt.init_state(flatten(self.phi).shape[0], config.dtype)
         self.best_phi, self.best_score, self.epoch = dict(self.phi), math.inf, 0
         self.ema, self.history, self.skipped, self.skipped_epoch = None, [], 0, 0
-        if resume:
-            restore_run(self)
+
+    def lock_folder(self):
+        """Take out_dir's lock (minil2o.runlock) unless held; released by run() when it ends, or
+        when the trainer is garbage-collected."""
+        if self.out_dir is not None and self.lock is None:
+            self.lock = RunLock(self.out_dir, self.log).acquire()
+            self._finalizer = weakref.finalize(self, self.lock.release)
+
+    def unlock_folder(self):
+        if self.lock is not None:
+            self._finalizer()
+            self.lock = None
 
     # -- one problem: horizon / unroll truncations, one meta-update each -----------------------
     def sample_problem(self):
@@ -195,6 +243,13 @@ class Trainer:
     # -- epochs, model selection, checkpoints ---------------------------------------------------
     def run(self, progress=True):
         """Train until config.epochs epochs are done (continuing after a resume). Returns history."""
+        self.lock_folder()
+        try:
+            return self.run_epochs(progress)
+        finally:
+            self.unlock_folder()
+
+    def run_epochs(self, progress):
         from tqdm.auto import tqdm
         c = self.config
         total = c.epochs * c.problems_per_epoch
@@ -209,10 +264,22 @@ class Trainer:
                 epoch_losses += losses
                 bar.update(1)
                 bar.set_postfix(meta_loss=f"{np.mean(losses):.4g}" if losses else "skipped")
+            if not epoch_losses:
+                bar.close()
+                self.nothing_learned()
             self.epoch += 1
-            self.end_epoch(float(np.mean(epoch_losses)) if epoch_losses else math.nan)
+            self.end_epoch(float(np.mean(epoch_losses)))
         bar.close()
         return self.history
+
+    def nothing_learned(self):
+        """An epoch whose every problem was skipped at its first truncation has taught phi
+        nothing: the settings make every problem fail (e.g. an init_std that overflows the loss).
+        Stop with a NumericalError instead of saving an untrained optimizer as if trained."""
+        raise NumericalError(f"every problem of epoch {self.epoch + 1} was skipped before its "
+                             "first meta-update, so nothing was learned (the log names each "
+                             "fault; --on-nonfinite stop stops at the first): check the settings; "
+                             f"{kept_checkpoint(self.out_dir, self.epoch)}")
 
     def score(self):
         """Lower is better: mean loss over the horizon on validation problems (DM), or the moving

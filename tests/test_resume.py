@@ -90,6 +90,71 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(tmp_path):
     assert_same_checkpoints(tmp_path / "reference", victim)
 
 
+# A run of 4 tiny epochs; each resume of its last epoch makes 13 counted file-system calls.
+SWEEP_RUN = ["train", "--problem", "quadratic", "--problem-arg", "num_functions=2", "--problem-arg",
+             "dim=3", "--optimizer-arg", "hidden=4", "--horizon", "10", "--unroll", "5",
+             "--problems-per-epoch", "2", "--validation-problems", "2", "--seed", "11", "--quiet"]
+
+
+def killable(out_dir, epochs, kill_at=0, resume=True, wait=True):
+    """`minil2o train` (SWEEP_RUN) into out_dir that kills itself at its kill_at-th file-system
+    call (tests/kill_at_write.py); returns the exit code (-9: killed), or the process."""
+    paths = [p for p in (REPO, os.environ.get("PYTHONPATH")) if p]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), KILL_AT=str(kill_at))
+    argv = [sys.executable, os.path.join(REPO, "tests", "kill_at_write.py"), *SWEEP_RUN,
+            "--epochs", str(epochs), "--out", str(out_dir)] + (["--resume"] if resume else [])
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if not wait:
+        return proc
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (0, -signal.SIGKILL), err.decode()
+    return proc.returncode
+
+
+def on_disk(folder):
+    """What a kill left: the epochs of optimizer.npz and train_state.npz, temporary files."""
+    epochs = []
+    for name in ("optimizer.npz", "train_state.npz"):
+        path = folder / name
+        epochs.append(checkpoint.load(path)[1]["epoch"] if path.exists() else None)
+    return epochs, sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_killed_at_every_write_of_the_last_epoch_and_at_random_moments(tmp_path):
+    """At least 20 SIGKILLs: one at each file-system call of a resume that trains the last epoch
+    and saves it (13 instants, between the two renames included), then random ones (at a random
+    call, or after a random time) in a second run; every resume ends bitwise identical to an
+    uninterrupted run."""
+    epochs, chance = 4, random.Random()
+    reference = killable(tmp_path / "reference", epochs, resume=False, wait=False)
+    sweep, left = tmp_path / "sweep", []
+    assert killable(sweep, epochs - 1, resume=False) == 0      # 3 epochs; the 4th is swept
+    for kill_at in range(1, 40):
+        if killable(sweep, epochs, kill_at) == 0:
+            break
+        left.append(on_disk(sweep))
+    assert kill_at > 13, "the sweep ended before the last epoch's saves"
+    assert ([3, 3], [".optimizer.npz.tmp"]) in left           # the first file written
+    assert ([4, 3], [".train_state.npz.tmp"]) in left          # between the two renames
+    victim, log = tmp_path / "random", []
+    while len(left) + sum("killed" in line for line in log) < 24 and len(log) < 40:
+        if chance.random() < 0.7:                  # a process makes 4-9 calls, then 8 an epoch
+            kill_at = chance.randint(1, 14)
+            code = killable(victim, epochs, kill_at)
+            log.append(f"at call {kill_at}: {'killed' if code else 'finished'}, {on_disk(victim)}")
+        else:
+            proc, delay = killable(victim, epochs, wait=False), chance.uniform(0.5, 1.5)
+            time.sleep(delay)
+            proc.kill()
+            code = proc.wait()
+            log.append(f"after {delay:.2f} s: {'killed' if code else 'finished'}")
+    assert killable(victim, epochs) == 0
+    assert reference.wait(timeout=120) == 0
+    print("\n".join(log))                          # shown by pytest if the comparison fails
+    assert_same_checkpoints(tmp_path / "reference", sweep)
+    assert_same_checkpoints(tmp_path / "reference", victim)
+
+
 def tiny_config(**changes):
     """The shared tiny run (tests/helpers.py), with 3 epochs."""
     return helpers.tiny_config(**{"epochs": 3, **changes})
@@ -171,9 +236,14 @@ def test_a_finished_run_continues_for_more_epochs(tmp_path):
 
 
 def test_resume_removes_a_half_written_temporary_file(tmp_path):
-    """A kill during a write leaves only a temporary file beside the checkpoint; resuming removes it."""
+    """A kill during a write leaves only a temporary file beside the checkpoint; resuming removes
+    it, by its exact name: a file that looks temporary but that a run never writes is kept."""
     run(tiny_config(epochs=1), tmp_path)
-    stale = tmp_path / ".tmp-killed.npz"
-    stale.write_bytes(b"PK\x03\x04 cut short")
+    stale = [tmp_path / ".train_state.npz.tmp", tmp_path / ".optimizer.npz.tmp"]
+    for path in stale:
+        path.write_bytes(b"PK\x03\x04 cut short")
+    foreign = tmp_path / ".tmp-killed.npz"
+    foreign.write_bytes(b"not written by a run")
     Trainer(tiny_config(epochs=2), out_dir=str(tmp_path), resume=True, log=lambda s: None)
-    assert not stale.exists()
+    assert not any(path.exists() for path in stale)
+    assert foreign.exists()

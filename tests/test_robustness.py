@@ -1,64 +1,28 @@
 """Robustness: every bad input gets a one-line error naming the bad value and what is allowed (the
 CLI exits with code 2, no traceback); numerical faults in training are found at the step where
-they happen and either skipped (counted) or stop training cleanly; evaluation marks diverged runs;
-checkpoints that are truncated, corrupt or malicious are refused without running anything.
+they happen and either skipped (counted) or stop training cleanly; evaluation marks diverged runs.
+The other kinds have files of their own: test_robustness_files.py (unsafe, damaged, edited and
+oversized files), test_robustness_runs.py (run folders), test_robustness_settings.py (numbers and
+settings), test_robustness_cli.py (interrupts, pipes, output paths).
 
 docs/ROBUSTNESS.md lists each case with the test that checks it.
 """
-import json
 import math
 import os
-import subprocess
-import sys
-import zipfile
 
 import numpy as np
 import pytest
 
 import minil2o
-from helpers import tiny_config
+from helpers import TINY, assert_one_line, run_cli, run_subprocess, tiny_config
 from minil2o import checkpoint
-from minil2o.backend import asarray, to_numpy
-from minil2o.cli import main
+from minil2o.backend import to_numpy
 from minil2o.errors import DataError, NumericalError, UsageError
 from minil2o.evaluate import compare, format_table, learning_curves, run_optimizer, summarize
 from minil2o.optimizers.hand import SGD
 from minil2o.problems import QuadraticFamily, make_family
 from minil2o.problems.base import Family, Problem
-from minil2o.train import DMOptimizer, Trainer, load_optimizer, save_optimizer
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--problem-arg", "num_functions=2", "--problem-arg", "dim=3", "--horizon", "10",
-        "--unroll", "5", "--epochs", "1", "--problems-per-epoch", "1", "--validation-problems", "1",
-        "--optimizer-arg", "hidden=4", "--quiet"]
-
-
-def run_cli(capsys, *argv):
-    """minil2o.cli.main in this process: (exit code, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:                       # argparse exits on its own errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line(err, *words):
-    """stderr is one line without a traceback that names every word."""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-
-
-def run_subprocess(args, env_changes, path_first=None, timeout=60):
-    """`python -m minil2o args` in a fresh interpreter; returns (code, stdout, stderr)."""
-    env = dict(os.environ, **env_changes)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (path_first, REPO, env.get("PYTHONPATH")) if p)
-    r = subprocess.run([sys.executable, "-m", "minil2o", *args], env=env, capture_output=True,
-                       text=True, timeout=timeout)
-    return r.returncode, r.stdout, r.stderr
+from minil2o.train import Trainer, load_optimizer
 
 
 # ============================================================================ bad input: the CLI
@@ -309,173 +273,6 @@ def test_evaluation_inputs():
         compare(family, {}, ["adamw"], steps=5)
 
 
-# ================================================================================ checkpoints
-
-def saved_optimizer(path, **kwargs):
-    """A small DM optimizer saved to path; returns the optimizer."""
-    opt = DMOptimizer(hidden=4, **kwargs)
-    phi = opt.init_params(np.random.default_rng(0))
-    save_optimizer(path, opt, phi, {"note": "test"})
-    opt.phi = phi
-    return opt
-
-
-def write_npz(path, arrays, meta=None):
-    """An npz written directly (no checks), with meta as minil2o's JSON metadata if given."""
-    if meta is not None:
-        arrays = dict(arrays, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-    np.savez(path, **arrays)
-
-
-class Marker:
-    """Unpickling this object would create a marker file (by calling open)."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
-def test_pickled_object_is_refused_and_not_run(tmp_path):
-    marker = tmp_path / "marker"
-    good = tmp_path / "good.npz"
-    saved_optimizer(good)
-    arrays, meta = checkpoint.load(good)
-    evil = tmp_path / "evil.npz"
-    write_npz(evil, {**arrays, "phi/Wout": np.array([Marker(str(marker))], dtype=object)}, meta)
-    with pytest.raises(DataError, match="pickled objects, which are never loaded"):
-        checkpoint.load(evil)
-    with pytest.raises(DataError, match="pickled"):
-        load_optimizer(evil)
-    with open(tmp_path / "plain.pkl", "wb") as f:              # a bare pickle named .npz
-        np.save(f, np.array([Marker(str(marker))], dtype=object), allow_pickle=True)
-    with pytest.raises(DataError, match="corrupt or not an npz file"):
-        checkpoint.load(tmp_path / "plain.pkl")
-    assert not marker.exists()
-
-
-def test_truncated_checkpoint_refused(tmp_path):
-    path = tmp_path / "optimizer.npz"
-    saved_optimizer(path)
-    raw = path.read_bytes()
-    for cut in (10, len(raw) // 2, len(raw) - 5):
-        (tmp_path / "cut.npz").write_bytes(raw[:cut])
-        with pytest.raises(DataError, match="corrupt or not an npz file"):
-            checkpoint.load(tmp_path / "cut.npz")
-
-
-def test_random_bytes_and_flipped_bytes_refused(tmp_path):
-    rng = np.random.default_rng(0)
-    path = tmp_path / "noise.npz"
-    path.write_bytes(rng.bytes(4096))
-    with pytest.raises(DataError, match="corrupt or not an npz file"):
-        checkpoint.load(path)
-    good = tmp_path / "good.npz"
-    saved_optimizer(good)
-    raw = bytearray(good.read_bytes())
-    raw[len(raw) // 3] ^= 0xFF                                  # one flipped byte in array data
-    path.write_bytes(bytes(raw))
-    with pytest.raises(DataError):
-        checkpoint.load(path)
-
-
-def test_header_declaring_a_huge_array_refused_before_allocating(tmp_path):
-    import io
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (10 ** 12,)})
-    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as z:
-        z.writestr("phi/Wout.npy", header.getvalue() + bytes(64))
-    with pytest.raises(DataError, match="declares"):
-        checkpoint.load(tmp_path / "huge.npz")
-
-
-def test_missing_meta_wrong_format_and_bad_json_refused(tmp_path):
-    arrays = {"phi/x": np.zeros(3, np.float32)}
-    write_npz(tmp_path / "nometa.npz", arrays)
-    with pytest.raises(DataError, match="no minil2o metadata"):
-        checkpoint.load(tmp_path / "nometa.npz")
-    write_npz(tmp_path / "other.npz", arrays, {"format": "someone-else"})
-    with pytest.raises(DataError, match="format 'someone-else'"):
-        checkpoint.load(tmp_path / "other.npz")
-    np.savez(tmp_path / "badjson.npz", __meta__=np.frombuffer(b"{not json", dtype=np.uint8))
-    with pytest.raises(DataError, match="not JSON"):
-        checkpoint.load(tmp_path / "badjson.npz")
-    np.save(tmp_path / "single.npy", np.zeros(3))
-    with pytest.raises(DataError, match="not an npz"):
-        checkpoint.load(tmp_path / "single.npy")
-    with pytest.raises(DataError, match="not found"):
-        checkpoint.load(tmp_path / "missing.npz")
-
-
-def test_nan_arrays_refused_on_save_and_on_load(tmp_path):
-    path = tmp_path / "ck.npz"
-    checkpoint.save(path, {"x": np.ones(3, np.float32)}, {"step": 1})
-    with pytest.raises(NumericalError, match="'x' holds NaN or Inf"):
-        checkpoint.save(path, {"x": np.array([1.0, np.nan], np.float32)}, {"step": 2})
-    arrays, meta = checkpoint.load(path)                        # the old file is intact
-    assert meta["step"] == 1 and np.all(arrays["x"] == 1)
-    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]  # no temporary file left
-    write_npz(tmp_path / "nan.npz", {"x": np.array([np.inf])}, {"format": checkpoint.FORMAT})
-    with pytest.raises(DataError, match="'x' holds NaN or Inf"):
-        checkpoint.load(tmp_path / "nan.npz")
-
-
-def test_checkpoint_of_another_kind_or_shape(tmp_path, capsys):
-    path = tmp_path / "dm.npz"
-    saved_optimizer(path)
-    arrays, meta = checkpoint.load(path)
-    meta.pop("format")
-    cases = {
-        "rnnprop.npz": ({**meta, "optimizer": {"kind": "rnnprop", "hidden": 4}},
-                        "do not match a rnnprop optimizer"),
-        "adam.npz": ({**meta, "optimizer": {"kind": "adam", "lr": 0.1}}, "kind 'adam'"),
-        "none.npz": ({"step": 3}, "kind None"),
-        "wide.npz": ({**meta, "optimizer": {**meta["optimizer"], "hidden": 8}},
-                     "do not match a dm optimizer"),
-        "bad.npz": ({**meta, "optimizer": {**meta["optimizer"], "preprocess": "cube"}},
-                    "'cube'"),
-    }
-    for name, (bad_meta, words) in cases.items():
-        checkpoint.save(tmp_path / name, arrays, bad_meta)
-        with pytest.raises(DataError, match=words):
-            load_optimizer(tmp_path / name)
-        code, _, err = run_cli(capsys, "evaluate", tmp_path / name, "--baselines", "sgd",
-                               "--out", tmp_path / "ev")
-        assert code == 2
-        assert_one_line(err, name)
-    with pytest.raises(UsageError, match="float16"):
-        load_optimizer(path, dtype="float16")
-
-
-def test_training_state_passed_as_an_optimizer(tmp_path, capsys):
-    Trainer(tiny_config(epochs=1), out_dir=tmp_path, log=lambda *_: None).run(progress=False)
-    load_optimizer(tmp_path / "optimizer.npz")
-    with pytest.raises(DataError, match="training state.*optimizer.npz"):
-        load_optimizer(tmp_path / "train_state.npz")
-    code, _, err = run_cli(capsys, "evaluate", tmp_path / "train_state.npz", "--baselines", "sgd")
-    assert code == 2
-    assert_one_line(err, "train_state.npz")
-
-
-def test_resume_from_a_tampered_training_state(tmp_path):
-    Trainer(tiny_config(epochs=1), out_dir=tmp_path, log=lambda *_: None).run(progress=False)
-    path = tmp_path / "train_state.npz"
-    arrays, meta = checkpoint.load(path)
-    checkpoint.save(path, {**arrays, "adam/m": np.zeros(7, np.float32)}, meta)
-    with pytest.raises(DataError, match="adam/m has shape"):
-        Trainer(tiny_config(epochs=1), out_dir=tmp_path, resume=True, log=lambda *_: None)
-    del arrays["best/Wout"]
-    checkpoint.save(path, arrays, meta)
-    with pytest.raises(DataError, match="best/Wout"):
-        Trainer(tiny_config(epochs=1), out_dir=tmp_path, resume=True, log=lambda *_: None)
-    checkpoint.save(path, checkpoint.load(tmp_path / "optimizer.npz")[0],
-                    {**meta, "rng_state": {"bit_generator": "nonsense"}})
-    with pytest.raises(DataError):
-        Trainer(tiny_config(epochs=1), out_dir=tmp_path, resume=True, log=lambda *_: None)
-
-
 # =========================================================================== numerical faults
 
 def nan_update_at(opt, call):
@@ -633,6 +430,17 @@ def test_cli_stop_on_overflow_exits_3(capsys, tmp_path):
     assert not (tmp_path / "train_state.npz").exists()
 
 
+def test_an_epoch_where_every_problem_is_skipped_stops(capsys, tmp_path):
+    """With the default --on-nonfinite skip, settings that make every problem fail at once end
+    in exit 3 instead of an untrained optimizer saved with exit 0."""
+    code, out, err = run_cli(capsys, "train", *TINY, "--problem-arg", "init_std=1e30",
+                             "--out", tmp_path)
+    assert code == 3
+    assert "skipped the rest of the problem" in out                     # the log names it
+    assert_one_line(err, "every problem of epoch 1 was skipped", "nothing was saved")
+    assert not (tmp_path / "optimizer.npz").exists()
+
+
 # ================================================================ evaluation marks diverged runs
 
 class NaNAfter:
@@ -670,32 +478,3 @@ def test_evaluation_marks_an_overflowing_loss():
     r = results["SGD"]
     assert r["diverged"] == 2 and np.all(np.isnan(r["curves"]))
     assert "SGD" in format_table(results)
-
-
-# ===================================================================== faults while writing
-
-def test_crash_while_writing_keeps_the_old_checkpoint(tmp_path, monkeypatch):
-    path = tmp_path / "ck.npz"
-    checkpoint.save(path, {"x": np.arange(4, dtype=np.float32)}, {"step": 1})
-
-    def crash(*args, **kwargs):
-        raise OSError("disk full")
-    monkeypatch.setattr(checkpoint.np, "savez", crash)
-    with pytest.raises(OSError, match="disk full"):
-        checkpoint.save(path, {"x": np.zeros(4, np.float32)}, {"step": 2})
-    monkeypatch.undo()
-    monkeypatch.setattr(checkpoint.os, "replace", crash)
-    with pytest.raises(OSError):
-        checkpoint.save(path, {"x": np.zeros(4, np.float32)}, {"step": 3})
-    monkeypatch.undo()
-    arrays, meta = checkpoint.load(path)
-    assert meta["step"] == 1 and np.array_equal(arrays["x"], np.arange(4))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]
-
-
-def test_backend_arrays_round_trip_through_a_checkpoint(tmp_path):
-    x = asarray(np.linspace(-1, 1, 5), "float32")
-    checkpoint.save(tmp_path / "a.npz", {"x": x}, {"n": 5})
-    arrays, meta = checkpoint.load(tmp_path / "a.npz")
-    assert arrays["x"].dtype == np.float32 and np.array_equal(arrays["x"], to_numpy(x))
-    assert meta["n"] == 5 and meta["format"] == checkpoint.FORMAT

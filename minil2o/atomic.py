@@ -1,0 +1,150 @@
+"""Atomic file writes: a reader (or a run killed at any instant) sees the old file or the new one,
+never half of one.
+
+    with atomic_file("out/table.json", "w") as fh:     # a temporary file beside the target,
+        json.dump(report, fh)                          # fsynced, then renamed over it
+    tmp = write_pending(path, write, tmp=".x.tmp")     # written and fsynced, not yet in place
+    publish([(tmp_a, path_a), (tmp_b, path_b)])        # renamed into place in this order
+    publish_or_remove(pairs)                           # the same; on an error, no temporary left
+    replace_with("out/curves.png", plot)               # plot(tmp) writes a file, then renamed
+    check_output("out/table.json")                     # a writable place, checked before work
+
+Several files that must move together (a checkpoint's two files) are first all written as
+temporary files, then renamed one after the other; the last rename is the commit point, and a
+reader that finds the files out of step takes the last one's word (minil2o.runs). A temporary file
+is named after its target (".NAME.tmp", or a unique ".NAME.XXXX.tmp"), so whoever cleans up after
+a kill removes exactly the files it wrote.
+"""
+import contextlib
+import os
+import tempfile
+
+from .errors import UsageError
+
+
+def temp_name(path):
+    """The fixed temporary name of `path` (.NAME.tmp beside it), for a folder with one writer."""
+    folder, name = os.path.split(os.fspath(path))
+    return os.path.join(folder, f".{name}.tmp")
+
+
+def _open_temp(path, tmp, mode):
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    os.makedirs(folder, exist_ok=True)
+    if tmp is None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    else:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    return os.fdopen(fd, mode), tmp
+
+
+def write_pending(path, write, tmp=None, mode="wb"):
+    """Call write(fh) on a temporary file beside `path` (the name `tmp`, or a unique one), flush
+    and fsync it; returns its name. On any error the temporary file is removed."""
+    fh, tmp = _open_temp(path, tmp, mode)
+    try:
+        with fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    return tmp
+
+
+def publish(pairs):
+    """Rename each (temporary, target) into place, in order, then make the renames durable."""
+    folders = []
+    for tmp, path in pairs:
+        os.replace(tmp, path)                 # atomic on POSIX: old file or new file, never half
+        folder = os.path.dirname(os.path.abspath(path))
+        if folder not in folders:
+            folders.append(folder)
+    for folder in folders:
+        fsync_dir(folder)
+
+
+def publish_or_remove(pairs):
+    """publish(pairs); if a rename fails, the temporary files not yet in place are removed."""
+    try:
+        publish(pairs)
+    except BaseException:
+        for tmp, _ in pairs:
+            remove_quietly(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(path, mode="wb", tmp=None):
+    """A file handle whose content replaces `path` atomically when the block ends without error;
+    after an error the target is untouched and no temporary file is left."""
+    fh, tmp = _open_temp(path, tmp, mode)
+    try:
+        with fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    publish_or_remove([(tmp, path)])
+
+
+def replace_with(path, produce):
+    """produce(tmp) writes a file at tmp (a name beside `path` with its extension, for writers
+    that choose the format by it, like matplotlib); it is then fsynced and renamed over `path`.
+    On an error nothing is left behind. Returns path."""
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    stem, ext = os.path.splitext(name)
+    tmp = os.path.join(folder, f".{stem}.{os.getpid()}.tmp{ext}")
+    try:
+        produce(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        publish([(tmp, path)])
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    return path
+
+
+def check_output(path, folder=False):
+    """Before any work: make sure `path` (a file, or with folder=True a folder) can be written,
+    creating its folder; an OSError or UsageError names what is wrong. Nothing is left behind."""
+    path = os.path.abspath(os.fspath(path))
+    target = path if folder else os.path.dirname(path)
+    if folder and os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"output folder {path!r} is a file: give a folder")
+    if not folder and os.path.isdir(path):
+        raise UsageError(f"output file {path!r} is a folder: give a file name")
+    existing = target
+    while not os.path.exists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)              # the nearest folder that exists
+    if not os.path.isdir(existing):
+        raise UsageError(f"{existing!r} is a file, so {path!r} cannot be written: give a folder")
+    os.makedirs(target, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=target)
+    os.close(fd)
+    os.remove(probe)
+    return path
+
+
+def remove_quietly(path):
+    """Remove a file if it exists."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def fsync_dir(folder):
+    """Make a rename in `folder` durable (a power cut afterwards still finds the new file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:                           # e.g. platforms that cannot open a folder
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
