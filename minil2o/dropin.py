@@ -37,7 +37,8 @@ from types import SimpleNamespace
 
 from .backend import get_backend, xp
 from .data import DATASETS_DIR
-from .errors import UsageError, build_with_settings
+from .errors import UsageError
+from .validate import build_with_settings
 from .optimizers.grouped import PerGroupOptimizer
 from .optimizers.hand import HAND_OPTIMIZERS
 

@@ -6,7 +6,7 @@ import inspect
 
 import numpy as np
 
-from .errors import build_with_settings
+from .validate import build_with_settings
 from .optimizers.grouped import PerGroupOptimizer
 from .optimizers.learned import DMOptimizer, RNNprop
 from .problems import make_family

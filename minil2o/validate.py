@@ -16,8 +16,9 @@ A bool is never taken for a number (True would pass isinstance(True, int)). Size
 bounds (a hidden layer of 10^9 units is a typo, not a plan): they end in one line here instead of a
 MemoryError, an OverflowError or a hang later. Settings of the problems and the learned optimizers
 are checked by name (SETTINGS), the same rule wherever the name appears, when minil2o builds an
-object from user settings (minil2o.errors.build_with_settings).
+object from user settings (build_with_settings below).
 """
+import inspect
 import math
 import numbers
 import os
@@ -211,3 +212,25 @@ def check_gradient(grad, n=None, dtype=None, what="gradient"):
         raise NumericalError(f"{what} holds {bad} NaN or Inf value(s) out of {grad.shape[0]}: "
                              "refused (they would turn those coordinates' state NaN for good)")
     return grad
+
+
+def build_with_settings(builder, settings, what, allowed):
+    """builder(**settings), where a setting not in `allowed`, or one of the wrong type or value,
+    raises a UsageError naming it and `what` is being built (e.g. "problem family 'quadratic'").
+    Each setting is first checked by its name (minil2o.validate.SETTINGS: finite, in range, a sane
+    size), so NaN, Inf or a size that would exhaust memory never reaches the constructor."""
+    unknown = [k for k in settings if k not in allowed]
+    if unknown:
+        raise UsageError(f"unknown setting {unknown[0]!r} for {what}: choose from {', '.join(allowed)}")
+    try:
+        defaults = {name: p.default for name, p in inspect.signature(builder).parameters.items()
+                    if p.default is not p.empty}
+    except (TypeError, ValueError):                 # a builder without a signature
+        defaults = {}
+    check_settings(settings, defaults)   # type, range and size of each (minil2o.validate)
+    try:
+        return builder(**settings)
+    except UsageError:
+        raise
+    except (TypeError, ValueError, OverflowError) as e:   # e.g. hidden='abc' fails inside int()
+        raise UsageError(f"bad settings {settings} for {what}: {e}") from None

@@ -10,7 +10,8 @@ does not break the others.
 """
 import inspect
 
-from ..errors import UsageError, build_with_settings
+from ..errors import UsageError
+from ..validate import build_with_settings
 from ..validate import check_choice
 from .base import Family, Problem, ProblemBatch  # noqa: F401
 from .mlp import MLPFamily, MLPProblem  # noqa: F401
