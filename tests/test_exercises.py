@@ -1,6 +1,8 @@
 """The graded exercises of the tutorials: the check of each (tutorials/checks.py, the one the
 chapters call) passes on its solution (tutorials/solutions.py) and flags deliberately wrong
 versions of it: a missing term, swapped gates or blocks, a mean for a sum, a forgotten square.
+Where the workbook has the same exercise (checks.WORKBOOK), its checks alone pass the solution and
+flag every one of those wrong versions too.
 
 A wrong version is the solution's source with one edit, so each mistake is one line here. The checks
 run on tiny float64 inputs under every backend."""
@@ -10,6 +12,8 @@ import pathlib
 import sys
 
 import pytest
+
+from minil2o import workbook
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tutorials"))
 import checks  # noqa: E402
@@ -21,7 +25,7 @@ EXERCISES = {
         ("forgotten square", "g * g", "xp.abs(g)"),
         ("G_{t-1} for G_t", "xp.sqrt(G)", "xp.sqrt(state[\"G\"])"),
         ("forgotten root", "xp.sqrt(G)", "G")]),
-    "sigmoid_backward": (solutions.my_sigmoid, [
+    "tensor_sigmoid": (solutions.my_sigmoid, [
         ("missing factor 1 - s", "s_bar * s * (1.0 - s)", "s_bar * s"),
         ("upstream gradient dropped", "s_bar * s * (1.0 - s)", "s * (1.0 - s)"),
         ("wrong sign in the forward", "xp.exp(-x.data)", "xp.exp(x.data)")]),
@@ -61,6 +65,10 @@ EXERCISES = {
     "gram_backward": (solutions.my_gram_backward, [
         ("missing transposed term", "(dG + dG.T)", "2 * dG"),
         ("forgotten 1/M", " / F.shape[1]", "")]),
+    "rnnprop_relative_inputs_backward": (solutions.my_relative_inputs_backward, [
+        ("missing term from the next step's m", " + d_state[\"m\"]", ""),
+        ("beta1 for 1 - beta1", "(1.0 - opt.beta1) * d_m", "opt.beta1 * d_m"),
+        ("bias correction c2 forgotten", " / (2.0 * sqrt_v) / c2", " / (2.0 * sqrt_v)")]),
     "rnnprop_step_backward": (solutions.my_rnnprop_step_backward, [
         ("missing term from the next step's m", " + d_state[\"m\"]", ""),
         ("ELU derivative wrong", "z + 1.0)", "z)"),
@@ -90,13 +98,45 @@ def test_solution_passes(name):
     assert checks.passed(errors), errors
 
 
-@pytest.mark.parametrize("name, mistake", [(name, m[0]) for name, (_, ms) in EXERCISES.items()
-                                           for m in ms])
-def test_wrong_version_is_flagged(name, mistake):
+MISTAKES = [(name, m[0]) for name, (_, ms) in EXERCISES.items() for m in ms]
+
+
+def wrong_version_of(name, mistake):
     solution, mistakes = EXERCISES[name]
     old, new = next((o, n) for m, o, n in mistakes if m == mistake)
-    errors = checks.check(name, wrong_version(solution, old, new), verbose=False)
+    return wrong_version(solution, old, new)
+
+
+@pytest.mark.parametrize("name, mistake", MISTAKES)
+def test_wrong_version_is_flagged(name, mistake):
+    errors = checks.check(name, wrong_version_of(name, mistake), verbose=False)
     assert not checks.passed(errors), f"{name}: the check missed '{mistake}' ({errors})"
+
+
+def test_wired_exercises():
+    """Every exercise the workbook has is wired, and only those: Adagrad's step, the convolution's
+    and the Gram matrix's backward passes and RNNprop's whole step have no workbook counterpart."""
+    assert set(checks.WORKBOOK) == set(checks.GRADERS) - {
+        "adagrad_step", "conv2d_backward", "gram_backward", "rnnprop_step_backward"}
+
+
+@pytest.mark.parametrize("name", checks.WORKBOOK)
+def test_workbook_passes_the_solution(name):
+    result = workbook.check(name, EXERCISES[name][0], quiet=True)
+    assert result.right, result.line()
+
+
+@pytest.mark.parametrize("name, mistake", [m for m in MISTAKES if m[0] in checks.WORKBOOK])
+def test_workbook_flags_the_same_wrong_version(name, mistake):
+    result = workbook.check(name, wrong_version_of(name, mistake), quiet=True)
+    assert result.status == "wrong", f"{name}: the workbook missed '{mistake}' ({result.line()})"
+
+
+def test_check_prints_the_workbook_verdict(capsys):
+    grade = checks.check("lstm_step_backward", solutions.my_lstm_step_backward)
+    out = capsys.readouterr().out.splitlines()
+    assert grade.workbook.right and out[-1].startswith("workbook: lstm_step_backward ")
+    assert out[-1].split()[2] == "right"
 
 
 def test_unattempted_exercise_is_reported(capsys):

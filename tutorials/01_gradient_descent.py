@@ -304,7 +304,9 @@ plt.tight_layout()
 # 1. **Adagrad.** Implement the Adagrad row of Table 1 in `adagrad_step` below (replace the
 #    `NotImplementedError` by $G_t = G_{t-1} + g_t^2$ and $\Delta\theta_t = -\alpha g_t/(\sqrt{G_t}+\epsilon)$).
 #    The check compares your updates and $G_t$ with `hand.Adagrad` on 20 random gradients and should
-#    print relative errors below 1e-7. (The `minil2o workbook` has no Adagrad exercise.)
+#    print relative errors below 1e-7. (The `minil2o workbook` has no Adagrad exercise; its first
+#    exercise comes with chapter 2: `minil2o workbook new w.py`, then
+#    `minil2o workbook check w.py linear_backward`.)
 # 2. Is Momentum in the first class or the second? Predict, then rerun the scaling cell with
 #    `hand.Momentum(lr=0.001)`.
 # 3. Find the largest stable step of section 1.2 by bisection on $\alpha$ (diverged or not after 200

@@ -251,8 +251,12 @@ errors = check_gradients(lambda X, W, b: forward(Tensor(X), Tensor(W), Tensor(b)
 #    $$\sigma'(x) = \sigma(x)\,(1 - \sigma(x)), \quad\text{so}\quad \bar x = \bar s \odot s \odot (1 - s). \tag{2.6}$$
 #    Implement `my_sigmoid` below with `custom_op([x], s, lambda s_bar: [...])`: the forward value `s`
 #    and the backward rule (2.6). The check compares $s$ with $1/(1+e^{-x})$ and $\bar x$ with central
-#    differences of it, and should print relative errors below 1e-7. This is the workbook's
-#    `sigmoid_backward` exercise (and an example of its "autograd op" exercise).
+#    differences of it, and should print relative errors below 1e-7. It is the workbook's exercise
+#    `tensor_sigmoid` (same name and signature): the check also runs the workbook's checks on your
+#    function and prints their verdict on its last line, `workbook: tensor_sigmoid right ...`. The
+#    same checks on a file: `minil2o workbook new w.py`, then
+#    `minil2o workbook check w.py tensor_sigmoid`; the layer versions of (2.2), (2.3) and (2.6) are
+#    `minil2o workbook check w.py linear_backward sigmoid_backward`.
 # 2. In `Scalar.backward`, replace `u.grad += ...` by `u.grad = ...`. Which of the two gradients of
 #    section 2.1 goes wrong, and why?
 # 3. Fit the slopes of the two branches of the float64 curve in section 2.4. What do you expect from
@@ -267,7 +271,7 @@ def my_sigmoid(x):
     custom_op([x], s, lambda s_bar: [...], name="sigmoid")."""
     raise NotImplementedError("write the forward value and eq. (2.6) here")
 
-check("sigmoid_backward", my_sigmoid)    # s against 1 / (1 + e^-x), x_bar against central differences
+check("tensor_sigmoid", my_sigmoid)      # s against 1 / (1 + e^-x), x_bar against central differences
 
 
 # %% [markdown]

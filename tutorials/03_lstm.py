@@ -252,10 +252,12 @@ plt.title("gradient reaching back in time");
 # 1. **The step backward pass.** Implement `my_lstm_step_backward(dh, dc, cache)` below from (3.5) to
 #    (3.8). The cache holds `(x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c)`. The check compares each
 #    of the six outputs with central differences of $\langle h, \bar h\rangle + \langle c, \bar c\rangle$
-#    and should print relative errors below 1e-7. Workbook: `lstm_step_backward`.
+#    and should print relative errors below 1e-7. The check also runs the workbook's checks on it
+#    and prints their verdict (`workbook: ...`); on a file (`minil2o workbook new w.py`):
+#    `minil2o workbook check w.py lstm_step_backward` (and `tanh_backward` for the tanh' of (3.7)).
 # 2. **Backpropagation through time.** Implement `my_lstm_backward(dhs, caches)` as the loop (3.10) over
-#    `lstm.lstm_step_backward`. The check should print relative errors below 1e-7. Workbook:
-#    `lstm_backward`.
+#    `lstm.lstm_step_backward`. The check should print relative errors below 1e-7, and the
+#    workbook's verdict `right`. Workbook: `minil2o workbook check w.py lstm_backward`.
 # 3. Set the forget-gate bias (entries $H$ to $2H$ of $b$) to $+3$ in the last plot. What happens to the
 #    curves, and why?
 # 4. The learned optimizer's rows are coordinates of the optimizee, all sharing $W_x, W_h, b$. Which

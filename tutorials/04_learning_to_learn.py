@@ -322,8 +322,10 @@ plt.tight_layout()
 #    `minil2o.meta.zeros_like_state(tr.state)`, and divide the weights by the meta-batch size $B$
 #    (`problem.num_problems`) as in (4.6). The check runs both versions on a meta-batch of two
 #    quadratics against central differences of the unroll's loss (dropped: with the recorded
-#    gradients as constants; kept: the true meta-loss) and should print relative errors below 1e-7.
-#    Workbook: `meta_gradient`.
+#    gradients as constants; kept: the true meta-loss) and should print relative errors below 1e-7;
+#    it also runs the workbook's checks on your function and prints their verdict. Workbook:
+#    `minil2o workbook check w.py meta_gradient` (after `minil2o workbook new w.py`), and
+#    `minil2o workbook check w.py dm_step_backward` for the step's adjoint (4.3), (4.4).
 # 2. Set `weights = meta_weights(K, "last")` and rerun the check. Which entries of $a_t$ does (4.2) give
 #    now?
 # 3. Train the toy optimizer with `second_derivatives=True` in the loop of section 4.5. Is it better

@@ -172,10 +172,12 @@ plt.tight_layout()
 #
 # 1. **The quadratic's gradient and Hessian-vector product.** Implement `my_loss_and_grad` and
 #    `my_hvp` below with `xp` from (5.1) to (5.3) (use `problem.W`, `problem.y`, `xp.matmul` and
-#    reshapes to (B, d, 1)). The check compares your $f$ with the library's loss and your gradient
-#    with central differences *of the library's loss* (so a wrong loss with its matching gradient is
-#    caught), and $Hv$ with (5.4); it should print relative errors below 1e-7. Workbook: the
-#    quadratic's gradient and Hessian-vector product.
+#    reshapes to (B, d, 1)). Their signatures are the library's `QuadraticProblem.loss_and_grad`
+#    and `hvp`, with `batch` unused (a quadratic has no data). The check compares your $f$ with the
+#    library's loss and your gradient with central differences *of the library's loss* (so a wrong
+#    loss with its matching gradient is caught), and $Hv$ with (5.4); it should print relative
+#    errors below 1e-7, then the verdict of the workbook's checks on the same functions. Workbook:
+#    `minil2o workbook check w.py quadratic_loss_and_grad quadratic_hvp`.
 # 2. Retrain with `second_derivatives=True` in the `TrainConfig` (the quadratic has `hvp`). Is the
 #    optimizer better after the same number of meta-steps? How much slower is a meta-step?
 # 3. Evaluate the trained optimizer on quadratics of dimension 20 (`make_family("quadratic", dim=20)`).
@@ -184,13 +186,15 @@ plt.tight_layout()
 #    and why (hint: `preprocess="none"`)?
 
 # %%
-def my_loss_and_grad(problem, theta):
+def my_loss_and_grad(problem, theta, batch=None):
     """Exercise 1: eqs. (5.1) and (5.2) for B functions at once. theta: (B d,); problem.W: (B, d, d),
-    problem.y: (B, d). Returns f = sum_b ||W_b theta_b - y_b||^2 (0-d) and its gradient (B d,)."""
+    problem.y: (B, d); batch is unused. Returns f = sum_b ||W_b theta_b - y_b||^2 (0-d) and its
+    gradient (B d,)."""
     raise NotImplementedError("write eqs. (5.1) and (5.2) here")
 
-def my_hvp(problem, theta, v):
-    """Exercise 1: eq. (5.3), H v = 2 W_b^T (W_b v_b) for every b. theta, v: (B d,). Returns (B d,)."""
+def my_hvp(problem, theta, v, batch=None):
+    """Exercise 1: eq. (5.3), H v = 2 W_b^T (W_b v_b) for every b. theta, v: (B d,); batch is
+    unused. Returns (B d,)."""
     raise NotImplementedError("write eq. (5.3) here")
 
 check("quadratic_loss_and_grad", my_loss_and_grad)   # f against problem.loss, grad against its central differences

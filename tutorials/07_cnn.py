@@ -233,7 +233,8 @@ plt.tight_layout()
 # 1. **The convolution's backward pass.** Implement `my_conv2d_backward` below from (7.2) (use
 #    `minil2o.convolution.col2im` and the `cols` kept in the cache). The check should print relative errors
 #    below 1e-7 for `x`, `w` and `b`, each against central differences. (The `minil2o workbook` has
-#    no convolution exercise; its `linear_backward` is (7.2) without the im2col.)
+#    no convolution exercise; its `linear_backward` is (7.2) without the im2col:
+#    `minil2o workbook check w.py linear_backward`.)
 # 2. Meta-train a single `DMOptimizer` for all coordinates with the same budget and compare it with the
 #    pair. Which group's gradients are larger?
 # 3. Train on `classes=[5, 6, 7, 8, 9]` and test on labels 0-4 ("LSTM-sub" of Fig. 7).

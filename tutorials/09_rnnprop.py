@@ -66,7 +66,8 @@ from minil2o.runs import load_optimizer
 #
 # Multiply every gradient by $c > 0$: $\hat m_t$ and $\sqrt{\hat v_t}$ both scale by $c$, and (up to
 # $\epsilon$) $x_t$ does not change. From scratch against `RNNprop.relative_inputs`, and the
-# invariance:
+# invariance (the same from-scratch check as the workbook's `rnnprop_relative_inputs`:
+# `minil2o workbook check w.py rnnprop_relative_inputs`):
 
 # %%
 opt = RNNprop(hidden=20, num_layers=2, beta1=0.95, beta2=0.95, eps=1e-8, alpha=0.1)
@@ -248,12 +249,17 @@ plt.tight_layout()
 #
 # ## Exercises
 #
-# 1. **RNNprop's backward pass.** Implement `my_rnnprop_step_backward` below from the derivation that
-#    follows: (9.7) to (9.9) through the read-out, the two LSTMs
-#    (`minil2o.lstm.lstm_stack_backward`, chapter 3) and the ELU, then (9.10) to (9.13)
-#    through the relative inputs. The check compares $\bar\phi$, the gradients on the incoming state
-#    ($m$, $v$ and the LSTM's) and $\bar g_t$ with central differences and should print relative
-#    errors below 1e-7. Workbook: `RNNprop relative inputs` (its backward is (9.10) to (9.13)).
+# 1. **RNNprop's backward pass**, from the derivation that follows, in two parts.
+#    (a) `my_relative_inputs_backward` below: (9.10) to (9.13) through the relative inputs, with the
+#    signature of the library's `RNNprop.relative_inputs_backward`. Its check is the workbook's
+#    exercise `rnnprop_relative_inputs_backward` (central differences of
+#    $\langle x, \bar x\rangle + \langle m, \bar m\rangle + \langle v, \bar v\rangle$); on a file:
+#    `minil2o workbook check w.py rnnprop_relative_inputs_backward`.
+#    (b) `my_rnnprop_step_backward` below: (9.7) to (9.9) through the read-out, the two LSTMs
+#    (`minil2o.lstm.lstm_stack_backward`, chapter 3) and the ELU, then part (a). Its check compares
+#    $\bar\phi$, the gradients on the incoming state ($m$, $v$ and the LSTM's) and $\bar g_t$ with
+#    central differences (the workbook has no exercise for the whole step).
+#    Both should print relative errors below 1e-7.
 # 2. The inputs (9.2) are already invariant to scaling $f$. Why does RNNprop still need Random
 #    Scaling (9.4) in training, and what does the convex term (9.6) add? (Hint: (9.4) scales
 #    $\theta$, and the update (9.3) is bounded by a fixed $\alpha$.)
@@ -302,12 +308,26 @@ plt.tight_layout()
 # dashed edges dropped, $m$ and $v$ do not depend on $\phi$ and (9.10) to (9.13) are not needed.
 
 # %%
+def my_relative_inputs_backward(opt, d_x, grad, d_state, parts):
+    """Exercise 1 (a): the relative inputs backward, eqs. (9.10) to (9.13). d_x: (n, 2), the adjoint
+    of x_t; grad: (n,); d_state: the adjoints of the new averages from step t+1, {"m", "v"}: (n,);
+    parts: (t, m, v, c1, c2, sqrt_v, denom) from opt.relative_inputs, with c1 = 1 - beta1^t,
+    c2 = 1 - beta2^t, sqrt_v = sqrt(v / c2) and denom = sqrt_v + eps (opt.beta1, opt.beta2).
+    Returns d m_prev, d v_prev and d grad, each (n,)."""
+    raise NotImplementedError("write eqs. (9.10) to (9.13) here")
+
+check("rnnprop_relative_inputs_backward", my_relative_inputs_backward)   # the workbook's check
+
+
+# %%
 def my_rnnprop_step_backward(opt, phi, d_update, d_state, cache, need_d_grad=True):
-    """Exercise 1: one RNNprop step backward, eqs. (9.7) to (9.13). d_update: (n,); d_state: the
+    """Exercise 1 (b): one RNNprop step backward, eqs. (9.7) to (9.13). d_update: (n,); d_state: the
     adjoints of the new state {"h1", "c1", "h2", "c2", "m", "v"}; cache: from opt.step_forward,
-    (grad, x, pre, z, top, out, caches, (t, m, v, c1, c2, sqrt_v, denom)). Returns d_phi (shaped like
-    phi), the adjoints of the incoming state (the same keys, and "t": 0) and d_grad (n,)."""
-    raise NotImplementedError("write eqs. (9.7) to (9.13) here")
+    (grad, parts, (x, Win), (p, z, 1.0), caches, (h_top, Wout), o) with o = tanh(.) of (9.3): (n, 1),
+    z = ELU(p) and parts as in (a). Call your my_relative_inputs_backward (or the library's
+    opt.relative_inputs_backward) for (9.10) to (9.13). Returns d_phi (shaped like phi), the
+    adjoints of the incoming state (the same keys, and "t": 0) and d_grad (n,)."""
+    raise NotImplementedError("write eqs. (9.7) to (9.9) here, then call part (a)")
 
 check("rnnprop_step_backward", my_rnnprop_step_backward)   # against central differences
 

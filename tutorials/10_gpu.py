@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 10. The GPU: one switch for the array backend
 #
-# ← [9. RNNprop: relative inputs, Random Scaling, combination with convex functions](09_rnnprop.ipynb) | [contents](README.md) | (last chapter) →
+# ← [9. RNNprop: relative inputs, Random Scaling, combination with convex functions](09_rnnprop.ipynb) | [contents](README.md) | [11. Use it on your own model](11_own_model.ipynb) →
 #
 # *Prerequisites:* chapter 2 (arrays through `xp`); any of chapters 1 to 9 to run under another backend.
 #
@@ -176,4 +176,4 @@ answer("10.2")
 answer("10.3")
 
 # %% [markdown]
-# ← [9. RNNprop: relative inputs, Random Scaling, combination with convex functions](09_rnnprop.ipynb) | [contents](README.md) | (last chapter) →
+# ← [9. RNNprop: relative inputs, Random Scaling, combination with convex functions](09_rnnprop.ipynb) | [contents](README.md) | [11. Use it on your own model](11_own_model.ipynb) →

@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -12,6 +15,12 @@
 
 # %% [markdown]
 # # 11. Use it on your own model
+#
+# ← [10. The GPU: one switch for the array backend](10_gpu.ipynb) | [contents](README.md) | (last chapter) →
+#
+# *Prerequisites:* chapter 4 (eq. (1), an optimizer's step and state) and chapter 9 (RNNprop);
+# chapters 1 (the hand-designed rules), 6 and 7 (the MLP and CNN optimizees, parameter groups) and 10
+# (CuPy) for the sections that use them.
 #
 # Chapters 4 to 9 trained learned optimizers on the papers' problems and measured them there. This
 # chapter takes the trained optimizers that ship with minil2o off those problems and onto a model
@@ -26,14 +35,12 @@
 # %%
 import io
 import os
-import sys
-sys.path.insert(0, os.path.abspath(".."))   # a checkout without `pip install`: the package is one folder up
+import _common  # noqa: F401  (the checkout on sys.path, the figure style; prints where minil2o is imported from)
 import numpy as np
 import minil2o
 from minil2o.data import load_mnist
 from minil2o.dropin import PRETRAINED_DIR, load_learned
 from minil2o.errors import UsageError
-print("minil2o", minil2o.__version__, "| backend:", minil2o.get_backend())
 
 # %% [markdown]
 # ## 11.1 The interface
@@ -407,3 +414,6 @@ for name in ["own_logistic_regression.png", "own_torch_cnn.png"]:
 #    `minil2o train`), load its `optimizer.npz` with `minil2o.pretrained(path)`, and compare.
 # 4. Give `dm-cnn` the opposite grouping (fc arrays to conv and back) on the CNN of 11.2. How much
 #    does the routing matter?
+
+# %% [markdown]
+# ← [10. The GPU: one switch for the array backend](10_gpu.ipynb) | [contents](README.md) | (last chapter) →

@@ -1,6 +1,7 @@
 """The set-up every chapter shares: the checkout on sys.path (so a chapter runs without
-`pip install`), one figure style (mathtext labels, 100 dpi), the versions printed once, and `check`,
-which grades an exercise against an independent answer."""
+`pip install`), one figure style (mathtext labels, 100 dpi), the version and the folder minil2o is
+imported from printed once, and `check`, which grades an exercise against an independent answer
+and, where the `minil2o workbook` has the same exercise, with the workbook's checks."""
 import os
 import sys
 

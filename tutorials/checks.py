@@ -3,12 +3,18 @@ float64 inputs with a fixed seed and compares every output with an independent a
 library's reference, or central differences of a loss computed by the library, never by `fn`). It
 prints the relative error (chapter 2, eq. (2.5)) of each output and whether all are below 1e-7.
 
+Where the `minil2o workbook` has the same exercise (WORKBOOK: an exercise here has the workbook's
+name and signature), `check` also runs the workbook's checks (the suite's own gradient checks,
+minil2o/workbook/checks*.py) on `fn` and prints their one-line verdict: an exercise passes when
+both agree it is right. `minil2o workbook check w.py NAME` runs the same checks on a file.
+
 A function that still raises NotImplementedError is reported as not attempted yet, so a chapter runs
-top to bottom before its exercises are done. Each exercise here has the name of its counterpart in
-the `minil2o workbook` where there is one."""
+top to bottom before its exercises are done."""
+from dataclasses import dataclass
+
 import numpy as np
 
-from minil2o import convolution, lstm
+from minil2o import convolution, lstm, workbook
 from minil2o.autograd import Tensor
 from minil2o.backend import asarray, to_numpy, xp
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
@@ -16,26 +22,43 @@ from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
 TOL = 1e-7
 
 
+@dataclass
+class Grade:
+    """The verdict on one exercise: the relative error of each output against this file's
+    independent answer, and the workbook's Result for the same function (None where the workbook
+    has no such exercise)."""
+    errors: dict
+    workbook: object = None
+
+    def passed(self, tol=TOL):
+        return (all(e < tol for e in self.errors.values())
+                and (self.workbook is None or self.workbook.right))
+
+
 def check(name, fn, tol=TOL, verbose=True):
-    """Grade exercise `name` with the learner's `fn`. Returns the relative error of each output
-    (a dict), or None when `fn` raises NotImplementedError."""
+    """Grade exercise `name` with the learner's `fn`: this chapter's check, then the workbook's
+    where it has the exercise. Returns a Grade, or None when `fn` raises NotImplementedError."""
     try:
         errors = GRADERS[name](fn)
     except NotImplementedError:
         if verbose:
             print(f"{name}: not attempted yet (the chapter goes on with the library's version)")
         return None
+    grade = Grade(errors, workbook.check(name, fn, quiet=True) if name in WORKBOOK else None)
     if verbose:
         for output, error in errors.items():
             print(f"  {output:10s} relative error {error:.1e}")
         failed = [k for k, e in errors.items() if not e < tol]
         print(f"{name}: " + (f"all below {tol:g}, passed" if not failed else
                              f"FAILED ({', '.join(failed)} at or above {tol:g})"))
-    return errors
+        if grade.workbook is not None:
+            print(f"workbook: {grade.workbook.line()}")
+    return grade
 
 
-def passed(errors, tol=TOL):
-    return errors is not None and all(e < tol for e in errors.values())
+def passed(grade, tol=TOL):
+    """Whether check(...) found the exercise right (False when it was not attempted)."""
+    return grade is not None and grade.passed(tol)
 
 
 def f64(rng, shape, scale=1.0):
@@ -60,9 +83,9 @@ def adagrad_step(fn):
 
 
 # ------------------------------------------------------------------ chapter 2
-def sigmoid_backward(fn):
-    """fn(x: Tensor) -> Tensor, sigma(x) with the backward rule (2.6); against 1 / (1 + e^-x) and
-    central differences of it."""
+def tensor_sigmoid(fn):
+    """fn(x: Tensor) -> Tensor, sigma(x) as an engine op with the backward rule (2.6); against
+    1 / (1 + e^-x) and central differences of it. Workbook: tensor_sigmoid."""
     rng = np.random.default_rng(1)
     x0, s_bar = f64(rng, (3, 4)), f64(rng, (3, 4))
     x = Tensor(x0)
@@ -143,28 +166,28 @@ def _quadratic():
 
 
 def quadratic_loss_and_grad(fn):
-    """fn(problem, theta) -> (f, grad), eqs. (5.1) and (5.2); the loss against the library's
-    `problem.loss`, the gradient against central differences of that loss."""
+    """fn(problem, theta, batch=None) -> (f, grad), eqs. (5.1) and (5.2); the loss against the
+    library's `problem.loss`, the gradient against central differences of that loss."""
     p, theta, _ = _quadratic()
-    f, grad = fn(p, theta)
+    f, grad = fn(p, theta, None)
     errors = check_gradients(lambda theta: p.loss(theta), {"theta": theta}, {"theta": grad},
                              verbose=False)
     return {"f": rel_error(f, p.loss(theta)), "grad": errors["theta"]}
 
 
 def quadratic_hvp(fn):
-    """fn(problem, theta, v) -> H v, eq. (5.3); against the central difference (5.4) of the
-    library's gradient."""
+    """fn(problem, theta, v, batch=None) -> H v, eq. (5.3); against the central difference (5.4)
+    of the library's gradient."""
     p, theta, v = _quadratic()
     h = 1e-5
     numeric = (p.loss_and_grad(theta + h * v)[1] - p.loss_and_grad(theta - h * v)[1]) / (2 * h)
-    return {"Hv": rel_error(fn(p, theta, v), numeric)}
+    return {"Hv": rel_error(fn(p, theta, v, None), numeric)}
 
 
 # ------------------------------------------------------------------ chapter 6
 def mlp_loss_and_grad(fn):
     """fn(problem, theta, batch) -> (f, grad), eqs. (6.1) to (6.3), on a 6-5-3 sigmoid network
-    over 20 examples; the loss against the library's `problem.loss`, the gradient against
+    over all its 20 examples (batch None; the workbook's checks add a minibatch and two layers); the loss against the library's `problem.loss`, the gradient against
     central differences of it."""
     from minil2o.problems import MLPFamily
     rng = np.random.default_rng(0)
@@ -202,6 +225,17 @@ def gram_backward(fn):
 
 
 # ------------------------------------------------------------------ chapter 9
+def rnnprop_relative_inputs_backward(fn):
+    """fn(opt, d_x, grad, d_state, parts) -> (d m_prev, d v_prev, d grad), eqs. (9.10) to (9.13).
+    The independent answer is the workbook's own check: central differences of
+    <x, d_x> + <m, d_m> + <v, d_v> through RNNprop.relative_inputs at step 4."""
+    from minil2o.workbook.checks_meta import rnnprop_relative_inputs_backward as suite_check
+    from minil2o.workbook.lookup import substituted
+    with substituted({"rnnprop_relative_inputs_backward": fn}):
+        report = suite_check()
+    return {m.output: m.error for m in report.measures}
+
+
 def rnnprop_step_backward(fn):
     """fn(opt, phi, d_update, d_state, cache, need_d_grad) -> (d_phi, d_state_prev, d_grad), the
     backward pass of eqs. (9.7) to (9.13); against central differences of
@@ -232,6 +266,12 @@ def rnnprop_step_backward(fn):
 
 
 GRADERS = {f.__name__: f for f in (
-    adagrad_step, sigmoid_backward, lstm_step_backward, lstm_backward, meta_gradient,
+    adagrad_step, tensor_sigmoid, lstm_step_backward, lstm_backward, meta_gradient,
     quadratic_loss_and_grad, quadratic_hvp, mlp_loss_and_grad, conv2d_backward, gram_backward,
-    rnnprop_step_backward)}
+    rnnprop_relative_inputs_backward, rnnprop_step_backward)}
+"""exercise name -> its grader."""
+
+WORKBOOK = [name for name in GRADERS if name in workbook.table.BY_NAME]
+"""The exercises the workbook has too, under the same name and signature: every one but Adagrad's
+step (chapter 1), the convolution's and the Gram matrix's backward passes (chapters 7 and 8) and
+RNNprop's whole step backward (chapter 9)."""

@@ -64,7 +64,7 @@ def my_meta_gradient(opt, phi, problem, tr, weights, second_derivatives=False):
 
 
 # ------------------------------------------------------------------ chapter 5
-def my_loss_and_grad(problem, theta):
+def my_loss_and_grad(problem, theta, batch=None):
     B, d = problem.num_problems, problem.dim
     r = xp.reshape(xp.matmul(problem.W, xp.reshape(theta, (B, d, 1))), (B, d)) - problem.y   # (B, d)
     Wt = xp.permute_dims(problem.W, (0, 2, 1))                     # (B, d, d)
@@ -72,7 +72,7 @@ def my_loss_and_grad(problem, theta):
     return xp.sum(r * r), xp.reshape(grad, (-1,))                  # eq. (5.1)
 
 
-def my_hvp(problem, theta, v):
+def my_hvp(problem, theta, v, batch=None):
     B, d = problem.num_problems, problem.dim
     Wv = xp.matmul(problem.W, xp.reshape(v, (B, d, 1)))            # (B, d, 1)
     Wt = xp.permute_dims(problem.W, (0, 2, 1))
@@ -81,8 +81,10 @@ def my_hvp(problem, theta, v):
 
 # ------------------------------------------------------------------ chapter 6
 def my_mlp_loss_and_grad(problem, theta, batch):
-    """One instance, sigmoid hidden layers, the whole data set (batch None)."""
+    """One instance, sigmoid hidden layers, the rows `batch` (None: the whole data set)."""
     X, Y, slices = problem.family.X, problem.family.Y, problem.family.slices
+    if batch is not None:
+        X, Y = xp.take(X, batch, axis=0), xp.take(Y, batch, axis=0)   # (N, D), (N, C)
     Ws = [(xp.reshape(theta[w], shape), theta[b]) for w, b, shape in slices]
     hs = [X]                                                       # h_0 = X, (N, D)
     for W, b in Ws[:-1]:
@@ -130,8 +132,9 @@ def my_relative_inputs_backward(opt, d_x, grad, d_state, parts):
 
 
 def my_rnnprop_step_backward(opt, phi, d_update, d_state, cache, need_d_grad=True):
-    from minil2o.optimizers.learned import lstm_stack_backward
-    grad, x, pre, z, top, out, caches, parts = cache
+    from minil2o.lstm import lstm_stack_backward
+    grad, parts, (x, _), (pre, z, _), caches, (top, _), y = cache
+    out = y[:, 0]                                                  # tanh of the read-out, (n,)
     d_phi = {k: xp.zeros_like(v) for k, v in phi.items()}
     d_o = (-opt.alpha * d_update * (1.0 - out * out))[:, None]     # (n, 1), eq. (9.7)
     d_phi["Wout"] += top.T @ d_o

@@ -196,9 +196,10 @@ DROPPED = "(4.1) to (4.4), chapter 4"
 
 
 def tiny_unroll():
-    """Chapter 4's set-up: a 3-d quadratic, a 2-layer LSTM of 4 units, K = 5 steps, float64."""
-    rng = np.random.default_rng(0)
-    problem = QuadraticFamily(dim=3, init_std=1.0, dtype="float64").sample(rng)
+    """Chapter 4's set-up: a meta-batch of two 3-d quadratics (so the meta-loss's mean over
+    them, the 1/B of (4.6), is tested), a 2-layer LSTM of 4 units, K = 5 steps, float64."""
+    rng = np.random.default_rng(2)
+    problem = QuadraticFamily(dim=3, num_functions=2, init_std=1.0, dtype="float64").sample(rng)
     opt = DMOptimizer(hidden=4, num_layers=2, preprocess="none", output_scale=1.0)
     phi = opt.init_params(rng, "float64")
     theta0, state0 = problem.init(rng), opt.init_state(problem.n, "float64")
