@@ -27,8 +27,9 @@ other set of groups has no default and must be given.
 
 Each bad input raises a one-line UsageError: a container of another kind or other keys, an array
 of another shape, backend or dtype (complex, integer) than at init, and a gradient holding NaN or
-inf (the step is refused, with the number of such entries: a learned optimizer's state would carry
-them into every later step).
+inf (the step is refused, with the number of such entries and the arrays holding them: a learned
+optimizer's state would carry them into every later step). That refusal is a GradientError, the
+policy of every public step (minil2o.validate.check_gradient), for hand-designed optimizers too.
 """
 import inspect
 from dataclasses import dataclass
@@ -37,8 +38,8 @@ from types import SimpleNamespace
 
 from .backend import get_backend, xp
 from .data import DATASETS_DIR
-from .errors import UsageError
-from .validate import build_with_settings
+from .errors import GradientError, UsageError
+from .validate import build_with_settings, check_gradient, count_nonfinite
 from .optimizers.grouped import PerGroupOptimizer
 from .optimizers.hand import HAND_OPTIMIZERS
 
@@ -299,16 +300,17 @@ def check_arrays(arrays, keys, what):
 
 
 def check_finite(grad, layout):
-    """UsageError when the gradient holds NaN or inf, naming how many entries and where."""
-    bad = int(xp.count_nonzero(~xp.isfinite(grad)))
-    if not bad:
-        return
-    where, start = [], 0
-    for i in layout.order:
-        size = layout.sizes[i]
-        if int(xp.count_nonzero(~xp.isfinite(grad[start:start + size]))):
-            where.append(repr(layout.keys[i]))
-        start += size
-    raise UsageError(f"grads hold {bad} non-finite entries (NaN or inf) in grads[{', '.join(where)}]"
-                     ": the step is refused, the state is unchanged; check your loss for overflow")
-
+    """minil2o.validate.check_gradient, the one policy for a gradient handed to a step (NaN or Inf
+    refused with a GradientError, a UsageError), its message naming the arrays that hold them."""
+    try:
+        check_gradient(grad, layout.n, what="grads")
+    except GradientError as error:
+        where, start = [], 0
+        for i in layout.order:
+            size = layout.sizes[i]
+            if count_nonfinite(grad[start:start + size]):
+                where.append(repr(layout.keys[i]))
+            start += size
+        raise GradientError(f"grads hold {error.count} non-finite entries (NaN or inf) in grads["
+                            f"{', '.join(where)}]: the step is refused, the state is unchanged; "
+                            "check your loss for overflow", error.count) from None

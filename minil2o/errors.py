@@ -13,3 +13,13 @@ class DataError(UsageError):
 class NumericalError(ArithmeticError):
     """A quantity became NaN or infinite (which quantity, at which step, is in the message)."""
 
+
+
+class GradientError(NumericalError, UsageError):
+    """A gradient handed to an optimizer's public step holds NaN or Inf (`count` entries): a
+    numerical fault (NumericalError) in what the caller handed in (UsageError). The step refuses
+    it and the optimizer's state is left as it was (minil2o.validate.check_gradient)."""
+
+    def __init__(self, message, count):
+        super().__init__(message)
+        self.count = count

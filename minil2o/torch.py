@@ -19,7 +19,9 @@ The optimizer's state (LSTM h and c per coordinate, moving averages, the step co
 as for any torch optimizer. Per-parameter-group options (lr, ...) are not used: a learned
 optimizer has none, and a hand-designed one takes its settings here, once. Every parameter that
 requires a gradient must have one when `step` is called (a learned optimizer moves coordinates even
-at zero gradient, so a missing gradient is refused rather than guessed).
+at zero gradient, so a missing gradient is refused rather than guessed). A gradient holding NaN or
+inf is refused by the drop-in API's check (minil2o.validate.check_gradient, a GradientError)
+before any tensor or the state changes.
 
 PyTorch is an optional dependency: pip install "minil2o[torch]".
 """

@@ -11,6 +11,7 @@ got 0"). Every module that takes settings from its user checks them with these.
     check_setting(name, value)               a problem's or optimizer's setting, by its name
     check_settings(settings, defaults)       all of them, and the memory they multiply to
     check_memory(nbytes, what)               an estimate of memory against the limit
+    check_gradient(grad, n, dtype)           a gradient handed to an optimizer's public step
 
 A bool is never taken for a number (True would pass isinstance(True, int)). Sizes have sane upper
 bounds (a hidden layer of 10^9 units is a typo, not a plan): they end in one line here instead of a
@@ -23,7 +24,7 @@ import math
 import numbers
 import os
 
-from .errors import UsageError
+from .errors import GradientError, UsageError
 
 SEED_LIMIT = 2 ** 63
 
@@ -190,28 +191,40 @@ def check_memory(nbytes, what):
     return nbytes
 
 
-# -- a gradient handed to a learned optimizer's public step ------------------------------------
+# -- a gradient handed to an optimizer's public step ---------------------------------------------
 def check_gradient(grad, n=None, dtype=None, what="gradient"):
-    """The policy of the learned optimizers' public step (LearnedOptimizer.step): a gradient must
-    be a backend vector (n,) of real floats of the state's dtype, with every value finite. A NaN
-    or Inf is refused with a NumericalError counting them, rather than silently making the state
-    of those coordinates NaN for good; a wrong length (which could broadcast into the state), a
-    matrix, a complex or integer dtype are refused with a UsageError. Returns grad."""
+    """The policy of the public step of the learned optimizers (LearnedOptimizer.step, the
+    per-group optimizer's step) and of the drop-in API (minil2o.dropin): a gradient must be a
+    backend vector (n,) of real floats of the state's dtype, with every value finite. A NaN or Inf
+    is refused with a GradientError (both a NumericalError and a UsageError) counting them, rather
+    than silently making the state of those coordinates NaN for good; a wrong length (which could
+    broadcast into the state), a matrix, a complex or integer dtype are refused with a UsageError.
+    Nothing is changed when it refuses. One pass over grad. Returns grad."""
     from .backend import xp
-    from .errors import NumericalError
     if not (hasattr(grad, "shape") and hasattr(grad, "dtype")):
         raise UsageError(f"{what} must be an array, got {type(grad).__name__}")
     if len(grad.shape) != 1 or (n is not None and grad.shape[0] != n):
         want = f"({n},)" if n is not None else "a vector (n,)"
         raise UsageError(f"{what} must have shape {want}, got {tuple(grad.shape)}")
     if grad.dtype not in (xp.float32, xp.float64) or (dtype is not None and grad.dtype != dtype):
-        want = getattr(dtype, "__name__", dtype) if dtype is not None else "float32 or float64"
-        raise UsageError(f"{what} must hold real floats of dtype {want}, got {grad.dtype}")
-    bad = int(xp.sum(xp.astype(~xp.isfinite(grad), xp.int64)))
+        want = _dtype_name(dtype) if dtype is not None else "float32 or float64"
+        raise UsageError(f"{what} must hold real floats of dtype {want}, got {_dtype_name(grad.dtype)}")
+    bad = count_nonfinite(grad)
     if bad:
-        raise NumericalError(f"{what} holds {bad} NaN or Inf value(s) out of {grad.shape[0]}: "
-                             "refused (they would turn those coordinates' state NaN for good)")
+        raise GradientError(f"{what} holds {bad} NaN or Inf value(s) out of {grad.shape[0]}: "
+                            "refused (they would turn those coordinates' state NaN for good)", bad)
     return grad
+
+
+def _dtype_name(dtype):
+    """'float32' for numpy's, CuPy's and array_api_strict's float32 alike."""
+    return str(getattr(dtype, "__name__", dtype)).rsplit(".", 1)[-1]
+
+
+def count_nonfinite(array):
+    """How many entries of a backend array are NaN or Inf, as an int (one pass over it)."""
+    from .backend import xp
+    return int(xp.sum(xp.astype(~xp.isfinite(array), xp.int64)))
 
 
 def build_with_settings(builder, settings, what, allowed):

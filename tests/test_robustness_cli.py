@@ -27,7 +27,8 @@ sys.meta_path.insert(0, Interrupt())
 """
 
 
-@pytest.mark.parametrize("module", ["numpy", "minil2o.backend", "minil2o.options",
+@pytest.mark.parametrize("module", ["numpy", "minil2o.backend", "minil2o.dropin",
+                                    "minil2o.optimizers.learned", "minil2o.options",
                                     "minil2o.train", "tqdm"])
 def test_ctrl_c_while_modules_load_exits_130_in_one_line(tmp_path, module):
     """A KeyboardInterrupt raised when `module` is imported, as Ctrl-C at that instant would."""

@@ -17,11 +17,13 @@ import copy
 
 from ..backend import xp
 from ..errors import UsageError
+from .learned import PublicStep
 
 
-class PerGroupOptimizer:
+class PerGroupOptimizer(PublicStep):
     """One learned optimizer per parameter group (7.3), as in Andrychowicz et al., section 3.3.
-    optimizers: dict group -> learned optimizer; sizes: dict group -> coordinates per problem."""
+    optimizers: dict group -> learned optimizer; sizes: dict group -> coordinates per problem.
+    Its public step checks the gradient as a learned optimizer's does (PublicStep)."""
 
     kind = "per-group"
 
@@ -89,6 +91,10 @@ class PerGroupOptimizer:
             d_grads.append(dg)
         return d_phi, d_prev, xp.concat(d_grads) if need_d_grad else None
 
-    def step(self, grad, state):
-        update, state, _ = self.step_forward(self.phi, grad, state)
-        return update, state
+    def state_size(self, state):
+        """(n, dtype) of a state made by init_state: the sum of its groups' coordinates."""
+        if not isinstance(state, dict) or set(state) != set(self.optimizers):
+            raise UsageError(f"state must be what init_state(n) returned: a dict with the groups "
+                             f"{sorted(self.optimizers)}, got {type(state).__name__}")
+        sizes = [self.optimizers[g].state_size(state[g]) for g in self.optimizers]
+        return sum(n for n, _ in sizes), sizes[0][1]

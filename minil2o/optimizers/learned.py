@@ -19,6 +19,9 @@ and the interface is shared with the hand-designed optimizers:
     state = opt.init_state(n)
     update, state = opt.step(grad, state)                         (uses opt.phi)
 
+where step refuses a gradient of the wrong length or dtype, or one holding NaN or Inf
+(minil2o.validate.check_gradient), leaving the state as it was.
+
 For meta-training, the step is split into a forward pass that keeps what the backward pass needs,
 
     update, state, cache = opt.step_forward(phi, grad, state)
@@ -35,7 +38,7 @@ import numpy as np
 from ..backend import asarray, xp
 from ..backend import dtype as as_dtype
 from ..errors import UsageError
-from ..validate import check_positive_int
+from ..validate import check_choice, check_gradient, check_positive_int, check_settings
 from ..layers import (elu_backward, elu_forward, linear_backward, linear_forward, tanh_backward,
                       tanh_forward)
 from ..lstm import init_lstm_params, lstm_stack_backward, lstm_stack_forward
@@ -43,29 +46,50 @@ from ..lstm import init_lstm_params, lstm_stack_backward, lstm_stack_forward
 PREPROCESSING = ("none", "log", "clamped")
 
 
-class LearnedOptimizer:
+class PublicStep:
+    """The public step of an optimizer with learned parameters phi (each learned optimizer, and
+    the per-group one of optimizers/grouped.py), the interface shared with the hand-designed ones.
+    It checks its input; the meta-training loop calls step_forward, which does not."""
+
+    def step(self, grad, state):
+        """theta_{t+1} = theta_t + update, eq. (1). grad is first checked against the state by
+        minil2o.validate.check_gradient (its length and dtype; a NaN or Inf is refused with a
+        GradientError counting them): a refused gradient leaves the state as it was."""
+        if self.phi is None:
+            raise UsageError(f"{self.kind} optimizer has no parameters: call init_params or load a checkpoint")
+        check_gradient(grad, *self.state_size(state))
+        update, state, _ = self.step_forward(self.phi, grad, state)
+        return update, state
+
+
+class LearnedOptimizer(PublicStep):
     """What the DM optimizer and RNNprop share: parameters phi, an LSTM stack, the plain step."""
 
     kind = None
 
-    def __init__(self, hidden=20, num_layers=2, phi=None):
-        self.hidden = check_positive_int(hidden, "hidden")
-        self.num_layers = check_positive_int(num_layers, "num_layers")
+    def __init__(self, hidden=20, num_layers=2, phi=None, **settings):
+        """hidden units in each of num_layers LSTM layers; phi (None until init_params or a
+        checkpoint); settings: the subclass's own (p, output_scale, beta1, ...). All of them are
+        checked by name (minil2o.validate.SETTINGS), as when built from the command line."""
+        check_settings(dict(hidden=hidden, num_layers=num_layers, **settings))
+        self.hidden = check_positive_int(hidden, "hidden")   # one size, the same in every layer
+        self.num_layers = int(num_layers)
         self.phi = phi
 
     def lstm_state(self, n, dtype):
         return {f"{hc}{layer}": xp.zeros((n, self.hidden), dtype=dtype)
                 for layer in range(1, self.num_layers + 1) for hc in "hc"}
 
+    def state_size(self, state):
+        """(n, dtype) of a state made by init_state(n, dtype): its first layer's h is (n, H)."""
+        h = state.get("h1") if isinstance(state, dict) else None
+        if not hasattr(h, "shape") or len(h.shape) != 2 or h.shape[1] != self.hidden:
+            raise UsageError(f"state must be what {type(self).__name__}.init_state(n) returned, "
+                             f"got {type(state).__name__}")
+        return h.shape[0], h.dtype
+
     def zeros_like_phi(self, phi):
         return {k: xp.zeros_like(v) for k, v in phi.items()}
-
-    def step(self, grad, state):
-        """theta_{t+1} = theta_t + update, eq. (1): the interface shared with hand-designed ones."""
-        if self.phi is None:
-            raise UsageError(f"{self.kind} optimizer has no parameters: call init_params or load a checkpoint")
-        update, state, _ = self.step_forward(self.phi, grad, state)
-        return update, state
 
     def param_shapes(self):
         phi = self.init_params(np.random.default_rng(0), "float64")
@@ -130,10 +154,9 @@ class DMOptimizer(LearnedOptimizer):
     kind = "dm"
 
     def __init__(self, hidden=20, num_layers=2, preprocess="log", p=10.0, output_scale=0.1, phi=None):
-        super().__init__(hidden, num_layers, phi)
-        if preprocess not in PREPROCESSING:
-            raise UsageError(f"unknown preprocessing {preprocess!r}: choose one of {', '.join(PREPROCESSING)}")
-        self.preprocess, self.p, self.output_scale = preprocess, float(p), float(output_scale)
+        super().__init__(hidden, num_layers, phi, p=p, output_scale=output_scale)
+        self.preprocess = check_choice(preprocess, "preprocessing", PREPROCESSING)
+        self.p, self.output_scale = float(p), float(output_scale)
         self.input_dim = 1 if preprocess == "none" else 2
 
     def config(self):
@@ -194,7 +217,7 @@ class RNNprop(LearnedOptimizer):
     kind = "rnnprop"
 
     def __init__(self, hidden=20, num_layers=2, beta1=0.95, beta2=0.95, eps=1e-8, alpha=0.1, phi=None):
-        super().__init__(hidden, num_layers, phi)
+        super().__init__(hidden, num_layers, phi, beta1=beta1, beta2=beta2, eps=eps, alpha=alpha)
         self.beta1, self.beta2, self.eps, self.alpha = float(beta1), float(beta2), float(eps), float(alpha)
 
     def config(self):

@@ -42,7 +42,7 @@ from ..backend import asarray, to_numpy, xp
 from ..errors import DataError, UsageError
 from .art_features import (content_loss, features_backward, features_forward,  # noqa: F401
                            gram_backward, gram_forward, random_filters, style_loss, tv_loss)
-from ..validate import check_choice, check_number, check_positive_int
+from ..validate import check_choice, check_number, check_setting
 from .base import Family, Problem
 
 INITS = ("content", "noise")
@@ -288,9 +288,10 @@ def _style_image(style_image, multiple):
 
 
 def _check_size(size, num_blocks):
-    """size, or UsageError unless it is a positive multiple of 2^(num_blocks - 1)."""
+    """size, or UsageError unless it is a positive multiple of 2^(num_blocks - 1) of sane size
+    (validate's rule for the setting 'size')."""
     multiple = 2 ** (num_blocks - 1)
-    if check_positive_int(size, "size") % multiple:
+    if check_setting("size", size) % multiple:
         raise UsageError(f"size={size!r} is not allowed: use a positive multiple of {multiple} "
                          f"(the network pools {num_blocks - 1} times)")
     return size

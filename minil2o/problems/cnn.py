@@ -44,7 +44,7 @@ import numpy as np
 from ..backend import asarray, xp
 from ..backend import dtype as backend_dtype
 from ..errors import DataError, UsageError
-from ..validate import check_positive_int
+from ..validate import check_positive_int, check_settings
 from ..convolution import (batchnorm_backward, batchnorm_forward, conv2d_backward, conv2d_forward,
                            maxpool2x2_backward, maxpool2x2_forward)
 from ..layers import ACTIVATIONS, linear_backward, linear_forward, one_hot, softmax_cross_entropy
@@ -135,17 +135,19 @@ class CNNProblem(Problem):
         if activation not in ACTIVATIONS:
             raise UsageError(f"activation={activation!r} is not allowed: choose one of "
                              f"{', '.join(sorted(ACTIVATIONS))}")
-        if check_positive_int(kernel_size, "kernel_size") % 2 == 0:
+        check_settings(dict(channels=channels, hidden=hidden, batch_size=batch_size,
+                            kernel_size=kernel_size))                # by name (validate)
+        if kernel_size % 2 == 0:
             raise UsageError(f"kernel_size={kernel_size!r} is not allowed: use an odd size")
         backend_dtype(dtype)                                    # refuses unknown dtypes
         self.X, self.Y, self.dtype, self.activation = X, Y, dtype, activation
         self.layers, self.kernel_size, self.batch_norm = layers, kernel_size, bool(batch_norm)
-        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.batch_size = int(batch_size)
         self.act_forward, self.act_backward = ACTIVATIONS[activation]
         self.ops, self.params = build_plan(
             parse_layers(preset.get("layers", layers)), tuple(X.shape[1:]), Y.shape[1],
-            check_positive_int(channels, "channels"), check_positive_int(hidden, "hidden"),
-            kernel_size, self.batch_norm, GAINS[activation])
+            int(channels), check_positive_int(hidden, "hidden"),   # hidden: one size
+            int(kernel_size), self.batch_norm, GAINS[activation])
         self.sizes = [math.prod(p.shape) for p in self.params]
         self.n = sum(self.sizes)
 

@@ -26,6 +26,7 @@ import numpy as np
 from ..backend import asarray, xp
 from ..errors import DataError, UsageError
 from ..layers import elu_forward, sigmoid, softmax_cross_entropy_probs
+from ..validate import check_setting, check_settings
 from .base import Family, Problem
 
 
@@ -254,17 +255,15 @@ class MLPFamily(Family):
         if activation not in ACTIVATIONS:
             raise UsageError(f"activation={activation!r} is not allowed: choose one of "
                              f"{', '.join(ACTIVATIONS)}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
-                or not 1 <= batch_size <= X.shape[0]:
+        check_settings(dict(batch_size=batch_size, init_std=init_std))     # by name (validate)
+        if batch_size > X.shape[0]:
             raise UsageError(f"batch_size={batch_size!r} is not allowed: use an integer in "
                              f"[1, {X.shape[0]}] (the number of examples)")
-        if isinstance(init_std, bool) or not isinstance(init_std, (int, float)) or init_std < 0:
-            raise UsageError(f"init_std={init_std!r} is not allowed: use a number >= 0")
         if dtype not in ("float32", "float64"):
             raise UsageError(f"dtype={dtype!r} is not allowed: choose float32 or float64")
         if group_by not in ("all", "layer"):
             raise UsageError(f"group_by={group_by!r} is not allowed: choose 'all' or 'layer'")
-        self.activation, self.batch_size, self.num_classes = activation, batch_size, num_classes
+        self.activation, self.batch_size, self.num_classes = activation, int(batch_size), num_classes
         self.init_std, self.dtype, self.group_by = float(init_std), dtype, group_by
         self.num_examples = X.shape[0]
         self.sizes = (X.shape[1],) + self.hidden + (num_classes,)
@@ -304,17 +303,10 @@ class MLPFamily(Family):
 
 
 def _check_hidden(hidden):
-    """hidden as a tuple of positive ints, or a UsageError."""
-    if isinstance(hidden, int) and not isinstance(hidden, bool):
-        hidden = (hidden,)
-    try:
-        hidden = tuple(hidden)
-    except TypeError:
-        hidden = None
-    if hidden is None or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0
-                                 for h in hidden):
-        raise UsageError(f"hidden={hidden!r} is not allowed: use a tuple of positive layer sizes")
-    return hidden
+    """hidden as a tuple of ints (an int: one hidden layer), checked by validate's rule for the
+    setting 'hidden' (1 to 16 layer sizes, each a positive integer of sane size), or a UsageError."""
+    check_setting("hidden", hidden)
+    return tuple(int(h) for h in hidden) if isinstance(hidden, (list, tuple)) else (int(hidden),)
 
 
 def _check_data(X, y, num_classes):

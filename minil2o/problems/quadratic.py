@@ -14,7 +14,7 @@ reports F / B, the mean over functions). Everything is one batched matmul on (B,
 """
 from ..backend import asarray, xp
 from ..errors import UsageError
-from ..validate import check_positive_int
+from ..validate import check_settings
 from .base import Family, Problem
 
 
@@ -84,11 +84,8 @@ class QuadraticFamily(Family):
     """
 
     def __init__(self, dim=10, num_functions=1, init_std=0.01, dtype="float32"):
-        self.dim = check_positive_int(dim, "dim")
-        self.num_functions = check_positive_int(num_functions, "num_functions")
-        if isinstance(init_std, bool) or not isinstance(init_std, (int, float)) \
-                or not init_std >= 0:
-            raise UsageError(f"init_std={init_std!r} is not allowed: use a number >= 0")
+        check_settings(dict(dim=dim, num_functions=num_functions, init_std=init_std))  # by name
+        self.dim, self.num_functions = int(dim), int(num_functions)
         if dtype not in ("float32", "float64"):
             raise UsageError(f"dtype={dtype!r} is not allowed: choose float32 or float64")
         self.init_std, self.dtype = float(init_std), dtype

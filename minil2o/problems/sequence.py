@@ -36,7 +36,7 @@ import numpy as np
 
 from ..backend import asarray, xp
 from ..errors import UsageError
-from ..validate import check_positive_int
+from ..validate import check_positive_int, check_settings
 from ..lstm import lstm_backward, lstm_forward
 from .base import Family, Problem
 
@@ -70,13 +70,11 @@ class SineLSTM(Problem):
 
     def __init__(self, num_layers=1, hidden=20, seq_len=10, noise=0.1, batch_size=128,
                  predict="last", init_scale=0.1, dtype="float32"):
-        for name, value in (("num_layers", num_layers), ("hidden", hidden), ("seq_len", seq_len),
-                            ("batch_size", batch_size)):
-            check_positive_int(value, name)
+        check_settings(dict(num_layers=num_layers, hidden=hidden, seq_len=seq_len, noise=noise,
+                            batch_size=batch_size, init_scale=init_scale))   # by name (validate)
+        check_positive_int(hidden, "hidden")                 # one size, the same in every layer
         if predict not in PREDICT:
             raise UsageError(f"predict={predict!r} is not allowed: choose one of {PREDICT}")
-        if not noise >= 0.0:
-            raise UsageError(f"noise={noise!r} is not allowed: use a standard deviation >= 0")
         self.num_layers, self.hidden, self.seq_len = int(num_layers), int(hidden), int(seq_len)
         self.noise, self.batch_size, self.predict = float(noise), int(batch_size), predict
         self.init_scale, self.dtype = float(init_scale), dtype
