@@ -104,8 +104,10 @@ def optimizer_kwargs(kind, problem):
 def meta_epoch(kind, problem, problem_kwargs, meta_batch, s, fused=False):
     """Seconds for one meta-epoch (Trainer.train_problem) and its throughput; `fused` runs the
     LSTM step as the fused CuPy kernels (GPU only) instead of the plain xp reference, by
-    minil2o.backend.use_fused_kernels."""
-    from .backend import use_fused_kernels
+    minil2o.backend.use_fused_kernels. On the MNIST MLP the row also holds the breakdown of
+    minil2o.bench_breakdown (per step: optimizee, optimizer forward and backward, meta-update)."""
+    from .backend import get_backend, use_fused_kernels
+    from .bench_breakdown import breakdown
     from .train import TrainConfig, Trainer
     config = TrainConfig(problem=problem, problem_kwargs=problem_kwargs, optimizer=kind,
                          optimizer_kwargs=optimizer_kwargs(kind, problem), horizon=s["horizon"],
@@ -116,17 +118,23 @@ def meta_epoch(kind, problem, problem_kwargs, meta_batch, s, fused=False):
     truncations = []
     with use_fused_kernels(fused):  # the LSTM step minil2o.lstm.lstm_step_functions picks
         seconds = timed(lambda: truncations.append(len(trainer.train_problem(0))), s["repeat"])
+        parts = breakdown(trainer, s["horizon"], s["repeat"]) if problem == "mnist-mlp" else None
+    cell = ("fused CuPy kernels" if fused else
+            "in-place NumPy (fast_lstm)" if get_backend() == "numpy" else "plain xp")
     row = {"case": f"meta-epoch {problem}", "optimizer": kind, "coords": n, "unroll": s["unroll"],
-           "horizon": s["horizon"], "meta_batch": meta_batch,
-           "lstm_cell": "fused CuPy kernels" if fused else "plain xp",
+           "horizon": s["horizon"], "meta_batch": meta_batch, "lstm_cell": cell,
            **summary(seconds, n * s["horizon"])}
+    if parts:
+        row["breakdown"] = parts
     if min(truncations) < s["horizon"] // s["unroll"]:
         row["note"] = "a truncation was skipped as non-finite: the time covers fewer steps"
     return row
 
 
 def truncation_runner(kind, problem, K, rng):
-    """A function running one truncation (unroll + meta_gradient) of K steps, and n."""
+    """A function running one truncation (unroll + meta_gradient) of K steps in a workspace kept
+    from call to call, as in training (or in the one given: a fresh one counts its arrays)."""
+    from .fast_lstm import Workspace
     from .meta import meta_gradient, meta_weights, unroll
     from .train import build_optimizer
     opt = build_optimizer(kind, **optimizer_kwargs(kind, "quadratic"))
@@ -135,8 +143,8 @@ def truncation_runner(kind, problem, K, rng):
     batches = [problem.sample_batch(rng) for _ in range(K + 1)]
     weights = meta_weights(K, "all" if kind == "dm" else "last")
 
-    def run():
-        tr = unroll(opt, phi, problem, theta, state, batches)
+    def run(workspace=Workspace()):
+        tr = unroll(opt, phi, problem, theta, state, batches, workspace=workspace)
         return meta_gradient(opt, phi, problem, tr, weights)
     return run
 
@@ -146,7 +154,8 @@ def truncation_row(case, kind, problem, K, s, rng):
     run = truncation_runner(kind, problem, K, rng)
     row = {"case": case, "optimizer": kind, "coords": problem.n, "unroll": K,
            **summary(timed(run, s["repeat"]), problem.n * K)}
-    row["peak_bytes"] = peak_bytes(run)
+    from .fast_lstm import Workspace
+    row["peak_bytes"] = peak_bytes(lambda: run(Workspace()))   # the workspace's arrays included
     row["bytes_per_coord_step"] = row["peak_bytes"] / (problem.n * K)
     return row
 
@@ -295,6 +304,10 @@ def run(args):
             rows.append(ref)
     checks = targets(rows, gpu)
     print(format_table(rows))
+    from .bench_breakdown import format_breakdown
+    for row in rows:
+        if "breakdown" in row:
+            print(format_breakdown(row))
     print(format_targets(checks))
     report = {"machine": info, "settings": s, "results": rows, "targets": checks}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

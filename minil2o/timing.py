@@ -58,3 +58,43 @@ def summary(seconds, work):
     return {"seconds": best, "median_seconds": statistics.median(seconds),
             "coord_steps_per_s": work / best}
 
+
+
+class Stopwatch:
+    """Seconds spent in chosen methods of chosen objects, added up over calls by name.
+
+        watch = Stopwatch()
+        watch.wrap(opt, "step_forward", "optimizer forward")   # opt.step_forward is now timed
+        ...; watch.seconds["optimizer forward"]
+
+    The wrapper is an attribute of that one object (the class is untouched; restore() removes it)
+    and waits for the GPU before and after each call, so a call is charged for its own work only.
+    """
+
+    def __init__(self):
+        self.seconds, self.patched = {}, []
+
+    def patch(self, obj, attr, value):
+        """Set obj.attr = value on the instance until restore()."""
+        setattr(obj, attr, value)
+        self.patched.append((obj, attr))
+
+    def restore(self):
+        for obj, attr in self.patched:
+            vars(obj).pop(attr, None)
+        self.patched = []
+
+    def wrap(self, obj, method, name):
+        inner = getattr(obj, method)
+        self.seconds.setdefault(name, 0.0)
+
+        def timed_call(*args, **kwargs):
+            synchronize()
+            start = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                synchronize()
+                self.seconds[name] += time.perf_counter() - start
+        self.patch(obj, method, timed_call)
+        return obj
