@@ -101,6 +101,16 @@ def optimizer_kwargs(kind, problem):
     return {}
 
 
+def make_trainer(kind, problem, problem_kwargs, meta_batch, s):
+    """A Trainer whose train_problem(0) is one meta-epoch of the benchmark."""
+    from .train import TrainConfig, Trainer
+    config = TrainConfig(problem=problem, problem_kwargs=problem_kwargs, optimizer=kind,
+                         optimizer_kwargs=optimizer_kwargs(kind, problem), horizon=s["horizon"],
+                         unroll=s["unroll"], weighting="all" if kind == "dm" else "last",
+                         meta_batch=meta_batch, epochs=1, problems_per_epoch=1)
+    return Trainer(config, log=lambda *a: None)
+
+
 def meta_epoch(kind, problem, problem_kwargs, meta_batch, s, fused=False):
     """Seconds for one meta-epoch (Trainer.train_problem) and its throughput; `fused` runs the
     LSTM step as the fused CuPy kernels (GPU only) instead of the plain xp reference, by
@@ -108,12 +118,7 @@ def meta_epoch(kind, problem, problem_kwargs, meta_batch, s, fused=False):
     minil2o.bench_breakdown (per step: optimizee, optimizer forward and backward, meta-update)."""
     from .backend import get_backend, use_fused_kernels
     from .bench_breakdown import breakdown
-    from .train import TrainConfig, Trainer
-    config = TrainConfig(problem=problem, problem_kwargs=problem_kwargs, optimizer=kind,
-                         optimizer_kwargs=optimizer_kwargs(kind, problem), horizon=s["horizon"],
-                         unroll=s["unroll"], weighting="all" if kind == "dm" else "last",
-                         meta_batch=meta_batch, epochs=1, problems_per_epoch=1)
-    trainer = Trainer(config, log=lambda *a: None)
+    trainer = make_trainer(kind, problem, problem_kwargs, meta_batch, s)
     n = trainer.sample_problem().n
     truncations = []
     with use_fused_kernels(fused):  # the LSTM step minil2o.lstm.lstm_step_functions picks
@@ -225,7 +230,13 @@ def targets(rows, gpu):
     if ours and ref:
         ratio = ours[0]["seconds"] / ref[0]["seconds"]
         out.append({"target": "MNIST meta-epoch (dm) / plain PyTorch", "value": ratio,
-                    "bound": f"<= {TARGET_TORCH_RATIO}", "met": ratio <= TARGET_TORCH_RATIO})
+                    "bound": f"<= {TARGET_TORCH_RATIO}", "met": ratio <= TARGET_TORCH_RATIO,
+                    "note": "timed one after the other"})
+    if ref and "ours_by_turns" in ref[0]:
+        ratio = ref[0]["ours_by_turns"]["seconds"] / ref[0]["seconds"]
+        out.append({"target": "MNIST meta-epoch (dm) / plain PyTorch, timed by turns", "value": ratio,
+                    "bound": f"<= {TARGET_TORCH_RATIO}", "met": ratio <= TARGET_TORCH_RATIO,
+                    "note": "the two timed alternately: the same load for both"})
     for kind in OPTIMIZERS:
         sweep = [r for r in rows if r["case"] == "truncation mnist-mlp" and r["optimizer"] == kind]
         fit = linear_fit(sweep)
@@ -258,6 +269,10 @@ def format_table(rows):
         case += " cuda" if r.get("torch_device") == "cuda" else ""
         lines.append(f"{case:<32} {r['optimizer']:<8} {r['coords']:>9} {r['unroll']:>3} "
                      f"{r['seconds']:9.3f} {r['coord_steps_per_s']:14.3e} {peak} {per}")
+        if "ours_by_turns" in r:
+            t = r["ours_by_turns"]
+            lines.append(f"{'  ours, by turns with PyTorch':<32} {r['optimizer']:<8} {r['coords']:>9} "
+                         f"{r['unroll']:>3} {t['seconds']:9.3f} {t['coord_steps_per_s']:14.3e}")
     return "\n".join(lines)
 
 
@@ -297,7 +312,9 @@ def run(args):
     if "dm" in s["optimizers"] and not args.no_torch:
         log("PyTorch reference")
         from .bench_torch import torch_meta_epoch, torch_threads
-        ref = torch_meta_epoch(s, torch_threads(args), "cuda" if gpu else "cpu")
+        ours = make_trainer("dm", "mnist-mlp", {}, 1, s)
+        ref = torch_meta_epoch(s, torch_threads(args), "cuda" if gpu else "cpu",
+                               alongside=lambda: ours.train_problem(0))
         if ref is None:
             log("  PyTorch (with CUDA, on a GPU) is not installed: the reference is skipped")
         else:

@@ -105,19 +105,10 @@ class Workspace:
             self.work[key] = np.empty(shape, dtype=dtype)
         return self.work[key]
 
-    def tiled(self, b, N):
-        """by_gate(b) repeated over N rows, (4, N, H): kept while b keeps its values (phi is fixed
-        within a truncation), so that adding the bias is a contiguous pass, not a broadcast one."""
-        key = ("bias", N, b.shape, b.dtype)
-        if key not in self.work or self.work[key][0].tobytes() != b.tobytes():
-            tile = np.broadcast_to(by_gate(b, b.dtype)[:, None, :], (4, N, b.shape[0] // 4))
-            self.work[key] = (b.copy(), np.ascontiguousarray(tile))          # (4, N, H)
-        return self.work[key][1]
-
     def nbytes(self):
         """Bytes held: caches, backward sets and work arrays."""
         return (self.forward.nbytes() + sum(a.nbytes() for a in self.backward)
-                + sum(a.nbytes for v in self.work.values() for a in (v if isinstance(v, tuple) else (v,))))
+                + sum(a.nbytes for a in self.work.values()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +140,7 @@ def fast_step_forward(ws, x, h_prev, c_prev, Wx, Wh, b):
     c, tanh_c, h = (ws.take((N, H), dt) for _ in range(3))     # (N, H) each
     np.matmul(x, by_gate(Wx, dt), out=gates)
     gates += np.matmul(h_prev, by_gate(Wh, dt), out=ws.scratch("4NH", (4, N, H), dt))
-    gates += ws.tiled(b, N)                                    # [a_ifo / 2, a_g], (4, N, H)
+    gates += by_gate(b, dt)[:, None, :]                        # [a_ifo / 2, a_g], (4, N, H)
     np.tanh(gates, out=gates)
     ifo = gates[:3]                                            # (3, N, H)
     ifo *= 0.5

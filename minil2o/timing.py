@@ -18,17 +18,28 @@ def synchronize():
         cupy.cuda.get_current_stream().synchronize()
 
 
-def timed(fn, repeat):
-    """Run fn once to warm up, then `repeat` times; returns the list of seconds."""
+def once(fn):
+    """Seconds for one call of fn, the GPU's queued work included."""
+    synchronize()
+    start = time.perf_counter()
     fn()
     synchronize()
-    seconds = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        synchronize()
-        seconds.append(time.perf_counter() - start)
-    return seconds
+    return time.perf_counter() - start
+
+
+def timed(fn, repeat):
+    """Run fn once to warm up, then `repeat` times; returns the list of seconds."""
+    once(fn)
+    return [once(fn) for _ in range(repeat)]
+
+
+def timed_pair(fn_a, fn_b, repeat):
+    """fn_a and fn_b by turns, `repeat` times each after a warm-up of each: two lists of seconds.
+    On a shared machine whose load comes and goes, the two see the same conditions."""
+    once(fn_a)
+    once(fn_b)
+    pairs = [(once(fn_a), once(fn_b)) for _ in range(repeat)]
+    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 def peak_bytes(fn):
