@@ -178,10 +178,10 @@ def fast_step_backward(ws, dh, dc, cache):
     np.multiply(dct, c_prev, out=da[1])
     np.multiply(dh, tanh_c, out=da[2])
     da[:3] *= ifo
-    da[:3] *= np.subtract(1.0, ifo, out=ws.scratch("3NH", (3, N, H), dt))  # d a_i, d a_f, d a_o
+    rows = ws.scratch("N4H", (N, 4 * H), dt)        # da as (N, 4H) below; first 1 - s, (3, N, H)
+    da[:3] *= np.subtract(1.0, ifo, out=rows.reshape(4, N, H)[:3])  # d a_i, d a_f, d a_o
     np.multiply(dct, i, out=da[3])
     da[3] *= np.subtract(1.0, np.multiply(g, g, out=one_minus), out=one_minus)  # d a_g
-    rows = ws.scratch("N4H", (N, 4 * H), dt)                   # da as (N, 4H)
     np.copyto(rows.reshape(N, 4, H), np.moveaxis(da, 0, 1))
     dx = np.matmul(rows, Wx.T, out=ws.take((N, x.shape[1]), dt))  # (N, D)
     np.matmul(rows, Wh.T, out=dh_prev)
