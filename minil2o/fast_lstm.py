@@ -36,7 +36,8 @@ def active_workspace():
 
 class Arena:
     """Arrays handed out in order: the k-th request after rewind() gets the k-th array (allocated
-    on the first request, or again when its shape or dtype changes)."""
+    on the first request, or again when its shape or dtype changes); trim() lets go of the arrays
+    past the last request (a shorter truncation, a smaller problem)."""
 
     def __init__(self):
         self.arrays, self.cursor = [], 0
@@ -51,6 +52,9 @@ class Arena:
         array = np.empty(shape, dtype=dtype)
         self.arrays[k:k + 1] = [array]
         return array
+
+    def trim(self):
+        del self.arrays[self.cursor:]
 
     def nbytes(self):
         return sum(a.nbytes for a in self.arrays)
@@ -69,11 +73,15 @@ class Workspace:
         self.backward = (Arena(), Arena())         # the current backward step's, and the last's
         self.turn = 0
         self.work = {}                             # (name, shape, dtype) -> array, within a call
+        self.used = set()                          # the keys of work asked for since forward_pass
         self.active = None                         # the arena that take() hands out from
 
     @contextlib.contextmanager
     def forward_pass(self):
-        """Inside the block, LSTM steps run by the fast path and keep their caches here."""
+        """Inside the block, LSTM steps run by the fast path and keep their caches here. Work
+        arrays the last truncation did not ask for are let go (the problem's size changed)."""
+        self.work = {k: v for k, v in self.work.items() if k in self.used}
+        self.used = set()
         self.forward.rewind()
         with self.use(self.forward):
             yield
@@ -95,12 +103,14 @@ class Workspace:
             yield
         finally:
             self.active, _current["workspace"] = before
+            arena.trim()
 
     def take(self, shape, dtype):
         return self.active.take(shape, dtype)
 
     def scratch(self, name, shape, dtype):
         key = (name, shape, np.dtype(dtype))
+        self.used.add(key)
         if key not in self.work:
             self.work[key] = np.empty(shape, dtype=dtype)
         return self.work[key]

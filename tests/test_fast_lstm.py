@@ -110,6 +110,29 @@ def test_the_workspace_is_reused_and_the_state_outlives_it():
         assert not any(np.shares_memory(v, a) for a in ws.forward.arrays)
 
 
+def test_the_workspace_follows_the_problem_size():
+    """Truncations on problems of other sizes and lengths in one workspace: the same numbers as
+    without it, and it holds no more than the last truncation needs."""
+    numpy_only()
+    rng = np.random.default_rng(7)
+    opt, ws = DMOptimizer(hidden=4), Workspace()
+    for functions, K in ((5, 4), (2, 2), (7, 3)):
+        problem = QuadraticFamily(num_functions=functions).sample(rng)
+        phi, theta, state, batches = truncation(opt, problem, K, functions)
+        want = meta_gradient(opt, phi, problem, unroll(opt, phi, problem, theta, state, batches),
+                             meta_weights(K, "all"))
+        tr = unroll(opt, phi, problem, theta, state, batches, workspace=ws)
+        got = meta_gradient(opt, phi, problem, tr, meta_weights(K, "all"))
+        for k in want:
+            assert_same(want[k], got[k])
+        fresh = Workspace()
+        meta_gradient(opt, phi, problem, unroll(opt, phi, problem, theta, state, batches,
+                                                workspace=fresh), meta_weights(K, "all"))
+        assert ws.forward.nbytes() == fresh.forward.nbytes()
+    unroll(opt, phi, problem, theta, state, batches, workspace=ws)     # lets go of older work
+    assert ws.nbytes() <= fresh.nbytes()
+
+
 def test_two_optimizers_per_group_in_a_workspace():
     rng = np.random.default_rng(0)
     problem = two_group_problem(rng)
