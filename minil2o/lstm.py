@@ -13,11 +13,11 @@ sequence optimizee of RNNprop (minil2o/problems/sequence.py) runs lstm_forward o
 backward pass is checked against central differences in tests/test_layers.py.
 """
 import math
-
 from functools import partial
 
 from .backend import asarray, fused_kernels, get_backend, xp
 from .backend import dtype as as_dtype
+from .fast_lstm import active_workspace, fast_step_backward, fast_step_forward
 from .layers import sigmoid
 
 
@@ -135,7 +135,6 @@ def lstm_step_functions():
       for bit; tests/test_fast_lstm.py). NumPy only: the array API has no out=.
     * Everywhere else lstm_step_forward / lstm_step_backward above, the reference.
     """
-    from .fast_lstm import active_workspace, fast_step_backward, fast_step_forward
     if fused_kernels():
         from .kernels import fused_lstm_step_backward, fused_lstm_step_forward
         return fused_lstm_step_forward, fused_lstm_step_backward
