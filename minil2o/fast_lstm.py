@@ -17,6 +17,7 @@ truncation allocates them and every later one reuses them; the caches of a Trunc
 valid only until the next unroll with the same workspace. The backward pass needs only the arrays
 of the step it is in and of the step after it (the state gradients flowing back), so it alternates
 between two sets. Arrays that live only inside one call (the work arrays) are kept by name and shape.
+What a truncation no longer asks for (another problem size, a shorter truncation) is let go.
 
 NumPy only: the array API standard has no out= (array_api_strict refuses it), so minil2o.lstm's
 lstm_step_functions picks this pair only on the numpy backend, and only inside an unroll that has a
