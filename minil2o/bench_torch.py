@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from .timing import summary, timed
+from .timing import summary, timed, timed_pair
 
 MLP_SIZES = (784, 20, 10)
 
@@ -86,9 +86,11 @@ def dm_meta_epoch(torch, s, device, rng):
     return epoch, n
 
 
-def torch_meta_epoch(s, threads, device="cpu", seed=0):
+def torch_meta_epoch(s, threads, device="cpu", seed=0, alongside=None):
     """Time the PyTorch meta-epoch on `device` ('cpu' or 'cuda'). Returns the row, or None when
-    PyTorch is not installed (or has no CUDA device when 'cuda' is asked for)."""
+    PyTorch is not installed (or has no CUDA device when 'cuda' is asked for). With `alongside`
+    (our meta-epoch as a function), the two are timed by turns (timing.timed_pair) and the row
+    keeps our seconds too, so that their ratio is taken under the same load."""
     try:
         import torch
     except ImportError:
@@ -101,10 +103,16 @@ def torch_meta_epoch(s, threads, device="cpu", seed=0):
     torch.set_default_device(device)
     try:
         epoch, n = dm_meta_epoch(torch, s, device, np.random.default_rng(seed))
-        seconds = timed(epoch, s["repeat"])
+        if alongside is None:
+            seconds, ours = timed(epoch, s["repeat"]), None
+        else:
+            ours, seconds = timed_pair(alongside, epoch, s["repeat"])
     finally:
         torch.set_default_device("cpu")
-    return {"case": "meta-epoch mnist-mlp (PyTorch)", "optimizer": "dm", "coords": n,
-            "unroll": s["unroll"], "horizon": s["horizon"], "meta_batch": 1,
-            "torch_version": torch.__version__, "torch_device": device,
-            "torch_threads": torch.get_num_threads(), **summary(seconds, n * s["horizon"])}
+    row = {"case": "meta-epoch mnist-mlp (PyTorch)", "optimizer": "dm", "coords": n,
+           "unroll": s["unroll"], "horizon": s["horizon"], "meta_batch": 1,
+           "torch_version": torch.__version__, "torch_device": device,
+           "torch_threads": torch.get_num_threads(), **summary(seconds, n * s["horizon"])}
+    if ours:
+        row["ours_by_turns"] = summary(ours, n * s["horizon"])
+    return row

@@ -3,7 +3,8 @@ stacked LSTM of the learned optimizers.
 
     lstm_step              one step for N independent rows        (N, D) -> (N, H)
     lstm                   an LSTM over a sequence (BPTT)         (N, T, D) -> (N, T, H)
-    lstm_step_functions    the (forward, backward) pair of one step that the backend runs
+    lstm_step_functions    the (forward, backward) pair of one step that runs: the reference above,
+                           the in-place NumPy pair (minil2o.fast_lstm) or the CuPy kernels
     lstm_stack             num_layers LSTMs stacked, one step     (n, D) -> (n, H)
 
 The learned optimizers run the stack with one row per coordinate of the optimizee (Andrychowicz et
@@ -12,9 +13,11 @@ sequence optimizee of RNNprop (minil2o/problems/sequence.py) runs lstm_forward o
 backward pass is checked against central differences in tests/test_layers.py.
 """
 import math
+from functools import partial
 
-from .backend import asarray, fused_kernels, xp
+from .backend import asarray, fused_kernels, get_backend, xp
 from .backend import dtype as as_dtype
+from .fast_lstm import active_workspace, fast_step_backward, fast_step_forward
 from .layers import sigmoid
 
 
@@ -122,14 +125,22 @@ def lstm_backward(dh, cache):
 def lstm_step_functions():
     """The (forward, backward) pair for one LSTM step, chosen here and nowhere else.
 
-    On the cupy backend, while fused kernels are on (minil2o.backend.fused_kernels; the default,
-    switched off inside `with use_fused_kernels(False):`), the pair of minil2o.kernels: the same
-    equations with the cell's elementwise work fused into one CuPy kernel each way. Everywhere else
-    lstm_step_forward / lstm_step_backward above, the reference (tests/test_bench.py checks on a GPU
-    that both give the same numbers)."""
+    * On the cupy backend, while fused kernels are on (minil2o.backend.fused_kernels; the default,
+      switched off inside `with use_fused_kernels(False):`), the pair of minil2o.kernels: the same
+      equations with the cell's elementwise work fused into one CuPy kernel each way
+      (tests/test_bench.py checks on a GPU that both give the same numbers).
+    * On the numpy backend, inside an unroll that owns a workspace (minil2o.fast_lstm.Workspace,
+      given to minil2o.meta.unroll), fast_step_forward / fast_step_backward: the same operations in
+      the same order, written in place into the workspace's reused arrays (the same numbers, bit
+      for bit; tests/test_fast_lstm.py). NumPy only: the array API has no out=.
+    * Everywhere else lstm_step_forward / lstm_step_backward above, the reference.
+    """
     if fused_kernels():
         from .kernels import fused_lstm_step_backward, fused_lstm_step_forward
         return fused_lstm_step_forward, fused_lstm_step_backward
+    workspace = active_workspace()
+    if workspace is not None and get_backend() == "numpy":
+        return partial(fast_step_forward, workspace), partial(fast_step_backward, workspace)
     return lstm_step_forward, lstm_step_backward
 
 

@@ -26,6 +26,7 @@ backward pass:
 which costs one Hessian-vector product per step (problem.hvp). (N.M) are the equations of tutorial
 chapter 4, where this is derived (docs/EQUATIONS.md).
 """
+import contextlib
 from dataclasses import dataclass, field
 
 from .backend import xp
@@ -35,6 +36,12 @@ def zeros_like_state(state):
     """Zero gradients for every entry of an optimizer state (arrays -> zeros, counters -> 0)."""
     return {k: (zeros_like_state(v) if isinstance(v, dict) else
                 xp.zeros_like(v) if hasattr(v, "shape") else 0) for k, v in state.items()}
+
+
+def copy_state(state):
+    """An optimizer state with every array copied (so that it outlives a reused workspace)."""
+    return {k: (copy_state(v) if isinstance(v, dict) else
+                xp.asarray(v, copy=True) if hasattr(v, "shape") else v) for k, v in state.items()}
 
 
 def meta_weights(K, weighting):
@@ -56,18 +63,31 @@ class Truncation:
     batches: list = field(default_factory=list)   # the minibatch each f and grad was taken on
     caches: list = field(default_factory=list)    # optimizer step caches, t = 0..K-1
     state: dict = None                            # optimizer state after the last step
+    workspace: object = None                      # where the caches live (see unroll)
 
 
-def unroll(opt, phi, problem, theta, state, batches, start=None, fixed_grads=None):
+def unroll(opt, phi, problem, theta, state, batches, start=None, fixed_grads=None, workspace=None):
     """Run K = len(batches) - 1 optimizer steps from theta (n,) and state: eq. (1), with the
     [g_t, h_{t+1}] = m(grad_t, h_t; phi) of eq. (3); the loop of Lv et al., section 3.1.
 
     batches[t] is the minibatch for f and grad at theta_t (t = 0..K). `start` = (f_0, grad_0) when
     already known (the last step of the previous truncation). With `fixed_grads`, the optimizer is
     fed those gradients instead of the true ones (the dashed edges cut, for numerical checks).
-    Returns a Truncation.
+    With a `workspace` (minil2o.fast_lstm.Workspace, kept by the caller from one truncation to the
+    next), the LSTM steps keep their caches in its reused arrays (on NumPy; the same numbers): the
+    Truncation is then valid until the next unroll with that workspace, and its final state is
+    copied out of it. Returns a Truncation.
     """
-    tr = Truncation()
+    tr = Truncation(workspace=workspace)
+    with workspace.forward_pass() if workspace else contextlib.nullcontext():
+        tr.state = unroll_steps(tr, opt, phi, problem, theta, state, batches, start, fixed_grads)
+    if workspace:
+        tr.state = copy_state(tr.state)
+    return tr
+
+
+def unroll_steps(tr, opt, phi, problem, theta, state, batches, start, fixed_grads):
+    """The loop of unroll: fills tr step by step and returns the optimizer's final state."""
     f, grad = start if start is not None else problem.loss_and_grad(theta, batches[0])
     for t in range(len(batches)):
         tr.thetas.append(theta)
@@ -81,8 +101,7 @@ def unroll(opt, phi, problem, theta, state, batches, start=None, fixed_grads=Non
         tr.caches.append(cache)
         theta = theta + update                                        # eq. (1)
         f, grad = problem.loss_and_grad(theta, batches[t + 1])
-    tr.state = state
-    return tr
+    return state
 
 
 def meta_loss(tr, weights, num_problems=1):
@@ -107,8 +126,9 @@ def meta_gradient(opt, phi, problem, tr, weights, second_derivatives=False):
     for t in range(K, 0, -1):
         if weights[t - 1] != 0.0:
             a = a + (weights[t - 1] * scale) * tr.grads[t]            # a_t = w_t grad_t + a_{t+1}
-        d_phi_t, d_state, d_grad = opt.step_backward(phi, a, d_state, tr.caches[t - 1],
-                                                     need_d_grad=second_derivatives)
+        with tr.workspace.backward_step() if tr.workspace else contextlib.nullcontext():
+            d_phi_t, d_state, d_grad = opt.step_backward(phi, a, d_state, tr.caches[t - 1],
+                                                         need_d_grad=second_derivatives)
         for k in d_phi:
             d_phi[k] += d_phi_t[k]
         if second_derivatives:                                        # the dashed edge of step t-1

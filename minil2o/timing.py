@@ -18,17 +18,28 @@ def synchronize():
         cupy.cuda.get_current_stream().synchronize()
 
 
-def timed(fn, repeat):
-    """Run fn once to warm up, then `repeat` times; returns the list of seconds."""
+def once(fn):
+    """Seconds for one call of fn, the GPU's queued work included."""
+    synchronize()
+    start = time.perf_counter()
     fn()
     synchronize()
-    seconds = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        synchronize()
-        seconds.append(time.perf_counter() - start)
-    return seconds
+    return time.perf_counter() - start
+
+
+def timed(fn, repeat):
+    """Run fn once to warm up, then `repeat` times; returns the list of seconds."""
+    once(fn)
+    return [once(fn) for _ in range(repeat)]
+
+
+def timed_pair(fn_a, fn_b, repeat):
+    """fn_a and fn_b by turns, `repeat` times each after a warm-up of each: two lists of seconds.
+    On a shared machine whose load comes and goes, the two see the same conditions."""
+    once(fn_a)
+    once(fn_b)
+    pairs = [(once(fn_a), once(fn_b)) for _ in range(repeat)]
+    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 def peak_bytes(fn):
@@ -58,3 +69,43 @@ def summary(seconds, work):
     return {"seconds": best, "median_seconds": statistics.median(seconds),
             "coord_steps_per_s": work / best}
 
+
+
+class Stopwatch:
+    """Seconds spent in chosen methods of chosen objects, added up over calls by name.
+
+        watch = Stopwatch()
+        watch.wrap(opt, "step_forward", "optimizer forward")   # opt.step_forward is now timed
+        ...; watch.seconds["optimizer forward"]
+
+    The wrapper is an attribute of that one object (the class is untouched; restore() removes it)
+    and waits for the GPU before and after each call, so a call is charged for its own work only.
+    """
+
+    def __init__(self):
+        self.seconds, self.patched = {}, []
+
+    def patch(self, obj, attr, value):
+        """Set obj.attr = value on the instance until restore()."""
+        setattr(obj, attr, value)
+        self.patched.append((obj, attr))
+
+    def restore(self):
+        for obj, attr in self.patched:
+            vars(obj).pop(attr, None)
+        self.patched = []
+
+    def wrap(self, obj, method, name):
+        inner = getattr(obj, method)
+        self.seconds.setdefault(name, 0.0)
+
+        def timed_call(*args, **kwargs):
+            synchronize()
+            start = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                synchronize()
+                self.seconds[name] += time.perf_counter() - start
+        self.patch(obj, method, timed_call)
+        return obj

@@ -19,6 +19,7 @@ NumericalError; phi is never updated with a non-finite value, so no checkpoint e
     Trainer        the loop: train_problem (truncations, meta-updates), run (epochs), score
 """
 import math
+import time
 import weakref
 from dataclasses import dataclass, fields
 
@@ -28,6 +29,7 @@ from .backend import to_float
 from .errors import NumericalError, UsageError
 from .evaluate import learning_curves
 from .factories import LEARNED, build_family, build_learned, check_truncation_memory
+from .fast_lstm import Workspace
 from .faults import adam_fault, describe, find_fault
 from .flat import clip_by_norm, flatten, unflatten
 from .meta import meta_gradient, meta_loss, meta_weights, unroll
@@ -172,6 +174,7 @@ class Trainer:
         self.adam_state = self.meta_opt.init_state(flatten(self.phi).shape[0], config.dtype)
         self.best_phi, self.best_score, self.epoch = dict(self.phi), math.inf, 0
         self.ema, self.history, self.skipped, self.skipped_epoch = None, [], 0, 0
+        self.workspace = Workspace()          # the unroll's reused arrays (minil2o.fast_lstm)
 
     def lock_folder(self):
         """Take out_dir's lock (minil2o.runlock) unless held; released by run() when it ends, or
@@ -199,7 +202,8 @@ class Trainer:
         batches, start, losses = [problem.sample_batch(self.rng)], None, []
         for k in range(c.horizon // c.unroll):
             batches += [problem.sample_batch(self.rng) for _ in range(c.unroll)]
-            tr = unroll(self.opt, self.phi, problem, theta, state, batches, start)
+            tr = unroll(self.opt, self.phi, problem, theta, state, batches, start,
+                        workspace=self.workspace)
             loss = to_float(meta_loss(tr, self.weights, problem.num_problems))
             d_phi = self.meta_gradient(problem, tr)
             flat = flatten(d_phi)                                           # (P,)
@@ -256,7 +260,7 @@ class Trainer:
         bar = tqdm(total=total, initial=self.epoch * c.problems_per_epoch, disable=not progress,
                    desc=f"meta-training {c.optimizer} on {c.problem}", unit="problem")
         while self.epoch < c.epochs:
-            epoch_losses = []
+            epoch_losses, self.epoch_started = [], time.perf_counter()
             for i in range(c.problems_per_epoch):
                 losses = self.train_problem(i)
                 for loss in losses:
@@ -303,8 +307,10 @@ class Trainer:
                              "best_score": self.best_score, "skipped": self.skipped,
                              "skipped_in_epoch": self.skipped_epoch})
         self.skipped_epoch = 0
+        per_hour = self.config.problems_per_epoch * 3600 / (time.perf_counter() - self.epoch_started)
         self.log(f"epoch {self.epoch}/{self.config.epochs}: meta-loss {train_loss:.5g}, "
-                 f"{self.config.selection} score {score:.5g} (best {self.best_score:.5g})")
+                 f"{self.config.selection} score {score:.5g} (best {self.best_score:.5g}), "
+                 f"{per_hour:.4g} problems/hour")
         if self.out_dir is not None:
             self.save()
 

@@ -1,0 +1,200 @@
+"""The LSTM step of minil2o.lstm computed in place, in memory that is reused: the NumPy fast path.
+
+The reference pair lstm_step_forward / lstm_step_backward (minil2o.lstm) writes each equation as one
+expression, and every expression allocates a fresh (n, H) or (n, 4H) array. Over a truncation of K
+steps on n coordinates that is hundreds of megabytes allocated, zeroed by the operating system page
+by page, and freed again, every truncation. Here the same equations, in the same order of
+operations (so the numbers are the same, bit for bit), write into arrays of a Workspace:
+
+    Workspace              the arrays of one truncation's LSTM steps, kept from one truncation
+                           (and problem) to the next; the unroll owns it (minil2o.meta.unroll)
+    fast_step_forward      lstm_step_forward with out= into the workspace      (N, D) -> (N, H)
+    fast_step_backward     lstm_step_backward the same way
+
+A Workspace hands out arrays in the order they are asked for. The forward pass of a truncation asks
+for the same arrays in the same order every time (step by step, layer by layer), so the first
+truncation allocates them and every later one reuses them; the caches of a Truncation therefore stay
+valid only until the next unroll with the same workspace. The backward pass needs only the arrays
+of the step it is in and of the step after it (the state gradients flowing back), so it alternates
+between two sets. Arrays that live only inside one call (the work arrays) are kept by name and shape.
+What a truncation no longer asks for (another problem size, a shorter truncation) is let go.
+
+NumPy only: the array API standard has no out= (array_api_strict refuses it), so minil2o.lstm's
+lstm_step_functions picks this pair only on the numpy backend, and only inside an unroll that has a
+workspace; everywhere else the reference runs. tests/test_fast_lstm.py checks that both agree.
+"""
+import contextlib
+
+import numpy as np
+
+_current = {"workspace": None}                     # the workspace of the running unroll, if any
+
+
+def active_workspace():
+    """The Workspace whose forward pass or backward step is running (None outside them)."""
+    return _current["workspace"]
+
+
+class Arena:
+    """Arrays handed out in order: the k-th request after rewind() gets the k-th array (allocated
+    on the first request, or again when its shape or dtype changes); trim() lets go of the arrays
+    past the last request (a shorter truncation, a smaller problem)."""
+
+    def __init__(self):
+        self.arrays, self.cursor = [], 0
+
+    def rewind(self):
+        self.cursor = 0
+
+    def take(self, shape, dtype):
+        k, self.cursor = self.cursor, self.cursor + 1
+        if k < len(self.arrays) and self.arrays[k].shape == shape and self.arrays[k].dtype == dtype:
+            return self.arrays[k]
+        array = np.empty(shape, dtype=dtype)
+        self.arrays[k:k + 1] = [array]
+        return array
+
+    def trim(self):
+        del self.arrays[self.cursor:]
+
+    def nbytes(self):
+        return sum(a.nbytes for a in self.arrays)
+
+
+class Workspace:
+    """The LSTM steps' memory for the truncations of one unroll after another (see the module).
+
+        ws = Workspace()
+        tr = unroll(..., workspace=ws)        # forward: step caches in ws.forward
+        meta_gradient(..., tr, ...)           # backward: ws.backward[0] and [1] by turns
+    """
+
+    def __init__(self):
+        self.forward = Arena()                     # every step's cache, one truncation
+        self.backward = (Arena(), Arena())         # the current backward step's, and the last's
+        self.turn = 0
+        self.work = {}                             # (name, shape, dtype) -> array, within a call
+        self.used = set()                          # the keys of work asked for since forward_pass
+        self.active = None                         # the arena that take() hands out from
+
+    @contextlib.contextmanager
+    def forward_pass(self):
+        """Inside the block, LSTM steps run by the fast path and keep their caches here. Work
+        arrays the last truncation did not ask for are let go (the problem's size changed)."""
+        self.work = {k: v for k, v in self.work.items() if k in self.used}
+        self.used = set()
+        self.forward.rewind()
+        with self.use(self.forward):
+            yield
+
+    @contextlib.contextmanager
+    def backward_step(self):
+        """Inside the block, one backward step (of the whole stack) takes its arrays from the set
+        the step before last used; the state gradients of the step after it stay untouched."""
+        self.turn = 1 - self.turn
+        self.backward[self.turn].rewind()
+        with self.use(self.backward[self.turn]):
+            yield
+
+    @contextlib.contextmanager
+    def use(self, arena):
+        before = self.active, _current["workspace"]
+        self.active, _current["workspace"] = arena, self
+        try:
+            yield
+        finally:
+            self.active, _current["workspace"] = before
+            arena.trim()
+
+    def take(self, shape, dtype):
+        return self.active.take(shape, dtype)
+
+    def scratch(self, name, shape, dtype):
+        key = (name, shape, np.dtype(dtype))
+        self.used.add(key)
+        if key not in self.work:
+            self.work[key] = np.empty(shape, dtype=dtype)
+        return self.work[key]
+
+    def nbytes(self):
+        """Bytes held: caches, backward sets and work arrays."""
+        return (self.forward.nbytes() + sum(a.nbytes() for a in self.backward)
+                + sum(a.nbytes for a in self.work.values()))
+
+
+# ---------------------------------------------------------------------------------------------
+# One LSTM step, forward and backward: the equations of minil2o.lstm.lstm_step_forward and
+# lstm_step_backward (see their docstrings), each operation written into an array of the workspace.
+# The gates are kept gate by gate, (4, N, H): each gate block is contiguous, so every elementwise
+# operation runs over contiguous memory (on the (N, 4H) layout each (N, H) block is 20 numbers in
+# every row of 80, and NumPy runs such operations several times slower).
+# ---------------------------------------------------------------------------------------------
+
+def by_gate(W, dtype):
+    """(..., 4H) weights or bias as (4, ..., H), gate by gate, with the sigmoid gates' columns
+    halved: then x W_ifo / 2 = (x W_ifo) / 2 exactly (halving is exact in floating point), so the
+    products give the 0.5 a_ifo of sigma(a) = 0.5 tanh(0.5 a) + 0.5 without a pass of their own."""
+    H = W.shape[-1] // 4
+    half = np.array([0.5, 0.5, 0.5, 1.0], dtype=dtype).reshape(4, *([1] * W.ndim))
+    return np.moveaxis(W.reshape(*W.shape[:-1], 4, H), -2, 0) * half   # (4, ..., H)
+
+
+def fast_step_forward(ws, x, h_prev, c_prev, Wx, Wh, b):
+    """lstm_step_forward (same inputs, outputs and cache, the same numbers) into ws's arrays.
+
+        a = x Wx + h_prev Wh + b;  [i, f, o] = 0.5 tanh(0.5 a_ifo) + 0.5;  g = tanh(a_g)
+        c = f * c_prev + i * g;    h = o * tanh(c)
+    """
+    N, H = h_prev.shape
+    dt = h_prev.dtype
+    gates = ws.take((4, N, H), dt)                             # [i, f, o, g], (4, N, H)
+    c, tanh_c, h = (ws.take((N, H), dt) for _ in range(3))     # (N, H) each
+    np.matmul(x, by_gate(Wx, dt), out=gates)
+    gates += np.matmul(h_prev, by_gate(Wh, dt), out=ws.scratch("4NH", (4, N, H), dt))
+    gates += by_gate(b, dt)[:, None, :]                        # [a_ifo / 2, a_g], (4, N, H)
+    np.tanh(gates, out=gates)
+    ifo = gates[:3]                                            # (3, N, H)
+    ifo *= 0.5
+    ifo += 0.5                                                 # sigma(a_ifo)
+    i, f, o, g = gates                                         # (N, H) each
+    np.multiply(f, c_prev, out=c)
+    c += np.multiply(i, g, out=ws.scratch("NH", (N, H), dt))   # c = f c_prev + i g
+    np.tanh(c, out=tanh_c)
+    np.multiply(o, tanh_c, out=h)
+    return h, c, (x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c)
+
+
+def fast_step_backward(ws, dh, dc, cache):
+    """lstm_step_backward (same inputs, outputs, the same numbers) into ws's arrays:
+
+        dc_total = dc + dh o (1 - tanh(c)^2);   dc_prev = dc_total f
+        da = [dc_total g i (1-i), dc_total c_prev f (1-f), dh tanh(c) o (1-o), dc_total i (1-g^2)]
+        dx = da Wx^T;  dh_prev = da Wh^T;  dWx = x^T da;  dWh = h_prev^T da;  db = sum_rows da
+
+    da is formed gate by gate, (4, N, H), and copied once into the (N, 4H) layout of the products.
+    """
+    x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c = cache
+    N, H = h_prev.shape
+    dt = h_prev.dtype
+    ifo = i.base[:3]                              # the forward's sigmoid gates, (3, N, H)
+    da = ws.scratch("4NH", (4, N, H), dt)                      # gate by gate, (4, N, H)
+    dct = ws.scratch("dct", (N, H), dt)                        # (N, H)
+    dc_prev, dh_prev = ws.take((N, H), dt), ws.take((N, H), dt)  # (N, H) each, outlive the call
+    one_minus = ws.scratch("NH", (N, H), dt)                   # (N, H)
+    np.subtract(1.0, np.multiply(tanh_c, tanh_c, out=one_minus), out=one_minus)  # 1 - tanh(c)^2
+    np.multiply(dh, o, out=dct)
+    dct *= one_minus
+    dct += dc                                                  # dc_total
+    np.multiply(dct, g, out=da[0])
+    np.multiply(dct, c_prev, out=da[1])
+    np.multiply(dh, tanh_c, out=da[2])
+    da[:3] *= ifo
+    rows = ws.scratch("N4H", (N, 4 * H), dt)        # da as (N, 4H) below; first 1 - s, (3, N, H)
+    da[:3] *= np.subtract(1.0, ifo, out=rows.reshape(4, N, H)[:3])  # d a_i, d a_f, d a_o
+    np.multiply(dct, i, out=da[3])
+    da[3] *= np.subtract(1.0, np.multiply(g, g, out=one_minus), out=one_minus)  # d a_g
+    np.copyto(rows.reshape(N, 4, H), np.moveaxis(da, 0, 1))
+    dx = np.matmul(rows, Wx.T, out=ws.take((N, x.shape[1]), dt))  # (N, D)
+    np.matmul(rows, Wh.T, out=dh_prev)
+    np.multiply(dct, f, out=dc_prev)
+    return dx, dh_prev, dc_prev, x.T @ rows, h_prev.T @ rows, np.sum(rows, axis=0)
