@@ -175,7 +175,8 @@ plt.tight_layout()
 # | RMSprop | $v_t = \gamma v_{t-1} + (1-\gamma) g_t^2, \quad \Delta\theta_t = -\alpha\, g_t / (\sqrt{v_t} + \epsilon)$ |
 # | Adam | $m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\ \ v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\ \ \hat m_t = \frac{m_t}{1-\beta_1^t},\ \ \hat v_t = \frac{v_t}{1-\beta_2^t},\ \ \Delta\theta_t = -\alpha\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}$ |
 #
-# ($\epsilon$ sits where Torch7 puts it, whose defaults both papers used for their baselines.) Three rows,
+# ($\epsilon$ sits where Torch7 puts it; Andrychowicz et al. ran their baselines with Torch7's defaults,
+# section 3, and Lv et al. with TensorFlow's, section 5.) Three rows,
 # written exactly as the table says, as pure functions of the gradient and a state dict:
 
 # %%

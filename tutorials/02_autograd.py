@@ -52,7 +52,8 @@ from minil2o.gradcheck import check_gradients, rel_error
 #
 # so if we visit the operations from the last to the first (reverse topological order), starting from
 # $\bar L = 1$, every $\bar v$ is complete before it is passed on. One backward sweep gives the gradient
-# with respect to *all* inputs at about the cost of one forward pass; that is why a network with
+# with respect to *all* inputs at about the cost of one forward pass (each operation is visited once,
+# and its step (2.1) costs a small constant times the operation itself); that is why a network with
 # thousands of parameters can be trained by gradient descent at all. The `+=` matters: a value used
 # twice receives two contributions.
 #

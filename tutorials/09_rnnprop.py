@@ -69,7 +69,7 @@ from minil2o.runs import load_optimizer
 # $$x_t = \left(\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon},\ \frac{g_t}{\sqrt{\hat v_t} + \epsilon}\right),
 # \qquad \epsilon = 10^{-8}. \tag{9.2}$$
 #
-# Multiply every gradient by $c > 0$: $\hat m_t$ and $\sqrt{\hat v_t}$ both scale by $c$, and (up to
+# Multiply every gradient by $c > 0$: $\hat m_t$ and $\sqrt{\hat v_t}$ both scale by $c$ (as for Adam in (1.5)), and (up to
 # $\epsilon$) $x_t$ does not change. From scratch against `RNNprop.relative_inputs`, and the
 # invariance (the same from-scratch check as the workbook's `rnnprop_relative_inputs`:
 # `minil2o workbook check w.py rnnprop_relative_inputs`):
