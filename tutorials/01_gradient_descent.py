@@ -58,9 +58,13 @@ from minil2o.problems import QuadraticFamily, QuadraticProblem
 # $$\theta_{t+1} = \theta_t - \alpha \nabla f(\theta_t), \qquad \theta_t \approx \theta(t\alpha). \tag{1.2}$$
 #
 # Our test function is the optimizee of Andrychowicz et al.'s first experiment (section 3.1), a
-# quadratic $f(\theta) = \lVert W\theta - y\rVert^2$, with gradient $\nabla f = 2W^\top(W\theta - y)$ and
-# constant Hessian $H = 2W^\top W$. `QuadraticProblem` gives both, the gradient written by hand. We take
-# $d = 2$ so that we can draw it.
+# quadratic $f(\theta) = \lVert W\theta - y\rVert^2$. With the residual $r = W\theta - y$, $f = r^\top r$
+# changes by $df = 2r^\top dr = 2 r^\top W\,d\theta$, so its gradient is $\nabla f = 2W^\top(W\theta - y)$;
+# that is affine in $\theta$ with matrix $2W^\top W$, so the Hessian is the constant $H = 2W^\top W$
+# (chapter 5 numbers both, (5.2) and (5.3)). `QuadraticProblem` gives both, the gradient written by
+# hand. We take $d = 2$ so that we can draw it. Here $W$ is square and invertible, so the minimizer
+# $\theta^\star = W^{-1}y$ has $f(\theta^\star) = 0$, and since $y = W\theta^\star$ the gradient is
+# $\nabla f(\theta) = 2W^\top W(\theta - \theta^\star) = H(\theta - \theta^\star)$.
 
 # %%
 rng = np.random.default_rng(5)
@@ -86,14 +90,20 @@ theta0 = asarray(theta0_host, dtype="float64")
 
 
 # %% [markdown]
-# On a quadratic the flow (1.1) has a closed form. With $\theta^\star$ the minimizer and
-# $H = V \Lambda V^\top$,
+# On a quadratic the flow (1.1) has a closed form. With $\nabla f = H(\theta - \theta^\star)$ it reads
+# $\frac{d}{ds}(\theta - \theta^\star) = -H(\theta - \theta^\star)$, a linear ODE. Diagonalize
+# $H = V \Lambda V^\top$ ($V$ orthogonal, $\Lambda$ the eigenvalues) and write $e = V^\top(\theta - \theta^\star)$:
+# then $de_i/ds = -\lambda_i e_i$, so $e_i(s) = e^{-s\lambda_i} e_i(0)$, and back in $\theta$,
 #
-# $$\theta(s) = \theta^\star + V e^{-s\Lambda} V^\top (\theta_0 - \theta^\star), \tag{1.3}$$
+# $$\theta(s) = \theta^\star + V e^{-s\Lambda} V^\top (\theta_0 - \theta^\star). \tag{1.3}$$
 #
-# and Euler's method gives $\theta_t - \theta^\star = (I - \alpha H)^t(\theta_0 - \theta^\star)$. Euler
-# is first-order accurate: at a fixed time $s = t\alpha$, the distance between (1.2) and (1.3) shrinks
-# in proportion to $\alpha$. The check: ten times smaller steps, ten times smaller error.
+# Euler's method (1.2) with the same gradient gives $\theta_{t+1} - \theta^\star = (I - \alpha H)(\theta_t - \theta^\star)$,
+# so $\theta_t - \theta^\star = (I - \alpha H)^t(\theta_0 - \theta^\star)$. Euler is first-order accurate:
+# by Taylor's theorem $\theta(s + \alpha) = \theta(s) + \alpha\,\theta'(s) + O(\alpha^2)$, so each step
+# makes an error of order $\alpha^2$; reaching a fixed time $s = t\alpha$ takes $s/\alpha$ steps, and
+# since a stable step does not amplify earlier errors ($\lVert I - \alpha H\rVert \le 1$), they add up to
+# order $(s/\alpha)\,\alpha^2 = s\,\alpha$. So at a fixed time the distance between (1.2) and (1.3)
+# shrinks in proportion to $\alpha$. The check: ten times smaller steps, ten times smaller error.
 
 # %%
 def flow(s):
@@ -116,8 +126,10 @@ for lr in (0.1 / lam[-1], 0.01 / lam[-1], 0.001 / lam[-1]):
 #
 # $$|1 - \alpha\lambda_i| < 1 \ \text{ for all } i \iff 0 < \alpha < \frac{2}{\lambda_{\max}}. \tag{1.4}$$
 #
-# The slowest direction contracts by $1 - \alpha\lambda_{\min}$ per step, so the largest stable step
-# still needs about $\lambda_{\max}/\lambda_{\min}$ (the condition number) steps per e-fold. Below:
+# The slowest direction contracts by $1 - \alpha\lambda_{\min}$ per step, so shrinking its error by a
+# factor $e$ takes $-1/\log(1 - \alpha\lambda_{\min}) \approx 1/(\alpha\lambda_{\min})$ steps, and with
+# $\alpha < 2/\lambda_{\max}$ that is more than $\lambda_{\max}/(2\lambda_{\min})$: even the largest stable
+# step needs a number of steps per e-fold of the order of the condition number $\lambda_{\max}/\lambda_{\min}$. Below:
 # iterates on the contours of $f$ and the loss, for steps on both sides of $2/\lambda_{\max}$.
 
 # %%
@@ -143,7 +155,9 @@ plt.tight_layout()
 # Larger steps are faster as long as (1.4) holds: $1.9/\lambda_{\max}$ zig-zags across the steep
 # direction (its factor there is $1 - 1.9 = -0.9$) but contracts the slow direction most, and
 # $2.05/\lambda_{\max}$ diverges, as (1.4) says. (On a quadratic the best constant step is
-# $2/(\lambda_{\min} + \lambda_{\max})$.) Gradient descent needs $\lambda_{\max}$,
+# $2/(\lambda_{\min} + \lambda_{\max})$: the slowest factor $\max_i |1 - \alpha\lambda_i|$ is the larger of
+# $1 - \alpha\lambda_{\min}$, which falls with $\alpha$, and $\alpha\lambda_{\max} - 1$, which grows, so it is
+# smallest where the two are equal, $\alpha(\lambda_{\min} + \lambda_{\max}) = 2$.) Gradient descent needs $\lambda_{\max}$,
 # which nobody tells it. Each hand-designed rule below is a different guess at how to choose the step
 # per coordinate from the gradients seen so far.
 #
@@ -161,7 +175,8 @@ plt.tight_layout()
 # | RMSprop | $v_t = \gamma v_{t-1} + (1-\gamma) g_t^2, \quad \Delta\theta_t = -\alpha\, g_t / (\sqrt{v_t} + \epsilon)$ |
 # | Adam | $m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\ \ v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\ \ \hat m_t = \frac{m_t}{1-\beta_1^t},\ \ \hat v_t = \frac{v_t}{1-\beta_2^t},\ \ \Delta\theta_t = -\alpha\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}$ |
 #
-# ($\epsilon$ sits where Torch7 puts it, whose defaults both papers used for their baselines.) Three rows,
+# ($\epsilon$ sits where Torch7 puts it; Andrychowicz et al. ran their baselines with Torch7's defaults,
+# section 3, and Lv et al. with TensorFlow's, section 5.) Three rows,
 # written exactly as the table says, as pure functions of the gradient and a state dict:
 
 # %%
@@ -235,8 +250,10 @@ plt.title("10-d quadratics, tuned hand-designed optimizers");
 #
 # Lv et al. split Table 1 into two classes. SGD and Momentum take their effective step from the
 # *absolute* size of the gradient; Adagrad, Adadelta, RMSprop and Adam from its size *relative* to the
-# root of a moving second moment. Scale the optimizee, $f_c(\theta) = c f(\theta)$, so that
-# $\nabla f_c = c\,\nabla f$. Then
+# root of a moving second moment. Scale the optimizee by $c > 0$, $f_c(\theta) = c f(\theta)$, so that
+# $\nabla f_c = c\,\nabla f$. Adam's $m_t$ is linear in the gradients and $v_t$ is linear in their
+# squares, so feeding $cg$ gives $\hat m_t(cg) = c\,\hat m_t(g)$ and $\hat v_t(cg) = c^2\,\hat v_t(g)$,
+# whose root is $c\sqrt{\hat v_t(g)}$. Then
 #
 # $$\text{SGD: } \Delta\theta_t = -\alpha c\, g_t, \qquad
 # \text{Adam: } \frac{\hat m_t(c g)}{\sqrt{\hat v_t(c g)}} = \frac{c\, \hat m_t(g)}{c \sqrt{\hat v_t(g)}}

@@ -52,12 +52,16 @@ from minil2o.gradcheck import check_gradients, rel_error
 #
 # so if we visit the operations from the last to the first (reverse topological order), starting from
 # $\bar L = 1$, every $\bar v$ is complete before it is passed on. One backward sweep gives the gradient
-# with respect to *all* inputs at about the cost of one forward pass; that is why a network with
+# with respect to *all* inputs at about the cost of one forward pass (each operation is visited once,
+# and its step (2.1) costs a small constant times the operation itself); that is why a network with
 # thousands of parameters can be trained by gradient descent at all. The `+=` matters: a value used
 # twice receives two contributions.
 #
 # A scalar engine from scratch: each value remembers its inputs and the local derivatives
-# $\partial v/\partial u$; `backward` orders the graph and applies (2.1).
+# $\partial v/\partial u$; `backward` orders the graph and applies (2.1). The local derivatives are
+# those of calculus: $\partial(u + w)/\partial u = 1$, $\partial(uw)/\partial u = w$, and for
+# $t = \tanh u = \sinh u / \cosh u$ the quotient rule gives
+# $t' = (\cosh^2 u - \sinh^2 u)/\cosh^2 u = 1 - t^2$.
 
 # %%
 class Scalar:
@@ -90,8 +94,8 @@ class Scalar:
 
 
 # %% [markdown]
-# Check it on $L = \tanh(ab + a)$, where $a$ is used twice. By hand,
-# $\partial L/\partial a = (1 - L^2)(b + 1)$ and $\partial L/\partial b = (1 - L^2)\,a$.
+# Check it on $L = \tanh(ab + a)$, where $a$ is used twice. By hand (the chain rule with
+# $\tanh' = 1 - \tanh^2$), $\partial L/\partial a = (1 - L^2)(b + 1)$ and $\partial L/\partial b = (1 - L^2)\,a$.
 
 # %%
 a, b = Scalar(0.5), Scalar(-1.2)
@@ -120,7 +124,10 @@ draw_graph(ax, nodes, edges, r"$L = \tanh(ab + a)$: values and adjoints")
 # ## 2.2 The library's engine: the same idea on arrays
 #
 # `minil2o.autograd.Tensor` holds an array, and each operation's backward closure is (2.1) for that
-# operation, written for arrays. For a matrix product $Z = XW$ (with $\bar Z$ the adjoint of $Z$):
+# operation, written for arrays. For a matrix product $Z = XW$ (with $\bar Z$ the adjoint of $Z$),
+# $Z_{nm} = \sum_d X_{nd} W_{dm}$, so $\partial Z_{nm}/\partial X_{nd} = W_{dm}$ and
+# $\partial Z_{nm}/\partial W_{dm} = X_{nd}$; (2.1) sums over every $Z_{nm}$ that used the entry:
+# $\bar X_{nd} \mathrel{+}= \sum_m \bar Z_{nm} W_{dm}$ and $\bar W_{dm} \mathrel{+}= \sum_n X_{nd} \bar Z_{nm}$, that is,
 #
 # $$\bar X \mathrel{+}= \bar Z\, W^\top, \qquad \bar W \mathrel{+}= X^\top \bar Z. \tag{2.2}$$
 #
@@ -163,7 +170,8 @@ print("b: engine vs eq. (2.3):", rel_error(b.grad, xp.sum(Z_bar, axis=0)))
 # `custom_op` puts such a pair into the graph as one node: its backward is the vector-Jacobian product,
 # $\bar\theta = \bar f\, \nabla f(\theta)$ for a scalar $f$. This is how the engine runs a whole
 # unrolled optimization in chapter 4. The same gradient wrapped as a *new leaf*, `Tensor(grad)`, has no
-# inputs, so nothing flows back through it: that is the paper's "dashed edges dropped".
+# inputs, so nothing flows back through it: that is the "dashed edges dropped" of Andrychowicz et al.
+# 2016 (section 2 and its Fig. 2, drawn in chapter 4).
 
 # %%
 from minil2o.problems import QuadraticFamily
@@ -183,8 +191,13 @@ print("theta.grad vs 3 * grad:", rel_error(theta.grad, 3.0 * grad))
 #
 # $$\frac{\partial f}{\partial x_i} \approx \frac{f(x + h e_i) - f(x - h e_i)}{2h}. \tag{2.4}$$
 #
-# By Taylor's theorem the truncation error is $\frac{h^2}{6} \partial_i^3 f$, and rounding adds about
-# $\epsilon_{\text{mach}} |f| / h$: the error is smallest near $h \approx \epsilon_{\text{mach}}^{1/3}$,
+# By Taylor's theorem, $f(x \pm h e_i) = f \pm h\,\partial_i f + \frac{h^2}{2}\partial_i^2 f \pm \frac{h^3}{6}\partial_i^3 f
+# + O(h^4)$; in the difference the even terms cancel, so the truncation error is $\frac{h^2}{6} \partial_i^3 f$
+# (up to $O(h^4)$). Rounding adds about
+# $\epsilon_{\text{mach}} |f| / h$ (each value of $f$ carries a relative rounding error of about
+# $\epsilon_{\text{mach}}$, and the difference is divided by $2h$). The sum $a h^2 + b/h$, with
+# $a = |\partial_i^3 f|/6$ and $b \approx \epsilon_{\text{mach}}|f|$, is smallest where
+# its derivative $2ah - b/h^2$ vanishes, at $h \propto \epsilon_{\text{mach}}^{1/3}$,
 # where it is about $\epsilon_{\text{mach}}^{2/3}$: $10^{-11}$ in float64 but $10^{-5}$ in float32. So
 # gradient checks run in float64. We compare gradients with the relative error
 #
@@ -248,6 +261,7 @@ errors = check_gradients(lambda X, W, b: forward(Tensor(X), Tensor(W), Tensor(b)
 # ## Exercises
 #
 # 1. **Sigmoid as a custom op.** The derivative of $\sigma(x) = 1/(1 + e^{-x})$ is
+#    $e^{-x}/(1 + e^{-x})^2 = \sigma(x) \cdot \frac{e^{-x}}{1 + e^{-x}}$, and $\frac{e^{-x}}{1 + e^{-x}} = 1 - \sigma(x)$:
 #    $$\sigma'(x) = \sigma(x)\,(1 - \sigma(x)), \quad\text{so}\quad \bar x = \bar s \odot s \odot (1 - s). \tag{2.6}$$
 #    Implement `my_sigmoid` below with `custom_op([x], s, lambda s_bar: [...])`: the forward value `s`
 #    and the backward rule (2.6). The check compares $s$ with $1/(1+e^{-x})$ and $\bar x$ with central

@@ -103,7 +103,8 @@ print("h: from scratch vs minil2o", rel_error(h, h_lib), "| c:", rel_error(c, c_
 # \bar f = \bar c_{\text{tot}} \odot c_{\text{prev}}, \quad \bar g = \bar c_{\text{tot}} \odot i, \quad
 # \bar c_{\text{prev}} = \bar c_{\text{tot}} \odot f. \tag{3.6}$$
 #
-# Through the nonlinearities of (3.2), with $\sigma' = \sigma(1-\sigma)$ and $\tanh' = 1 - \tanh^2$:
+# Through the nonlinearities of (3.2), with $\sigma' = \sigma(1-\sigma)$ (2.6) and $\tanh' = 1 - \tanh^2$
+# (chapter 2, section 2.1); (3.5) used the latter too:
 #
 # $$\bar a = \big[\,\bar i \odot i(1-i),\ \ \bar f \odot f(1-f),\ \ \bar o \odot o(1-o),\ \ \bar g \odot (1-g^2)\,\big]. \tag{3.7}$$
 #
@@ -219,17 +220,21 @@ plt.title("gradient reaching back in time");
 # %% [markdown]
 # **Why the lines are straight: a product of Jacobians.** The loss sees $h_T$ only, and $x_t$ reaches
 # $h_T$ through the states in between. Write $s_t = (h_t, c_t)$ and $J_u = \partial s_u / \partial s_{u-1}$
-# for the Jacobian of one step (3.1) to (3.4). The chain rule through $T - t$ steps gives
+# for the Jacobian of one step (3.1) to (3.4). The chain rule through $T - t$ steps gives the first
+# formula below; the second follows because an operator norm is submultiplicative,
+# $\lVert AB\rVert \le \lVert A\rVert\,\lVert B\rVert$ (and $\lVert J^\top\rVert = \lVert J\rVert$), with
+# $C = \lVert \partial s_t/\partial x_t\rVert\,\lVert \partial L/\partial s_T\rVert$:
 #
 # $$\frac{\partial L}{\partial x_t} = \Big(\frac{\partial s_t}{\partial x_t}\Big)^{\!\top} J_{t+1}^\top J_{t+2}^\top
 # \cdots J_T^\top\, \frac{\partial L}{\partial s_T}, \qquad
-# \Big\lVert \frac{\partial L}{\partial x_t} \Big\rVert \lesssim C \prod_{u=t+1}^{T} \lVert J_u \rVert. \tag{3.11}$$
+# \Big\lVert \frac{\partial L}{\partial x_t} \Big\rVert \le C \prod_{u=t+1}^{T} \lVert J_u \rVert. \tag{3.11}$$
 #
 # If the factors have about the same size $\rho$, the norm behaves like $\rho^{T-t}$: a straight line on
 # the log scale, with slope $\log\rho$ per step. Two blocks of $J_u$ matter. Along the cell, (3.3)
 # gives $\partial c_u / \partial c_{u-1} = \operatorname{diag}(f_u)$: the forget gate itself. Along the hidden
 # state, $\partial h_u / \partial h_{u-1}$ goes through $W_h$ and the gates' derivatives (3.7), which
-# are at most $1/4$ for a sigmoid, so it is small when $W_h$ is. With zero biases and small weights
+# are at most $1/4$ for a sigmoid ($\sigma(1-\sigma)$ of (2.6) is largest at $\sigma = 1/2$) and at most 1
+# for tanh, so it is small when $W_h$ is. With zero biases and small weights
 # every gate sits near $\sigma(0) = 1/2$, so the cell path alone gives $\rho \approx 1/2$ (the printed
 # mean forget gate). The measured factors are somewhat larger (about 0.6): the hidden path adds to
 # the cell path, and more so for larger weights (the $k = 2$ line decays most slowly). This geometric decay (or, with $\rho > 1$, growth)

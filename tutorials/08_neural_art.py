@@ -28,8 +28,11 @@
 #
 # **The feature network.** Gatys et al. compute the losses on features of VGG-19; no pretrained VGG
 # can be had offline, so `minil2o.problems.art` uses a fixed network of three blocks of random 3x3
-# filters (16, 32, 64 channels) with ReLU and 2x2 max pooling. Gram matrices of random multi-scale
-# features are known to capture texture (the module docstring gives the references). **Sizes:** the
+# filters (16, 32, 64 channels) with ReLU and 2x2 max pooling. That Gram matrices of random
+# multi-scale features capture texture was shown by Ustyuzhaninov, Brendel, Gatys & Bethge 2016
+# ("Texture synthesis using shallow convolutional networks with random filters"), and for style
+# transfer with untrained deep networks by He, Wang & Hopcroft 2016 ("A powerful generative model
+# using random weights for the deep image representation"). **Sizes:** the
 # paper trains at 64 x 64 and tests at 128 x 128; here 32 x 32 keeps each step to a few
 # milliseconds. `minil2o reproduce dm-fig8-9-neural-art` runs the paper's sizes.
 
@@ -51,13 +54,14 @@ from minil2o.runs import load_optimizer
 # ## 8.1 The objective
 #
 # The parameters $\theta$ are the pixels of the image $X$ ($H\times W\times 3$, flattened: $n = 3HW$).
-# With $c$ the content image and $s$ the style image, the paper's objective is
+# With $c$ the content image and $s$ the style image, the paper's objective (section 3.4) is
 #
 # $$f(\theta) = \alpha\,\mathcal{L}_{\text{content}}(c, \theta) + \beta\,\mathcal{L}_{\text{style}}(s, \theta)
 # + \gamma\,\mathcal{L}_{\text{reg}}(\theta). \tag{8.1}$$
 #
 # Let $F_l(X)$ be block $l$'s feature map reshaped to $C_l$ channels by $M_l = H_l W_l$ positions. The
-# **content** term compares features of one deeper block $l_c$ position by position:
+# **content** term compares features of one deeper block $l_c$ position by position (the paper leaves
+# the three terms to Gatys et al.; (8.2) to (8.4) are this project's normalisation of them):
 #
 # $$\mathcal{L}_{\text{content}} = \operatorname{mean}_{k,m}\big(F_{l_c}(X) - F_{l_c}(c)\big)_{km}^2. \tag{8.2}$$
 #
@@ -182,11 +186,14 @@ plt.tight_layout()
 
 # %% [markdown]
 # The styled images take the texture's grain and contrast while the cat stays recognisable: the
-# random features are small (3 to 18 pixel neighbourhoods), so larger structures of a style are out
-# of their reach. The curves (right) compare the two optimizers: Adam lowers $f$ at every step, while
+# random features are small, so larger structures of a style are out of their reach. (Their sizes:
+# block 1's 3x3 filters see 3 x 3 pixels; a 2x2 pooling then makes each position cover 4 x 4 pixels,
+# with a stride of 2 pixels between positions, so block 2's 3x3 filters see $4 + 2\cdot 2 = 8$ pixels
+# across; a second pooling, stride 4, gives $8 + 2 = 10$, and block 3's filters $10 + 2\cdot 4 = 18$.) The curves (right) compare the two optimizers: Adam lowers $f$ at every step, while
 # the learned optimizer oscillates (its $f$ rose at most steps, as printed) and ends above Adam,
-# with a larger style and smoothness term. Here it loses to a tuned Adam; Fig. 8 of the paper, with
-# its own trained optimizer, shows it ahead of the baselines. Fig. 9 shows the paper's images.
+# with a larger style and smoothness term. On this one image it loses to Adam at the module's
+# learning rate (0.02, not tuned here); Fig. 8 of the paper, with its own trained optimizer, shows it
+# ahead of the baselines. Fig. 9 shows the paper's images.
 #
 # ## Summary
 #
@@ -195,7 +202,7 @@ plt.tight_layout()
 # * The Gram matrix forgets positions and keeps channel correlations; its backward pass is
 #   $\bar F = (\bar G + \bar G^\top) F / M$ (8.5).
 # * All of $f$'s gradient is hand-written: the three terms, then back through the blocks; it matches
-#   central differences to about $10^{-9}$.
+#   central differences to below $10^{-9}$.
 #
 # ## Exercises
 #

@@ -22,9 +22,9 @@
 #
 # Lv, Jiang & Li 2017 ("RNNprop") start from chapter 1's observation (their section 3.2): scaling the
 # objective, $f \to c f$, scales every step of SGD and Momentum but leaves Adagrad, RMSprop and Adam
-# unchanged, because those divide the gradient by the root of its second moment. The DM optimizer
-# reads the raw gradient, so it belongs to the first class; it overfits the scale of its training
-# problems and fails on longer horizons. RNNprop moves the learned optimizer into the second class
+# unchanged, because those divide the gradient by the root of its second moment ((1.5) in chapter 1).
+# The DM optimizer reads the raw gradient, so it belongs to the first class; Lv et al. find that it
+# overfits its training problems and fails on longer horizons (their section 5.1). RNNprop moves the learned optimizer into the second class
 # (relative inputs) and trains it so that it cannot memorise a step size (Random Scaling, the
 # combination with convex functions; their section 4). This chapter writes those equations, checks
 # them, trains RNNprop live on quadratics and tests it on MLPs it never saw: longer horizons and other
@@ -51,20 +51,25 @@ from minil2o.problems.wrappers import ConvexCombined, RandomScaled
 from minil2o.runs import load_optimizer
 
 # %% [markdown]
-# ## 9.1 Relative inputs (section 4)
+# ## 9.1 Relative inputs (section 4.3)
 #
-# RNNprop keeps Adam's moving averages of the gradient $g_t$ and of its square, with
-# $\beta_1 = \beta_2 = 0.95$, and corrects their bias towards the zero start:
+# RNNprop keeps Adam's moving averages of the gradient $g_t$ and of its square (as Adam's row of
+# Table 1, chapter 1), with $\beta_1 = \beta_2 = 0.95$ (section 5), and corrects their bias towards the
+# zero start:
 #
 # $$m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
 # \hat m_t = \frac{m_t}{1-\beta_1^t},\quad \hat v_t = \frac{v_t}{1-\beta_2^t}. \tag{9.1}$$
 #
-# The LSTM reads two *relative* inputs per coordinate,
+# (Why divide by $1 - \beta^t$: unrolling $v_t = \beta v_{t-1} + (1-\beta) g_t^2$ from $v_0 = 0$ gives
+# $v_t = (1-\beta)\sum_{s=1}^{t}\beta^{t-s} g_s^2$, whose weights sum to $(1-\beta)(1 + \beta + \dots + \beta^{t-1})
+# = 1 - \beta^t$; dividing by that sum makes $\hat v_t$ a weighted average, equal to $g^2$ for a constant
+# gradient, and likewise $\hat m_t$.) The LSTM reads two *relative* inputs per coordinate (section 4.3,
+# with the $\epsilon$ of section 5),
 #
 # $$x_t = \left(\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon},\ \frac{g_t}{\sqrt{\hat v_t} + \epsilon}\right),
 # \qquad \epsilon = 10^{-8}. \tag{9.2}$$
 #
-# Multiply every gradient by $c > 0$: $\hat m_t$ and $\sqrt{\hat v_t}$ both scale by $c$, and (up to
+# Multiply every gradient by $c > 0$: $\hat m_t$ and $\sqrt{\hat v_t}$ both scale by $c$ (as for Adam in (1.5)), and (up to
 # $\epsilon$) $x_t$ does not change. From scratch against `RNNprop.relative_inputs`, and the
 # invariance (the same from-scratch check as the workbook's `rnnprop_relative_inputs`:
 # `minil2o workbook check w.py rnnprop_relative_inputs`):
@@ -93,14 +98,16 @@ for c in (1e-3, 1e3):
 # ## 9.2 The network
 #
 # The two inputs go through a fully connected layer of 20 ELU units (a learned preprocessing), the
-# coordinatewise two-layer LSTM of 20 units, and a bounded read-out:
+# coordinatewise two-layer LSTM of 20 units, and a bounded read-out (section 4.3; the sizes and
+# $\alpha$ in section 5). ELU (Clevert, Unterthiner & Hochreiter 2016) is
+# $\operatorname{ELU}(p) = p$ for $p > 0$ and $e^p - 1$ for $p \le 0$:
 #
 # $$z_t = \operatorname{ELU}(x_t W_{\text{in}} + b_{\text{in}}),\qquad
 # h_t = \operatorname{LSTM}_2(\operatorname{LSTM}_1(z_t)),\qquad
 # \Delta\theta_t = -\alpha \tanh(h_t W_{\text{out}} + b_{\text{out}}),\quad \alpha = 0.1. \tag{9.3}$$
 #
-# Every step is at most $\alpha$ per coordinate whatever the gradient's size, as Adam's step is at
-# most about its learning rate. Its backward pass, `RNNprop.step_backward`, goes back through the
+# Since $|\tanh| < 1$, every step is less than $\alpha$ per coordinate whatever the gradient's size, as
+# Adam's step is at most about its learning rate (Kingma & Ba 2015, section 2.1). Its backward pass, `RNNprop.step_backward`, goes back through the
 # tanh, the LSTMs (chapter 3) and the ELU; with second derivatives on, also through (9.2) and (9.1)
 # (derived and implemented in the exercise). The check below: one gradient direction at three sizes,
 # through an untrained RNNprop. The update stays below $\alpha$, and it is the same at sizes 1 and
@@ -124,12 +131,14 @@ for scale, update in updates.items():
 # ## 9.3 Random Scaling (section 4.1)
 #
 # An optimizer trained on one function can learn its best step size instead of a rule. Random Scaling
-# draws, for each training problem, a vector $c$ with $c_i = e^{u_i}$, $u_i \sim U(-r, r)$, and trains
-# on
+# draws, for each training problem, a vector $c$ with $c_i = e^{u_i}$, $u_i \sim U(-r, r)$ ($r = 3$ for
+# the MLP, section 5), and trains on
 #
 # $$f_c(\theta) = f(c \odot \theta), \qquad \theta_0 = \theta_0^{f} / c, \tag{9.4}$$
 #
-# so the same minimum is seen at a different scale in every coordinate. By the chain rule,
+# so the same minimum is seen at a different scale in every coordinate ($f_c(\theta_0) = f(\theta_0^f)$). By
+# the chain rule, $\partial f_c/\partial\theta_i = c_i\,(\partial_i f)(c\odot\theta)$, and differentiating that
+# once more along $v$ multiplies the argument's change by $c$ again:
 #
 # $$\nabla f_c(\theta) = c \odot \nabla f(c\odot\theta),\qquad H_c v = c \odot H(c\odot\theta)(c \odot v). \tag{9.5}$$
 #
@@ -153,8 +162,11 @@ errors = check_gradients(lambda theta: scaled.loss(theta, None), {"theta": theta
 # $$F(\theta, x) = f(\theta) + g(x),\qquad g(x) = \frac{1}{n}\sum_{i=1}^{n}(x_i - v_i)^2,\quad
 # v_i \sim U(-1, 1),\ n = 20, \tag{9.6}$$
 #
-# each term randomly scaled ($r = 3$ for the MLP, $r = 1$ for $g$). Since the two parts share no
-# coordinate, the optimizer simply sees $n_f + 20$ coordinates. `ConvexCombined`:
+# each term randomly scaled ($r = 3$ for the MLP, $r = 1$ for $g$; $n$ and $r$ as in section 5). Since the two parts share no
+# coordinate, the optimizer simply sees $n_f + 20$ coordinates. `ConvexCombined` follows the authors'
+# public code in two details that (9.6) does not show: $x$ starts at 0, and each square is capped at 10
+# (`ConvexSquare(clip_square=10.0)`; a capped square has zero gradient). Starting from 0 with
+# $|v_i| \le 1$, the squares begin below 1, far from the cap. The check:
 
 # %%
 combined = ConvexCombined(quad, rng, dim=20, r=1.0)
@@ -167,7 +179,7 @@ errors = check_gradients(lambda theta: combined.loss(theta, None), {"theta": the
 # %% [markdown]
 # ## 9.5 Training RNNprop, and testing it far from its training
 #
-# Training RNNprop as the paper did (on the MNIST MLP, with Random Scaling and the convex
+# Training RNNprop as the paper did (section 5: on the MNIST MLP, with Random Scaling and the convex
 # combination, RNNprop's meta-loss on the last step of each truncation, `weighting="last"`, and its
 # model selection by the moving average of the training loss) takes hours on a CPU, so the chapter
 # loads the optimizer shipped in `minil2o/datasets/pretrained/`, trained that way on the 784-pixel
@@ -185,7 +197,7 @@ X, y = load_mnist("train")
 X14 = X.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)).reshape(-1, 196)   # (3000, 196)
 
 # %% [markdown]
-# **Longer horizons.** The optimizers of both papers are trained on 100 steps. RNNprop's section 5
+# **Longer horizons.** The optimizers of both papers are trained on 100 steps. RNNprop's section 5.1
 # runs them for 2,000 and 10,000 steps: the DM optimizer's loss goes up again, RNNprop keeps
 # decreasing. Here 2,000 steps (twenty times the training horizon) on the base MLP (sigmoid, 20
 # units, one test problem), RNNprop and the DM optimizer against Adam with the learning rate
@@ -207,8 +219,8 @@ ax.set_xlabel("step"); ax.set_title("base MLP, 2,000 steps (50-step moving avera
 ax.legend(fontsize=8); plt.tight_layout()
 
 # %% [markdown]
-# **Other activations.** RNNprop's table compares Adam, the DM optimizer and RNNprop on MLPs with
-# sigmoid, ReLU, ELU and tanh units (the paper's DM optimizer, trained on sigmoid, failed on ReLU;
+# **Other activations.** RNNprop's section 5.2 compares, in a table, Adam, the DM optimizer and
+# RNNprop on MLPs with sigmoid, ReLU, ELU and tanh units (the paper's DM optimizer, trained on sigmoid, failed on ReLU;
 # chapter 6).
 # Adam gets the learning rates RNNprop's code tuned for each activation:
 
@@ -277,8 +289,11 @@ plt.tight_layout()
 # \bar W_{\text{out}} = h_t^\top \bar o_{\text{pre}},\quad \bar b_{\text{out}} = \textstyle\sum_i \bar o_{\text{pre}, i},\quad
 # \bar h_t = \bar o_{\text{pre}} W_{\text{out}}^\top; \tag{9.7}$$
 #
-# $\bar h_t$ goes down the two LSTMs (chapter 3, with the state's adjoints from step $t+1$) and comes
-# out as $\bar z$. ELU's derivative is 1 for $p > 0$ and $e^p = z + 1$ otherwise:
+# (the first equation is (2.1) through $-\alpha\tanh$, with $\tanh' = 1 - \tanh^2$ of chapter 2, section 2.1; the others
+# are the linear layer's (2.2) and (2.3)). $\bar h_t$ goes down the two LSTMs (chapter 3, with (4.8)
+# for the lower layer's output and the state's adjoints from step $t+1$) and comes
+# out as $\bar z$. Differentiating the definition of ELU above, its derivative is 1 for $p > 0$ and
+# $e^p = z + 1$ otherwise:
 #
 # $$\bar p = \bar z \odot \operatorname{ELU}'(p),\qquad \operatorname{ELU}'(p) = \begin{cases} 1 & p > 0 \\ z + 1 & p \le 0,\end{cases} \tag{9.8}$$
 #
