@@ -29,6 +29,7 @@ import platform
 
 import numpy as np
 
+from .atomic import atomic_file, check_output
 from .errors import UsageError
 from .timing import peak_bytes, summary, timed
 
@@ -60,6 +61,9 @@ def settings(args):
     from .validate import check_positive_int
     quick, gpu = args.quick, get_backend() == "cupy"
     opts = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    if not opts:
+        raise UsageError(f"--optimizers {args.optimizers!r} names no optimizer: choose from "
+                         f"{', '.join(OPTIMIZERS)}")
     for o in opts:
         if o not in OPTIMIZERS:
             raise UsageError(f"unknown optimizer {o!r} in --optimizers: choose from {', '.join(OPTIMIZERS)}")
@@ -290,6 +294,7 @@ def run(args):
     """The bench command: measure, print the table and the targets, write the JSON file."""
     from .backend import get_backend
     s = settings(args)
+    check_output(args.out)                     # an unwritable --out is found before the work
     log = print
     rng = np.random.default_rng(0)
     gpu = get_backend() == "cupy"
@@ -327,10 +332,7 @@ def run(args):
             print(format_breakdown(row))
     print(format_targets(checks))
     report = {"machine": info, "settings": s, "results": rows, "targets": checks}
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as fh:
+    with atomic_file(args.out, "w") as fh:
         json.dump(report, fh, indent=1)
-    os.replace(tmp, args.out)
     print(f"JSON: {args.out}")
     return 0

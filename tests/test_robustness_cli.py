@@ -177,3 +177,18 @@ def test_check_output_of_a_file(tmp_path):
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(UsageError, match="a-file' is a file, so"):
         check_output(tmp_path / "a-file" / "bench.json")
+
+
+def test_bench_refuses_an_empty_optimizer_list_and_a_bad_out_before_any_work(tmp_path, capsys):
+    """`bench --optimizers ''` names no optimizer (before: the previous JSON overwritten with
+    nothing measured); `bench --out` below a file is refused before anything is timed."""
+    out = tmp_path / "bench.json"
+    out.write_text('{"kept": true}')
+    code, _, err = run_cli(capsys, "bench", "--optimizers", "", "--out", out)
+    assert code == 2
+    assert_one_line(err, "--optimizers ''", "names no optimizer")
+    assert out.read_text() == '{"kept": true}'
+    (tmp_path / "a-file").write_text("x")
+    code, stdout, err = run_cli(capsys, "bench", "--quick", "--out", tmp_path / "a-file" / "b.json")
+    assert code == 2 and "meta-epochs" not in stdout
+    assert_one_line(err, "is a file, so")
