@@ -65,17 +65,28 @@ def plot_curves(results, path, title, ylabel="loss", log_y=True):
     return plot_panels([("", results)], path, title, ylabel, log_y)
 
 
+def final_score(r):
+    """(mean, standard error) of one optimizer's score at the end: of its per-problem criterion
+    values r["values"] over the finished runs when present, else of the loss at the last step."""
+    if "values" not in r:
+        return r["mean"][-1], r["stderr"][-1]
+    ok = np.asarray(r["values"], float)
+    ok = ok[np.isfinite(ok)]
+    if len(ok) == 0:
+        return np.nan, np.nan
+    return ok.mean(), ok.std(ddof=1) / np.sqrt(len(ok)) if len(ok) > 1 else 0.0
+
+
 def plot_final(panels, path, title):
-    """Final loss (mean +- standard error) per panel, one marker series per optimizer.
-    panels: list of (label, results) as for plot_panels."""
+    """Final score (mean +- standard error, final_score) per panel, one marker series per
+    optimizer. panels: list of (label, results) as for plot_panels."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(panels) + 2), 3.8))
     names = list(dict.fromkeys(n for _, results in panels for n in results))
     width = 0.8 / max(1, len(names))
     for j, name in enumerate(names):
         xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(panels))]
-        mean = [results[name]["mean"][-1] for _, results in panels]
-        se = [results[name]["stderr"][-1] for _, results in panels]
+        mean, se = zip(*(final_score(results[name]) for _, results in panels))
         style = line_style(name, panels[0][1][name].get("lr") is None)
         marker = {"-": "o", "--": "s", ":": "^"}.get(style.get("ls", "-"), "o")
         ax.errorbar(xs, mean, yerr=se, fmt=marker, ms=4, capsize=2, label=name,

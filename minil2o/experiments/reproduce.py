@@ -13,6 +13,7 @@ from .runner import Runner, run_comparison
 from .shipped import learned_label, load_learned, train_command
 
 CIFAR_ENV = "MINIL2O_CIFAR10"            # folder of cifar-10-batches-py, when CIFAR-10 is at hand
+SCHEMA = 2       # 2: per-problem scores, paired differences, tuning records, criteria, claims
 
 
 def run_kind(exp, runner, learned, out_dir):
@@ -48,8 +49,9 @@ def run_experiment(name, args, log=print):
     numbers = {"experiment": exp.name, "source": exp.source, "claim": exp.claim, "note": exp.note,
                "quick": bool(args.quick), "steps": exp.steps, "num_test": exp.num_test,
                "num_tune": exp.num_tune, "seed": args.seed, "tune_seed": args.seed + 1,
-               "test_seed": args.seed + 2, "learned": status, "seconds": round(time.time() - start, 1),
-               **part}
+               "test_seed": args.seed + 2, "learned": status, "schema": SCHEMA,
+               "claims": [dataclasses.asdict(c) for c in exp.claims],
+               "seconds": round(time.time() - start, 1), **part}
     path = os.path.join(args.out, f"{exp.name}.json")
     with open(path, "w") as fh:
         json.dump(numbers, fh, indent=1)
