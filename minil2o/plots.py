@@ -100,6 +100,36 @@ def plot_final(panels, path, title):
     return _save(plt, fig, path)
 
 
+def plot_budget(numbers, path, title):
+    """Test score against training problems seen, one subplot per criterion: a line per learned
+    optimizer and meta-training seed (mean +- standard error over test problems), the tuned
+    baselines as horizontal lines. numbers: criterion -> {"references": label -> {"value_mean"},
+    "runs": name -> seed -> budget -> {"value_mean", "value_stderr"}} (strings as keys)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(numbers), figsize=(5.2 * len(numbers), 3.8), squeeze=False)
+    for ax, (criterion, part) in zip(axes[0], numbers.items()):
+        for name, seeds in part["runs"].items():
+            for k, (seed, at) in enumerate(sorted(seeds.items())):
+                budgets = sorted(at, key=int)
+                xs = [max(int(b), 1) for b in budgets]
+                ys = [np.nan if at[b]["value_mean"] is None else at[b]["value_mean"] for b in budgets]
+                se = [at[b]["value_stderr"] or 0.0 for b in budgets]
+                style = line_style("RNNprop" if name.startswith("rnnprop") else "DM", True)
+                ax.errorbar(xs, ys, yerr=se, marker="osd^v"[k % 5], ms=4, capsize=2, lw=1.2,
+                            color=style["color"], label=f"{name}, seed {seed}")
+        for label, ref in part["references"].items():
+            if ref["value_mean"] is not None:
+                ax.axhline(ref["value_mean"], lw=1.0, ls="--", color=BASELINE_COLORS.get(label),
+                           label=f"{label} (tuned)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training problems seen")
+        ax.set_ylabel(f"{criterion} loss (mean over test problems)")
+    axes[0][0].legend(frameon=False, fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    return _save(plt, fig, path)
+
+
 def plot_images(rows, path):
     """A grid of images, one row per entry of `rows`: a list of [(image (H, W, 3), title), ...]
     (values clipped to [0, 1])."""

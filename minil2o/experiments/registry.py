@@ -2,11 +2,11 @@
 quick version of each experiment (seconds, for CI and `minil2o reproduce NAME --quick`)."""
 import dataclasses
 
-from . import dm, rnnprop
+from . import budget, dm, rnnprop
 from .runner import default_grid
 
 PRETRAINED = {**dm.PRETRAINED, **rnnprop.PRETRAINED}
-EXPERIMENTS = {e.name: e for e in dm.EXPERIMENTS + rnnprop.EXPERIMENTS}
+EXPERIMENTS = {e.name: e for e in dm.EXPERIMENTS + rnnprop.EXPERIMENTS + budget.EXPERIMENTS}
 
 
 def shrink_kwargs(problem, kwargs):
