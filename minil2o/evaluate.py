@@ -6,7 +6,7 @@
     CRITERIA            what one run scores: the final loss, the mean loss over the horizon, or
                         Lv et al.'s loss at the final parameters (criterion_values)
     tune_learning_rate  grid search of a hand-designed optimizer's learning rate, as both papers
-                        tuned their baselines, the grid extended while the best rate sits at its edge
+                        tuned their baselines, the grid extended while the best rate is at its edge
     compare             tuned baselines and learned optimizers on the same fresh test problems
 
 A run that produces a NaN or infinite loss is *marked*: its curve holds NaN from that step on, and
@@ -25,8 +25,8 @@ BASELINES = ("sgd", "nag", "rmsprop", "adam")   # the hand-designed optimizers b
 LV_BATCHES = 10            # minibatches on which Lv et al.'s loss evaluates the final parameters
 CRITERIA = {
     "final": "the loss at the last step T (the minibatch loss f(theta_T))",
-    "horizon-mean": "the mean loss over the horizon, (1/T) sum_{t=1..T} f(theta_t) (Andrychowicz et "
-                    "al. eq. 3 with w_t = 1: what the DM optimizer is trained for)",
+    "horizon-mean": "the mean loss over the horizon, (1/T) sum_{t=1..T} f(theta_t) (Andrychowicz"
+                    " et al. eq. 3 with w_t = 1: what the DM optimizer is trained for)",
     "lv": f"Lv et al.'s reported loss: the mean loss at the final parameters theta_T over "
           f"{LV_BATCHES} further minibatches (Lv et al. section 5)",
 }
@@ -109,8 +109,8 @@ def final_theta(problem, optimizer, steps, rng):
 
 
 def learning_curves(family, optimizer, num_problems, steps, seed, final_batches=0):
-    """Curves of `optimizer` on `num_problems` problems drawn from `family` with `seed`: (P, steps+1)
-    (+ final_batches columns: see run_optimizer). Problem i is drawn from its own Generator
+    """Curves of `optimizer` on `num_problems` problems drawn from `family` with `seed`:
+    (P, steps + 1), + final_batches columns (run_optimizer). Problem i is drawn from its own Generator
     (seed, i), so every optimizer sees the same problems and minibatches."""
     num_problems = check_positive_int(num_problems, "num_problems")
     steps, seed = check_positive_int(steps, "steps"), check_seed(seed)
@@ -200,8 +200,8 @@ def tuning_record(best, scores, extend):
     whether it is interior, and how many rates were added beyond the first grid."""
     grid = list(scores)
     chosen = grid.index(best)
-    return {"grid": grid, "scores": [None if not math.isfinite(scores[lr]) else float(f"{scores[lr]:.5g}")
-                                     for lr in grid],
+    kept = [None if not math.isfinite(scores[lr]) else float(f"{scores[lr]:.5g}") for lr in grid]
+    return {"grid": grid, "scores": kept,
             "chosen": chosen, "interior": 0 < chosen < len(grid) - 1, "extension_limit": extend}
 
 

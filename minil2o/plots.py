@@ -112,7 +112,8 @@ def plot_budget(numbers, path, title):
             for k, (seed, at) in enumerate(sorted(seeds.items())):
                 budgets = sorted(at, key=int)
                 xs = [max(int(b), 1) for b in budgets]
-                ys = [np.nan if at[b]["value_mean"] is None else at[b]["value_mean"] for b in budgets]
+                ys = [np.nan if at[b]["value_mean"] is None else at[b]["value_mean"]
+                      for b in budgets]
                 se = [at[b]["value_stderr"] or 0.0 for b in budgets]
                 style = line_style("RNNprop" if name.startswith("rnnprop") else "DM", True)
                 ax.errorbar(xs, ys, yerr=se, marker="osd^v"[k % 5], ms=4, capsize=2, lw=1.2,

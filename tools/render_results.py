@@ -222,7 +222,8 @@ def paired_tables(numbers):
             order = sorted(entries.items(), key=lambda kv: 1e30 if kv[1]["value_mean"] is None
                            else kv[1]["value_mean"])
             for label, r in order:
-                diffs = [interval_text(r["paired"].get(ref)) if ref != label else "—" for ref in refs]
+                diffs = [interval_text(r["paired"].get(ref)) if ref != label else "—"
+                         for ref in refs]
                 values = r.get("final_per_problem", r.get("per_problem"))
                 out.append(f"| {label} | {rate_text(r)} | {fmt(r['value_mean'])} ± "
                            f"{fmt(r['value_stderr'])} | {len(values)} | "

@@ -214,8 +214,8 @@ def run_comparison(exp, runner, learned, out_dir):
         label = panel_kwargs(panel, "test", runner.args.cifar_dir)[1]
         by_criterion = {c: runner.run_panel(panel, learned, c) for c in exp.criteria}
         for c, results in by_criterion.items():
-            drawn[c].append((label if c == exp.criteria[0] else f"{label}\n(tuned for the {c} loss)",
-                             results))
+            tuned = f"\n(baselines tuned for the {c} loss)" if len(exp.criteria) > 1 else ""
+            drawn[c].append((label + tuned, results))
         numbers.append({"label": label, "problem": panel.problem, "kwargs": panel.kwargs,
                         **panel_numbers(by_criterion, exp.steps, list(learned))})
         runner.log(format_final(label, by_criterion[exp.criteria[0]], time.time() - start))

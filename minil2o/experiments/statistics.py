@@ -75,7 +75,8 @@ def paired_difference(values, reference, level=LEVEL):
     d = a[ok] - r[ok]                                                  # (n_finite,)
     out = {"n": int(len(a)), "n_finite": int(ok.sum()), "level": level, "mean": None, "low": None,
            "high": None, "diverged_this": int((a_bad & ~r_bad).sum()),
-           "diverged_reference": int((r_bad & ~a_bad).sum()), "diverged_both": int((a_bad & r_bad).sum())}
+           "diverged_reference": int((r_bad & ~a_bad).sum()),
+           "diverged_both": int((a_bad & r_bad).sum())}
     sign = None
     if len(d) >= 2:
         out["mean"], out["low"], out["high"] = (float(f"{v:.5g}") for v in t_interval(d, level))
@@ -100,5 +101,5 @@ def divergence_sign(sign, this, reference):
 def paired_to_learned(values, learned_labels):
     """For every optimizer, its paired difference to each learned optimizer (other than itself).
     values: dict label -> (N,) per-problem scores. Returns dict label -> {learned label: paired}."""
-    return {label: {ref: paired_difference(v, values[ref]) for ref in learned_labels if ref != label}
-            for label, v in values.items()}
+    return {label: {ref: paired_difference(v, values[ref])
+                    for ref in learned_labels if ref != label} for label, v in values.items()}
