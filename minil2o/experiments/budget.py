@@ -71,7 +71,7 @@ def scored(runner, family, opt, criteria):
     exp = runner.exp
     out = {}
     for c in criteria:
-        full = curves_for(runner.cache, c)(family, opt, exp.num_test, exp.steps, runner.seed + 2)
+        full = curves_for(runner.curves, c)(family, opt, exp.num_test, exp.steps, runner.seed + 2)
         out[c] = criterion_values(full, exp.steps, c)
     return out
 

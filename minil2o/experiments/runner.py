@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from ..backend import to_numpy
-from ..evaluate import CRITERIA, compare, learning_curves
+from ..evaluate import CRITERIA, compare, final_batches as batches_for, learning_curves
 from ..optimizers.hand import HAND_OPTIMIZERS, HandOptimizer
 from ..plots import plot_final, plot_panels
 from ..problems import make_family
@@ -37,9 +37,14 @@ def panel_kwargs(panel, split, cifar_dir):
     if panel.problem in ("mnist-mlp", "cnn"):
         kwargs["split"] = split
     if panel.problem == "neural-art":
-        kwargs["content_images"] = art_contents(ART_TEST_CONTENT if split == "test" else
-                                                [f"content/{k}" for k in ART_TRAIN_CONTENT])
+        kwargs["content_images"] = art_contents(art_content_names(split))
     return kwargs, label
+
+
+def art_content_names(split):
+    """The bundled images (kind/name) neural art takes its content from, by split: the held-out
+    ones for testing, the training ones for tuning."""
+    return list(ART_TEST_CONTENT) if split == "test" else [f"content/{k}" for k in ART_TRAIN_CONTENT]
 
 
 def art_contents(names):
@@ -105,6 +110,13 @@ class Runner:
         self.exp, self.args, self.log = exp, args, log
         self.seed, self.cache = args.seed, CurveCache(args.cache)
         self.families = {}
+        self.batches = max(batches_for(c) for c in exp.criteria)
+
+    def curves(self, family, optimizer, num, steps, seed, final_batches=0):
+        """The cached curves, every run evaluated on the minibatches the experiment's criteria
+        need (so the criteria share one run), cut to the `final_batches` asked for."""
+        full = self.cache(family, optimizer, num, steps, seed, self.batches)
+        return full[:, :steps + 1 + final_batches]
 
     def family(self, panel, split):
         """The problem family of a panel for a split, built once."""
@@ -112,7 +124,8 @@ class Runner:
         if key not in self.families:
             kwargs, _ = panel_kwargs(panel, split, self.args.cifar_dir)
             family = make_family(panel.problem, **kwargs)
-            kwargs.pop("content_images", None)
+            if "content_images" in kwargs:
+                kwargs["content_images"] = art_content_names(split)    # named in the cache key
             self.families[key] = self.cache.describe(family, [panel.problem, kwargs, split])
         return self.families[key]
 
@@ -126,7 +139,7 @@ class Runner:
                           exp.num_test, exp.num_tune, self.seed,
                           log=lambda message: self.log(f"  {panel.label}: {message}"),
                           tune_family=self.family(panel, "validation") if exp.baselines else None,
-                          grids=grids, curves=self.cache, criterion=criterion, extend=exp.extend)
+                          grids=grids, curves=self.curves, criterion=criterion, extend=exp.extend)
         for label, r in results.items():
             if r["lr"] is not None and not r["tuning"]["interior"]:
                 self.log(f"  note: the best {label} learning rate {r['lr']:g} is still at the "
