@@ -232,3 +232,11 @@ def test_render_marks_old_json_pending_and_computes_new_verdicts(tmp_path, monke
     listed = render.verdict_list()
     assert "`old` | _pending regeneration_" in listed
     assert "`new` | loss at the last step: **agrees**" in listed
+
+
+def test_tables_mark_a_rate_at_the_edge_and_a_tuned_rate_that_diverged():
+    render = render_module()
+    entry = {"lr": 4.0, "tuning": {"interior": False}, "final_per_problem": [0.1, None, None]}
+    assert render.rate_text(entry) == "4 (edge of grid) (diverged on 2 of 3 test problems)"
+    assert render.rate_text({"lr": None}) == "learned"
+    assert render.cell("||W theta - y||^2") == "\\|\\|W theta - y\\|\\|^2"

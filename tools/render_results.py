@@ -39,6 +39,11 @@ def signed(x):
     return "n/a" if x is None else ("+" if x >= 0 else "") + fmt(x)
 
 
+def cell(text):
+    """Text for a markdown table cell (a '|' would end the cell)."""
+    return str(text).replace("|", "\\|")
+
+
 def load(name):
     """results/NAME.json as a dict, or None when it does not exist."""
     path = f"results/{name}.json"
@@ -152,7 +157,7 @@ def verdict_section(name):
                 "|---|---|---|---|---|"]
         for panel, learned, other, direction, paired, result in comparisons(numbers, criterion):
             n = "n/a" if paired is None else paired["n"]
-            out.append(f"| {panel} | {learned} {DIRECTIONS[direction]} {other} | "
+            out.append(f"| {cell(panel)} | {learned} {DIRECTIONS[direction]} {other} | "
                        f"{interval_text(paired)} | {n} | {result} |")
         out.append("")
     return "\n".join(out)
@@ -197,11 +202,15 @@ def table(name):
 
 
 def rate_text(r):
-    """The tuned rate, 'learned', and '(edge of grid)' when the chosen rate is not interior."""
+    """The tuned rate, 'learned', '(edge of grid)' when the chosen rate is not interior, and how
+    often the tuned rate diverged on the test problems."""
     if r["lr"] is None:
         return "learned"
     edge = "" if r.get("tuning", {}).get("interior", True) else " (edge of grid)"
-    return f"{r['lr']:g}{edge}"
+    values = r.get("final_per_problem", r.get("per_problem", []))
+    bad = sum(v is None for v in values)
+    diverged = f" (diverged on {bad} of {len(values)} test problems)" if bad else ""
+    return f"{r['lr']:g}{edge}{diverged}"
 
 
 def paired_tables(numbers):

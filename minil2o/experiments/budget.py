@@ -109,8 +109,10 @@ def run_budget(exp, runner, args, out_dir):
                                           **value_summary(r["values"])}
                                   for label, r in refs[c].items()},
                    "runs": runs[c]} for c in exp.criteria}
+    expected = len(missing) + (0 if stand_in else len(found))
     plot_budget(numbers, os.path.join(out_dir, f"{exp.name}.png"),
-                f"{exp.source}: {exp.name}" + (" (UNTRAINED stand-ins)" if stand_in else ""))
+                f"{exp.source}: {exp.name}" + (" (UNTRAINED stand-ins)" if stand_in else "")
+                + f"\n{len(missing)} of {expected} snapshots missing")
     return {"budget": {"root": root, "budgets": list(BUDGETS), "missing": missing,
                        "untrained_stand_in": stand_in, "criteria": numbers},
             "convex_combination": convex_combination_table(root)}
