@@ -117,7 +117,8 @@ def plot_budget(numbers, path, title):
                 se = [at[b]["value_stderr"] or 0.0 for b in budgets]
                 style = line_style("RNNprop" if name.startswith("rnnprop") else "DM", True)
                 ax.errorbar(xs, ys, yerr=se, marker="osd^v"[k % 5], ms=4, capsize=2, lw=1.2,
-                            color=style["color"], label=f"{name}, seed {seed}")
+                            ls=":" if name.endswith("no-cc") else "-", color=style["color"],
+                            label=f"{name}, seed {seed}")
         for label, ref in part["references"].items():
             if ref["value_mean"] is not None:
                 ax.axhline(ref["value_mean"], lw=1.0, ls="--", color=BASELINE_COLORS.get(label),

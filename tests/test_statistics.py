@@ -240,3 +240,19 @@ def test_tables_mark_a_rate_at_the_edge_and_a_tuned_rate_that_diverged():
     assert render.rate_text(entry) == "4 (edge of grid) (diverged on 2 of 3 test problems)"
     assert render.rate_text({"lr": None}) == "learned"
     assert render.cell("||W theta - y||^2") == "\\|\\|W theta - y\\|\\|^2"
+
+
+def test_table4_from_snapshots_interpolates_between_budgets():
+    entry = lambda v: {"value_mean": v}
+    runs = {"rnnprop-mnist": {"0": {"100": entry(1.0), "1000": entry(0.5)},
+                              "1": {"100": entry(0.9), "1000": entry(0.4)}},
+            "rnnprop-mnist-no-cc": {"0": {"100": entry(2.0), "1000": entry(1.0),
+                                          "10000": entry(0.6)},
+                                    "1": {"100": entry(1.5), "1000": entry(0.6)}}}
+    table = budget.table4_from_snapshots(runs)
+    assert table["threshold"] == 0.6 and table["seeds"] == [0, 1]   # worst of the best scores
+    with_cc = table["problems_needed"]["rnnprop-mnist"]
+    assert with_cc == [pytest.approx(10 ** 2.8, abs=0.1), pytest.approx(10 ** 2.6, abs=0.1)]
+    assert table["problems_needed"]["rnnprop-mnist-no-cc"] == [10000.0, 1000.0]
+    assert table["paired_log10"]["mean"] == pytest.approx(0.8, abs=1e-4)   # (1.2 + 0.4) / 2
+    assert budget.table4_from_snapshots({"rnnprop-mnist": runs["rnnprop-mnist"]})["threshold"] is None

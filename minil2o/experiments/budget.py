@@ -1,11 +1,12 @@
 """The training budget (`minil2o reproduce dm-budget`): the test loss of dm-mnist and rnnprop-mnist
 against the number of training problems they saw, each meta-training seed apart, with tuned NAG and
 Adam as reference lines; and Lv et al.'s Table 4 (training needed with and without the convex
-combination, section 4.2), measured from the runs' training histories.
+combination, section 4.2), measured from the snapshots of rnnprop-mnist and rnnprop-mnist-no-cc
+runs on the same test problems (and, indicatively, from their training histories).
 
 The optimizers are the snapshots tools/train_budget.py keeps (read, never written, here):
 
-    ROOT/NAME-sSEED/at-BUDGET.npz      NAME in BUDGET_NAMES, BUDGET in BUDGETS
+    ROOT/NAME-sSEED/at-BUDGET.npz      NAME in BUDGET_NAMES (or WITHOUT_CC), BUDGET in BUDGETS
     ROOT/NAME-sSEED/train_state.npz    the run's history: its selection score after each epoch
 
 Whatever snapshots exist are evaluated; the JSON and the figure name the missing ones. With none at
@@ -44,12 +45,12 @@ EXPERIMENTS = [
 
 def snapshots(root):
     """(found, missing): found a dict (name, seed, budget) -> path of every at-BUDGET.npz under
-    root; missing the expected NAME-sSEED/at-BUDGET.npz (BUDGET_NAMES x SEEDS x BUDGETS and any
-    further seed found) that do not exist."""
+    root (BUDGET_NAMES and Table 4's WITHOUT_CC); missing the expected NAME-sSEED/at-BUDGET.npz
+    (BUDGET_NAMES x SEEDS x BUDGETS and any further seed found) that do not exist."""
     found = {}
     for path in glob.glob(os.path.join(root, "*-s*", "at-*.npz")):
         m = re.fullmatch(r"(.+)-s(\d+)[/\\]at-(\d+)\.npz", os.path.relpath(path, root))
-        if m and m.group(1) in BUDGET_NAMES:
+        if m and m.group(1) in BUDGET_NAMES + (WITHOUT_CC,):
             found[(m.group(1), int(m.group(2)), int(m.group(3)))] = path
     seeds = sorted(set(SEEDS) | {seed for _, seed, _ in found})
     missing = [f"{n}-s{s}/at-{b}.npz" for n in BUDGET_NAMES for s in seeds for b in BUDGETS
@@ -115,10 +116,52 @@ def run_budget(exp, runner, args, out_dir):
                 + f"\n{len(missing)} of {expected} snapshots missing")
     return {"budget": {"root": root, "budgets": list(BUDGETS), "missing": missing,
                        "untrained_stand_in": stand_in, "criteria": numbers},
-            "convex_combination": convex_combination_table(root)}
+            "convex_combination": {"from_snapshots": table4_from_snapshots(runs["final"]),
+                                   "from_histories": convex_combination_table(root)}}
 
 
 # -- Lv et al.'s Table 4: training with and without the convex combination ----------------------
+def snapshot_curve(at):
+    """[(training problems, mean test score)] of one run's snapshots, in increasing problems
+    (untrained stand-ins and diverged means left out). at: budget -> budget_entry."""
+    return sorted((int(b), e["value_mean"]) for b, e in at.items()
+                  if int(b) > 0 and e["value_mean"] is not None)
+
+
+def problems_to_reach_by_snapshots(curve, threshold):
+    """The training problems at which a run's snapshot score first reaches `threshold` (<=),
+    interpolated linearly in log(problems) between the two snapshots around it; NaN if never."""
+    for k, (problems, score) in enumerate(curve):
+        if score <= threshold:
+            if k == 0:
+                return float(problems)
+            before, worse = curve[k - 1]
+            return float(before * (problems / before) ** ((worse - threshold) / (worse - score)))
+    return np.nan
+
+
+def table4_from_snapshots(runs):
+    """Table 4 measured on the test problems (the loss at the last step, the same problems for
+    both recipes): per seed run with and without the convex combination, the training problems
+    needed to first reach the worst of the runs' best scores (problems_to_reach_by_snapshots).
+    The paired difference is on log10(problems): without - with (positive: the convex combination
+    needs fewer). runs: name -> seed -> budget -> budget_entry (criterion "final")."""
+    curves = {(n, s): snapshot_curve(at) for n in (WITH_CC, WITHOUT_CC)
+              for s, at in runs.get(n, {}).items()}
+    both = sorted({s for (_, s), c in curves.items() if c and curves.get((WITH_CC, s))
+                   and curves.get((WITHOUT_CC, s))}, key=int)
+    if not both:
+        return {"threshold": None, "seeds": [],
+                "note": "needs snapshots of both recipes with the same seed"}
+    threshold = max(min(v for _, v in curves[(n, s)]) for n in (WITH_CC, WITHOUT_CC) for s in both)
+    needed = {n: [problems_to_reach_by_snapshots(curves[(n, s)], threshold) for s in both]
+              for n in (WITH_CC, WITHOUT_CC)}
+    return {"threshold": threshold, "seeds": [int(s) for s in both],
+            "problems_needed": {n: [round(v, 1) for v in vs] for n, vs in needed.items()},
+            "paired_log10": paired_difference(np.log10(needed[WITHOUT_CC]),
+                                              np.log10(needed[WITH_CC]))}
+
+
 def run_history(root, name, seed):
     """(problems per epoch, [score after each epoch]) of run NAME-sSEED, or None without one."""
     path = os.path.join(root, f"{name}-s{seed}", STATE)
@@ -136,11 +179,13 @@ def problems_to_reach(history, threshold):
 
 
 def convex_combination_table(root, seeds=SEEDS):
-    """Table 4 (Lv et al. section 4.2): per seed, the training problems each recipe needed to
+    """Table 4 from the training histories: per seed, the training problems each recipe needed to
     first reach a score threshold: the worst of the runs' best scores, so that every run reaches
     it (a run that never does counts as diverged). The score is the one the run's selection rule
-    records each epoch (for RNNprop: the moving average of the training meta-loss). The paired
-    difference is without - with (positive: the convex combination needs fewer problems)."""
+    records each epoch: for RNNprop the moving average of the training meta-loss, which with the
+    convex combination includes the convex term, so the two recipes' scores are not on one scale
+    (indicative only; table4_from_snapshots is the measurement). The paired difference is
+    without - with (positive: the convex combination needs fewer problems)."""
     histories = {(n, s): run_history(root, n, s) for n in (WITH_CC, WITHOUT_CC) for s in seeds}
     missing = [f"{n}-s{s}" for (n, s), h in histories.items() if not (h and h[1])]
     both = [s for s in seeds if all(histories[(n, s)] and histories[(n, s)][1]
