@@ -246,6 +246,8 @@ def budget_tables(numbers):
     """dm-budget: per criterion, the mean score per run (rows) and budget (columns), the tuned
     references, the missing snapshots, and Table 4's measurement."""
     b, out = numbers["budget"], []
+    if numbers.get("quick"):
+        out.append("_A --quick run: shrunk problems and a few steps, not a measurement._\n")
     if b["untrained_stand_in"]:
         out.append("_No snapshots were found: untrained networks stand in (budget 0)._\n")
     for criterion, part in b["criteria"].items():
