@@ -110,8 +110,8 @@ def final_theta(problem, optimizer, steps, rng):
 
 def learning_curves(family, optimizer, num_problems, steps, seed, final_batches=0):
     """Curves of `optimizer` on `num_problems` problems drawn from `family` with `seed`:
-    (P, steps + 1), + final_batches columns (run_optimizer). Problem i is drawn from its own Generator
-    (seed, i), so every optimizer sees the same problems and minibatches."""
+    (P, steps + 1), + final_batches columns (run_optimizer). Problem i is drawn from its own
+    Generator (seed, i), so every optimizer sees the same problems and minibatches."""
     num_problems = check_positive_int(num_problems, "num_problems")
     steps, seed = check_positive_int(steps, "steps"), check_seed(seed)
     curves = []
@@ -130,15 +130,16 @@ def final_batches(criterion):
 
 def criterion_values(curves, steps, criterion):
     """Each run's score under `criterion` (CRITERIA): (P,) from curves (P, steps + 1 [+ K]); NaN
-    where the run diverged (a NaN anywhere in its row)."""
-    final_batches(criterion)
+    where the run diverged (a NaN in the part of its row the criterion reads: the trajectory, and
+    for "lv" the K evaluations after it)."""
+    read = curves if final_batches(criterion) else curves[:, :steps + 1]
     if criterion == "final":
         values = curves[:, steps]
     elif criterion == "horizon-mean":
         values = curves[:, 1:steps + 1].mean(axis=1)
     else:
         values = curves[:, steps + 1:].mean(axis=1)
-    return np.where(np.isnan(curves).any(axis=1), np.nan, values)
+    return np.where(np.isnan(read).any(axis=1), np.nan, values)
 
 
 def curves_for(curves, criterion):

@@ -123,6 +123,7 @@ def test_lv_criterion_scores_the_final_parameters_on_further_minibatches():
     assert np.allclose(criterion_values(curves, 5, "horizon-mean"), curves[:, 1:6].mean(axis=1))
     curves[0, 7] = np.nan                                 # a non-finite evaluation: diverged
     assert np.isnan(criterion_values(curves, 5, "lv")[0])
+    assert not np.isnan(criterion_values(curves, 5, "final")).any()   # it reads the trajectory only
 
 
 # ============================================================ dm-budget
