@@ -221,7 +221,7 @@ def paired_tables(numbers):
     for panel in numbers.get("panels", []):
         for criterion in criteria_of(numbers):
             entries = block(panel, criterion)
-            tuned = "" if criterion == criteria_of(numbers)[0] else f", baselines tuned for it"
+            tuned = "" if criterion == criteria_of(numbers)[0] else ", baselines tuned for it"
             out += [f"**{panel['label']}** — {CRITERION_NAMES[criterion]} (step {steps}){tuned}; "
                     "mean ± standard error over N test problems; paired differences other − "
                     "learned with 95% t-intervals:\n",

@@ -219,8 +219,8 @@ def format_final(label, results, seconds):
 
 def run_comparison(exp, runner, learned, out_dir):
     """Every panel's comparison for each of the experiment's criteria, and the figure: learning
-    curves per panel ('curves', 'art'; a second row of panels for a second criterion) or the final
-    scores side by side ('final'). Returns the JSON part {"criteria": {...}, "panels": [...]}."""
+    curves per panel ('curves', 'art'; the panels again, beside them, for a further criterion) or
+    the final scores side by side ('final'). Returns the JSON part {"criteria", "panels"}."""
     drawn, numbers = {c: [] for c in exp.criteria}, []
     for panel in exp.panels:
         start = time.time()
