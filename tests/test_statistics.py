@@ -257,3 +257,16 @@ def test_table4_from_snapshots_interpolates_between_budgets():
     assert table["problems_needed"]["rnnprop-mnist-no-cc"] == [10000.0, 1000.0]
     assert table["paired_log10"]["mean"] == pytest.approx(0.8, abs=1e-4)   # (1.2 + 0.4) / 2
     assert budget.table4_from_snapshots({"rnnprop-mnist": runs["rnnprop-mnist"]})["threshold"] is None
+
+
+def test_regeneration_skips_only_full_size_json_with_paired_statistics(tmp_path):
+    spec = importlib.util.spec_from_file_location("regenerate_results",
+                                                  ROOT / "tools" / "regenerate_results.py")
+    regenerate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(regenerate)
+    assert set(regenerate.ORDER) == set(experiments.EXPERIMENTS)
+    for name, numbers in (("old", OLD_JSON), ("quick", {"schema": 2, "quick": True}),
+                          ("new", {"schema": 2, "quick": False})):
+        (tmp_path / f"{name}.json").write_text(json.dumps(numbers))
+    assert [regenerate.finished(str(tmp_path), n) for n in ("old", "quick", "new", "absent")] == \
+        [False, False, True, False]
