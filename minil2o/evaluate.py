@@ -237,7 +237,8 @@ def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0
         cls = HAND_OPTIMIZERS[name.lower()]
         lr, scores = tune_learning_rate(tune_family or family, make, grids.get(name, cls.lr_grid),
                                         num_tune, steps, seed + 1, curves, criterion, extend)
-        log(f"tuned {name} for the {criterion} loss: lr = {lr:g}")
+        log(f"tuned {name}" + ("" if criterion == "final" else f" for the {criterion} loss")
+            + f": lr = {lr:g}")
         results[cls.__name__] = {"lr": lr, "grid_scores": scores, "optimizer": make(lr),
                                  "tuning": tuning_record(lr, scores, extend)}
     for label, opt in learned.items():
