@@ -270,3 +270,14 @@ def test_regeneration_skips_only_full_size_json_with_paired_statistics(tmp_path)
         (tmp_path / f"{name}.json").write_text(json.dumps(numbers))
     assert [regenerate.finished(str(tmp_path), n) for n in ("old", "quick", "new", "absent")] == \
         [False, False, True, False]
+
+
+def test_a_claim_against_the_best_baseline_picks_it_per_panel():
+    numbers = constructed([1])
+    entries = numbers["panels"][0]["optimizers"]
+    entries["NAG"].update(lr=1.0, value_mean=0.5)
+    entries["Adam"] = {"lr": 0.1, "value_mean": 0.2,
+                       "paired": {"DM [dm-mnist]": {**entries["NAG"]["paired"]["DM [dm-mnist]"],
+                                                    "sign": -1}}}
+    numbers["claims"][0]["others"] = ["best baseline"]
+    assert render_module().verdicts(numbers) == {"final": "does not agree"}   # Adam is the best

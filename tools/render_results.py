@@ -25,6 +25,7 @@ TEMPLATE = os.path.join(os.path.dirname(__file__), "RESULTS.md.in")
 CRITERION_NAMES = {"final": "loss at the last step", "horizon-mean": "mean loss over the horizon",
                    "lv": "Lv et al.'s loss at the final parameters"}
 DIRECTIONS = {"<": "lower than", ">": "higher than", "<=": "not worse than"}
+BEST = "best baseline"           # a claim's other: the panel's best tuned baseline (spec.BEST)
 PENDING = ("pending regeneration: this JSON predates the paired statistics (the verdict in the "
            "text is the earlier reading of unpaired numbers)")
 
@@ -86,6 +87,16 @@ def label_of(numbers, name):
     return numbers.get("learned", {}).get(name, {}).get("label", name)
 
 
+def other_label(numbers, entries, other):
+    """The JSON label a claim's `other` names: a shipped optimizer's label, or for "best baseline"
+    the tuned baseline with the lowest mean score among `entries`, or the name itself."""
+    if other != BEST:
+        return label_of(numbers, other)
+    tuned = [(r["value_mean"], label) for label, r in entries.items()
+             if r.get("lr") is not None and r.get("value_mean") is not None]
+    return min(tuned)[1] if tuned else other
+
+
 def block(panel, criterion):
     """label -> entry (with 'paired') of a panel for one criterion, or None."""
     if panel.get("criterion", "final") == criterion:
@@ -104,9 +115,10 @@ def comparisons(numbers, criterion):
                 continue                          # a quick run keeps only the first panels
             entries = block(panels[i], criterion) or {}
             for other in claim["others"]:
-                paired = entries.get(label_of(numbers, other), {}).get("paired", {}).get(learned)
-                out.append((panels[i]["label"], learned, label_of(numbers, other),
-                            claim["direction"], paired,
+                label = other_label(numbers, entries, other)
+                paired = entries.get(label, {}).get("paired", {}).get(learned)
+                shown = f"{label} (the best baseline)" if other == BEST else label
+                out.append((panels[i]["label"], learned, shown, claim["direction"], paired,
                             outcome(paired and paired["sign"], claim["direction"])))
     return out
 

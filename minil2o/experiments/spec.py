@@ -35,8 +35,9 @@ class Panel:
 class Claim:
     """One part of a paper's claim as comparisons the verdict rule can check: on `panels` (their
     indices; None: every panel) the learned optimizer `learned` (a shipped name) is `direction`
-    than each of `others` (baseline names as in the JSON, e.g. "NAG", or shipped names):
-    "<" lower (better), ">" higher (worse), "<=" comparable or lower (not significantly worse)."""
+    than each of `others` (baseline names as in the JSON, e.g. "NAG", shipped names, or BEST: on
+    each panel the tuned baseline with the lowest mean score): "<" lower (better), ">" higher
+    (worse), "<=" comparable or lower (not significantly worse)."""
     learned: str
     others: tuple
     direction: str = "<"
@@ -44,6 +45,7 @@ class Claim:
 
 
 ALL_BASELINES = ("SGD", "NAG", "RMSprop", "Adam")
+BEST = "best baseline"              # in Claim.others: the panel's best tuned baseline
 
 
 @dataclass
