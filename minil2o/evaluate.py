@@ -3,8 +3,10 @@
 
     trajectory          the optimization loop: any optimizer, learned or hand-designed, on one problem
     learning_curves     that loop on sampled problems: the losses per step, (P, steps + 1)
+    CRITERIA            what one run scores: the final loss, the mean loss over the horizon, or
+                        Lv et al.'s loss at the final parameters (criterion_values)
     tune_learning_rate  grid search of a hand-designed optimizer's learning rate, as both papers
-                        tuned their baselines
+                        tuned their baselines, the grid extended while the best rate is at its edge
     compare             tuned baselines and learned optimizers on the same fresh test problems
 
 A run that produces a NaN or infinite loss is *marked*: its curve holds NaN from that step on, and
@@ -20,6 +22,14 @@ from .backend import to_float, xp
 from .errors import UsageError
 
 BASELINES = ("sgd", "nag", "rmsprop", "adam")   # the hand-designed optimizers both papers compare with
+LV_BATCHES = 10            # minibatches on which Lv et al.'s loss evaluates the final parameters
+CRITERIA = {
+    "final": "the loss at the last step T (the minibatch loss f(theta_T))",
+    "horizon-mean": "the mean loss over the horizon, (1/T) sum_{t=1..T} f(theta_t) (Andrychowicz"
+                    " et al. eq. 3 with w_t = 1: what the DM optimizer is trained for)",
+    "lv": f"Lv et al.'s reported loss: the mean loss at the final parameters theta_T over "
+          f"{LV_BATCHES} further minibatches (Lv et al. section 5)",
+}
 
 
 def check_positive_int(value, name):
@@ -67,19 +77,27 @@ def trajectory(problem, optimizer, steps, rng):
         yield Step(t, f, grad, update, theta)
 
 
-def run_optimizer(problem, optimizer, steps, rng):
+def run_optimizer(problem, optimizer, steps, rng, final_batches=0):
     """Optimize one problem for `steps` steps from problem.init(rng).
 
     Returns the losses f(theta_0..theta_steps) as a host array (steps + 1,), each divided by
-    problem.num_problems; NaN from the first non-finite loss on (the run stops there).
+    problem.num_problems; NaN from the first non-finite loss on (the run stops there). With
+    final_batches = K, K more entries follow: the loss at theta_steps on K further minibatches
+    (Lv et al.'s metric, criterion "lv"); the first steps + 1 entries are unchanged by K.
     """
     steps = check_positive_int(steps, "steps")
-    losses = np.full(steps + 1, np.nan)
+    losses, theta = np.full(steps + 1 + final_batches, np.nan), None
     for step in trajectory(problem, optimizer, steps, rng):
         f = to_float(step.loss) / problem.num_problems  # (numpy warns on overflow: marked, not averaged)
         if not math.isfinite(f):
-            break
+            return losses
         losses[step.t] = f
+        theta = theta if step.next_theta is None else step.next_theta
+    for k in range(final_batches):
+        f = to_float(problem.loss(theta, problem.sample_batch(rng))) / problem.num_problems
+        if not math.isfinite(f):
+            break
+        losses[steps + 1 + k] = f
     return losses
 
 
@@ -90,17 +108,44 @@ def final_theta(problem, optimizer, steps, rng):
     return last.next_theta
 
 
-def learning_curves(family, optimizer, num_problems, steps, seed):
-    """Curves of `optimizer` on `num_problems` problems drawn from `family` with `seed`: (P, steps+1).
-    Problem i is drawn from its own Generator (seed, i), so every optimizer sees the same problems
-    and minibatches."""
+def learning_curves(family, optimizer, num_problems, steps, seed, final_batches=0):
+    """Curves of `optimizer` on `num_problems` problems drawn from `family` with `seed`:
+    (P, steps + 1), + final_batches columns (run_optimizer). Problem i is drawn from its own
+    Generator (seed, i), so every optimizer sees the same problems and minibatches."""
     num_problems = check_positive_int(num_problems, "num_problems")
     steps, seed = check_positive_int(steps, "steps"), check_seed(seed)
     curves = []
     for i in range(num_problems):
         rng = np.random.default_rng([seed, i])
-        curves.append(run_optimizer(family.sample(rng), optimizer, steps, rng))
+        curves.append(run_optimizer(family.sample(rng), optimizer, steps, rng, final_batches))
     return np.stack(curves)
+
+
+def final_batches(criterion):
+    """How many minibatches after the last step a criterion evaluates (LV_BATCHES for "lv")."""
+    if criterion not in CRITERIA:
+        raise UsageError(f"unknown criterion {criterion!r}: choose one of {', '.join(CRITERIA)}")
+    return LV_BATCHES if criterion == "lv" else 0
+
+
+def criterion_values(curves, steps, criterion):
+    """Each run's score under `criterion` (CRITERIA): (P,) from curves (P, steps + 1 [+ K]); NaN
+    where the run diverged (a NaN in the part of its row the criterion reads: the trajectory, and
+    for "lv" the K evaluations after it)."""
+    read = curves if final_batches(criterion) else curves[:, :steps + 1]
+    if criterion == "final":
+        values = curves[:, steps]
+    elif criterion == "horizon-mean":
+        values = curves[:, 1:steps + 1].mean(axis=1)
+    else:
+        values = curves[:, steps + 1:].mean(axis=1)
+    return np.where(np.isnan(read).any(axis=1), np.nan, values)
+
+
+def curves_for(curves, criterion):
+    """curves (a learning_curves-like function) asking for the minibatches `criterion` needs."""
+    k = final_batches(criterion)
+    return curves if k == 0 else (lambda *args: curves(*args, final_batches=k))
 
 
 def summarize(curves):
@@ -116,12 +161,14 @@ def summarize(curves):
 
 
 def tune_learning_rate(family, make_optimizer, grid, num_problems=10, steps=100, seed=1,
-                       curves=learning_curves):
-    """Grid search: the learning rate with the lowest final loss averaged over sampled problems.
+                       curves=learning_curves, criterion="final", extend=0):
+    """Grid search: the learning rate with the lowest mean score (CRITERIA) over sampled problems.
 
     make_optimizer: lr -> optimizer. A rate whose runs diverge scores +inf. curves: what computes
-    the learning curves (learning_curves, or a cache in front of it). Returns (best_lr, scores)
-    with scores a dict lr -> mean final loss.
+    the learning curves (learning_curves, or a cache in front of it). extend: while the best rate
+    is the grid's smallest or largest, up to `extend` more rates are tried beyond it, one at a time
+    (the grid's own ratio further). Returns (best_lr, scores), scores a dict lr -> mean score over
+    the tried rates in increasing order.
     """
     if len(grid) == 0:
         raise UsageError("the learning-rate grid is empty")
@@ -129,12 +176,34 @@ def tune_learning_rate(family, make_optimizer, grid, num_problems=10, steps=100,
            or not 0 < lr < math.inf]
     if bad:
         raise UsageError(f"learning rates {bad} are not allowed: each must be a positive number")
-    scores = {}
+    run, scores = curves_for(curves, criterion), {}
+
+    def score(lr):
+        values = criterion_values(run(family, make_optimizer(lr), num_problems, steps, seed),
+                                  steps, criterion)
+        scores[lr] = float(values.mean()) if np.all(np.isfinite(values)) else math.inf
+
     for lr in grid:
-        final = curves(family, make_optimizer(lr), num_problems, steps, seed)[:, -1]
-        scores[lr] = float(final.mean()) if np.all(np.isfinite(final)) else math.inf
-    best = min(scores, key=lambda lr: scores[lr])
-    return best, scores
+        score(lr)
+    for _ in range(extend if len(grid) > 1 else 0):
+        tried = sorted(scores)
+        best = min(tried, key=lambda lr: scores[lr])
+        if tried[0] < best < tried[-1]:
+            break
+        edge, inner = (tried[0], tried[1]) if best == tried[0] else (tried[-1], tried[-2])
+        score(edge * edge / inner)                        # one grid step beyond the edge
+    scores = {lr: scores[lr] for lr in sorted(scores)}
+    return min(scores, key=lambda lr: scores[lr]), scores
+
+
+def tuning_record(best, scores, extend):
+    """What a tuning run leaves in the JSON: the rates tried, their scores, the chosen position,
+    whether it is interior, and how many rates were added beyond the first grid."""
+    grid = list(scores)
+    chosen = grid.index(best)
+    kept = [None if not math.isfinite(scores[lr]) else float(f"{scores[lr]:.5g}") for lr in grid]
+    return {"grid": grid, "scores": kept,
+            "chosen": chosen, "interior": 0 < chosen < len(grid) - 1, "extension_limit": extend}
 
 
 def all_finite(*arrays):
@@ -143,18 +212,19 @@ def all_finite(*arrays):
 
 
 def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0, log=print,
-            tune_family=None, grids=None, curves=learning_curves):
+            tune_family=None, grids=None, curves=learning_curves, criterion="final", extend=0):
     """Learned optimizers against hand-designed ones with tuned learning rates, on the same fresh
     problems.
 
     learned:     dict label -> learned optimizer (with phi)
     baselines:   names of hand-designed optimizers (minil2o.optimizers.hand), each tuned on
                  num_tune problems (seed + 1) of tune_family (default: family) over grids[name]
-                 (default: its lr_grid) for the final loss at `steps`
+                 (default: its lr_grid) for `criterion` (CRITERIA), the grid extended by up to
+                 `extend` rates while the best sits at its edge (tune_learning_rate)
     curves:      what computes learning curves (learning_curves, or a cache in front of it)
     Every optimizer is then run on the same num_test problems of family (seed + 2). Returns a dict
-    label -> {"lr", "grid_scores" (baselines), "curves" (num_test, steps + 1), "mean", "stderr",
-    "diverged"}.
+    label -> {"lr", "grid_scores" and "tuning" (baselines), "curves" (num_test, steps + 1),
+    "values" (num_test,) the criterion per test problem, "mean", "stderr", "diverged"}.
     """
     from .optimizers.hand import HAND_OPTIMIZERS, make_hand_optimizer
     for name in baselines:
@@ -166,13 +236,16 @@ def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0
         make = lambda lr, name=name: make_hand_optimizer(name, lr)
         cls = HAND_OPTIMIZERS[name.lower()]
         lr, scores = tune_learning_rate(tune_family or family, make, grids.get(name, cls.lr_grid),
-                                        num_tune, steps, seed + 1, curves)
-        log(f"tuned {name}: lr = {lr:g}")
-        results[cls.__name__] = {"lr": lr, "grid_scores": scores, "optimizer": make(lr)}
+                                        num_tune, steps, seed + 1, curves, criterion, extend)
+        log(f"tuned {name}" + ("" if criterion == "final" else f" for the {criterion} loss")
+            + f": lr = {lr:g}")
+        results[cls.__name__] = {"lr": lr, "grid_scores": scores, "optimizer": make(lr),
+                                 "tuning": tuning_record(lr, scores, extend)}
     for label, opt in learned.items():
         results[label] = {"lr": None, "optimizer": opt}
     for label, r in results.items():
-        r["curves"] = curves(family, r.pop("optimizer"), num_test, steps, seed + 2)
+        full = curves_for(curves, criterion)(family, r.pop("optimizer"), num_test, steps, seed + 2)
+        r["curves"], r["values"] = full[:, :steps + 1], criterion_values(full, steps, criterion)
         r["mean"], r["stderr"], r["diverged"] = summarize(r["curves"])
     return results
 

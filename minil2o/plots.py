@@ -65,17 +65,28 @@ def plot_curves(results, path, title, ylabel="loss", log_y=True):
     return plot_panels([("", results)], path, title, ylabel, log_y)
 
 
+def final_score(r):
+    """(mean, standard error) of one optimizer's score at the end: of its per-problem criterion
+    values r["values"] over the finished runs when present, else of the loss at the last step."""
+    if "values" not in r:
+        return r["mean"][-1], r["stderr"][-1]
+    ok = np.asarray(r["values"], float)
+    ok = ok[np.isfinite(ok)]
+    if len(ok) == 0:
+        return np.nan, np.nan
+    return ok.mean(), ok.std(ddof=1) / np.sqrt(len(ok)) if len(ok) > 1 else 0.0
+
+
 def plot_final(panels, path, title):
-    """Final loss (mean +- standard error) per panel, one marker series per optimizer.
-    panels: list of (label, results) as for plot_panels."""
+    """Final score (mean +- standard error, final_score) per panel, one marker series per
+    optimizer. panels: list of (label, results) as for plot_panels."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(panels) + 2), 3.8))
     names = list(dict.fromkeys(n for _, results in panels for n in results))
     width = 0.8 / max(1, len(names))
     for j, name in enumerate(names):
         xs = [i + (j - (len(names) - 1) / 2) * width for i in range(len(panels))]
-        mean = [results[name]["mean"][-1] for _, results in panels]
-        se = [results[name]["stderr"][-1] for _, results in panels]
+        mean, se = zip(*(final_score(results[name]) for _, results in panels))
         style = line_style(name, panels[0][1][name].get("lr") is None)
         marker = {"-": "o", "--": "s", ":": "^"}.get(style.get("ls", "-"), "o")
         ax.errorbar(xs, mean, yerr=se, fmt=marker, ms=4, capsize=2, label=name,
@@ -86,6 +97,38 @@ def plot_final(panels, path, title):
     ax.set_ylabel("final loss (mean +- s.e.)")
     ax.set_title(title, fontsize=10)
     ax.legend(frameon=False, fontsize=7)
+    return _save(plt, fig, path)
+
+
+def plot_budget(numbers, path, title):
+    """Test score against training problems seen, one subplot per criterion: a line per learned
+    optimizer and meta-training seed (mean +- standard error over test problems), the tuned
+    baselines as horizontal lines. numbers: criterion -> {"references": label -> {"value_mean"},
+    "runs": name -> seed -> budget -> {"value_mean", "value_stderr"}} (strings as keys)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(numbers), figsize=(5.2 * len(numbers), 3.8), squeeze=False)
+    for ax, (criterion, part) in zip(axes[0], numbers.items()):
+        for name, seeds in part["runs"].items():
+            for k, (seed, at) in enumerate(sorted(seeds.items())):
+                budgets = sorted(at, key=int)
+                xs = [max(int(b), 1) for b in budgets]
+                ys = [np.nan if at[b]["value_mean"] is None else at[b]["value_mean"]
+                      for b in budgets]
+                se = [at[b]["value_stderr"] or 0.0 for b in budgets]
+                style = line_style("RNNprop" if name.startswith("rnnprop") else "DM", True)
+                ax.errorbar(xs, ys, yerr=se, marker="osd^v"[k % 5], ms=4, capsize=2, lw=1.2,
+                            ls=":" if name.endswith("no-cc") else "-", color=style["color"],
+                            label=f"{name}, seed {seed}")
+        for label, ref in part["references"].items():
+            if ref["value_mean"] is not None:
+                ax.axhline(ref["value_mean"], lw=1.0, ls="--", color=BASELINE_COLORS.get(label),
+                           label=f"{label} (tuned)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training problems seen")
+        ax.set_ylabel(f"{criterion} loss (mean over test problems)")
+    axes[0][0].legend(frameon=False, fontsize=7)
+    fig.suptitle(title, fontsize=10)
     return _save(plt, fig, path)
 
 

@@ -23,13 +23,15 @@ from minil2o.train import TrainConfig
 REQUIRED = ["dm-fig4-quadratic", "dm-fig4-mnist", "dm-fig4-mnist-200", "dm-fig5-generalization",
             "dm-fig6-architectures", "dm-fig7-cnn", "dm-fig8-9-neural-art", "dm-appendix-b-updates",
             "rnnprop-mlp-100", "rnnprop-mlp-2000", "rnnprop-mlp-10000", "rnnprop-activations",
-            "rnnprop-deeper-mlp", "rnnprop-cnn", "rnnprop-sine-lstm", "rnnprop-control"]
+            "rnnprop-deeper-mlp", "rnnprop-cnn", "rnnprop-sine-lstm", "rnnprop-control",
+            "dm-budget"]
 SLOW = {"dm-fig7-cnn", "rnnprop-cnn", "dm-fig8-9-neural-art"}
+EXPERIMENTS_BY_NAME = experiments.EXPERIMENTS
 
 
 def quick_args(tmp_path, **changes):
     args = dict(quick=True, out=str(tmp_path), num_test=None, retrain=False, seed=0, cache="",
-                cifar_dir=None)
+                cifar_dir=None, budget_runs=str(tmp_path / "no-budget-runs"))
     return types.SimpleNamespace(**{**args, **changes})
 
 
@@ -55,9 +57,19 @@ def test_quick_version_writes_numbers_and_figure(name, tmp_path):
     assert (tmp_path / f"{name}.png").stat().st_size > 1000
     on_disk = json.loads((tmp_path / f"{name}.json").read_text())
     assert on_disk["experiment"] == name and on_disk["quick"]
+    learned = [v["label"] for v in numbers["learned"].values()]
     for panel in numbers.get("panels", []):
+        assert panel["criterion"] == EXPERIMENTS_BY_NAME[name].criteria[0]
+        blocks = [panel["optimizers"], *panel["criteria"].values()]
         for label, r in panel["optimizers"].items():
             assert r["num_runs"] == 2 and len(r["mean"]) == numbers["steps"] + 1, label
+            assert len(r["final_per_problem"]) == 2, label
+        for block in blocks:
+            for label, r in block.items():
+                assert set(r["paired"]) == set(learned) - {label}, label
+                assert all(p["n"] == 2 for p in r["paired"].values()), label
+                if r["lr"] is not None:
+                    assert r["tuning"]["grid"][r["tuning"]["chosen"]] == r["lr"], label
     if name == "dm-fig8-9-neural-art":
         assert (tmp_path / f"{name}-images.png").exists()
 

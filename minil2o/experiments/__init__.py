@@ -2,14 +2,19 @@
 writes its numbers (JSON) and its figure (PNG); `minil2o reproduce --list` names them all.
 
 Every experiment is an `Experiment` (spec.py), written as data with its paper: dm.py for
-Andrychowicz et al. 2016, rnnprop.py for Lv et al. 2017. It names the shipped optimizers it loads
-(PRETRAINED, files in minil2o/datasets/pretrained/), the test problems (one `Panel` per problem
-family setting), how many steps, which hand-designed baselines. Each runs through the one
-comparison of minil2o.evaluate (runner.py): each baseline's learning rate is tuned by grid search
-(the lowest mean final loss at the horizon, a diverged rate scoring +inf) on tuning problems: the
-MNIST validation split, or other seeds where a problem has no data. Every optimizer then runs on
-the same fresh test problems (the MNIST test split, seeds never used in training or tuning). The
-numbers are the mean and standard error over test problems of the minibatch loss at each step.
+Andrychowicz et al. 2016, rnnprop.py for Lv et al. 2017, budget.py for the training budget. It names
+the shipped optimizers it loads (PRETRAINED, files in minil2o/datasets/pretrained/), the test
+problems (one `Panel` per problem family setting), how many steps, which hand-designed baselines,
+the criteria it reports (minil2o.evaluate.CRITERIA: the final loss, the mean loss over the horizon,
+Lv et al.'s loss at the final parameters) and the paper's claim as comparisons (`Claim`). Each runs
+through the one comparison of minil2o.evaluate (runner.py): for each criterion, each baseline's
+learning rate is tuned for it by grid search (the lowest mean score, a diverged rate scoring +inf;
+the grid grows past an edge while the best rate sits there) on tuning problems: the MNIST
+validation split, or other seeds where a problem has no data. Every optimizer then runs on the
+same fresh test problems (the MNIST test split, seeds never used in training or tuning). The JSON
+keeps each optimizer's score on every test problem and its paired difference to each learned
+optimizer with a 95% t-interval (statistics.py), from which tools/render_results.py gives each
+claim its verdict.
 
     minil2o reproduce dm-fig4-mnist                 the headline (Andrychowicz et al., Fig. 4)
     minil2o reproduce dm-fig4-mnist --quick         a few problems and steps: seconds (CI)
@@ -28,9 +33,11 @@ and the JSON and the figure say so.
     registry.py   all of them by name, and the quick version of each
     shipped.py    the shipped optimizers: their train commands, loading, retraining
     runner.py     one experiment's panels through minil2o.evaluate.compare, curves cached, JSON
+    statistics.py paired differences and their t-intervals; diverged runs
+    budget.py     dm-budget: test loss against training problems, and Lv et al.'s Table 4
     reproduce.py  the `minil2o reproduce` command
 """
 from .registry import EXPERIMENTS, PRETRAINED, quick_version  # noqa: F401
 from .reproduce import add_arguments, list_experiments, run, run_experiment  # noqa: F401
 from .shipped import PRETRAINED_DIR, load_learned, pretrained_path, train_command  # noqa: F401
-from .spec import Experiment, Panel, Pretrained  # noqa: F401
+from .spec import Claim, Experiment, Panel, Pretrained  # noqa: F401

@@ -12,7 +12,7 @@ from ..optimizers.hand import make_hand_optimizer
 from ..plots import plot_images, plot_update_traces
 from ..train import TrainConfig
 from .runner import rounded
-from .spec import ART_TRAIN_CONTENT, MLP, Experiment, Panel, Pretrained
+from .spec import ALL_BASELINES, ART_TRAIN_CONTENT, MLP, Claim, Experiment, Panel, Pretrained
 
 DM_MNIST = dict(problem="mnist-mlp", optimizer="dm",
                 optimizer_kwargs={"preprocess": "log", "output_scale": 0.1}, meta_lr=0.002,
@@ -55,44 +55,54 @@ def _cifar_panel(label, classes=None):
                  cifar={"dataset": "cifar10", "layers": "dm-cifar", **sub})
 
 
+TWO_CRITERIA = ("final", "horizon-mean")   # baselines tuned for each, reported side by side
+
 EXPERIMENTS = [
     Experiment("dm-fig4-quadratic", "Andrychowicz et al. 2016, Fig. 4 (left)",
                "on 10-d quadratics the LSTM optimizer beats SGD, NAG, RMSprop and ADAM",
                "curves", (Panel("10-d quadratic ||W theta - y||^2", "quadratic"),),
                learned=("dm-quadratic",), num_tune=20,
-               grids={b: tuple(2.0 ** k for k in range(-12, 3)) for b in ("adam", "rmsprop")}),
+               grids={b: tuple(2.0 ** k for k in range(-12, 3)) for b in ("adam", "rmsprop")},
+               criteria=TWO_CRITERIA, claims=(Claim("dm-quadratic", ALL_BASELINES),)),
     Experiment("dm-fig4-mnist", "Andrychowicz et al. 2016, Fig. 4 (centre)",
                "on the base MNIST MLP the LSTM optimizer beats all tuned baselines over 100 steps",
-               "curves", (MLP,)),
+               "curves", (MLP,), criteria=TWO_CRITERIA,
+               claims=(Claim("dm-mnist", ALL_BASELINES),)),
     Experiment("dm-fig4-mnist-200", "Andrychowicz et al. 2016, Fig. 4 (right)",
                "run for 200 steps (twice its training horizon) the LSTM optimizer keeps its lead",
-               "curves", (MLP,), steps=200),
+               "curves", (MLP,), steps=200, criteria=TWO_CRITERIA,
+               claims=(Claim("dm-mnist", ALL_BASELINES),)),
     Experiment("dm-fig5-generalization", "Andrychowicz et al. 2016, Fig. 5",
                "the optimizer trained on 1x20 sigmoid generalizes to 40 units and to 2 hidden "
                "layers, but fails on ReLU", "curves",
                (Panel("40 hidden units", "mnist-mlp", {"hidden": [40]}),
                 Panel("2 hidden layers", "mnist-mlp", {"hidden": [20, 20]}),
-                Panel("ReLU", "mnist-mlp", {"activation": "relu"})), num_test=20),
+                Panel("ReLU", "mnist-mlp", {"activation": "relu"})), num_test=20,
+               claims=(Claim("dm-mnist", ALL_BASELINES, "<", (0, 1)),
+                       Claim("dm-mnist", ALL_BASELINES, ">", (2,)))),
     Experiment("dm-fig6-architectures", "Andrychowicz et al. 2016, Fig. 6",
                "final loss as units and layers vary: the LSTM (trained on 1 layer of 20) stays "
                "at or below the baselines", "final",
                tuple(Panel(f"{L}x{u}", "mnist-mlp", {"hidden": [u] * L})
-                     for L in (1, 2) for u in (5, 20, 80)), num_test=10, num_tune=5),
+                     for L in (1, 2) for u in (5, 20, 80)), num_test=20,
+               claims=(Claim("dm-mnist", ALL_BASELINES, "<="),)),
     Experiment("dm-fig7-cnn", "Andrychowicz et al. 2016, Fig. 7",
                "on CIFAR-10, CIFAR-5 and CIFAR-2 the LSTM (conv and fc LSTMs) learns much faster "
                "than the baselines; LSTM-sub, trained on held-out labels, transfers",
                "curves", (_cifar_panel("10 classes"), _cifar_panel("5 classes", [0, 1, 2, 3, 4]),
                           _cifar_panel("2 classes", [0, 1])),
-               learned=("dm-cnn", "dm-cnn-sub"), num_test=5, num_tune=2,
+               learned=("dm-cnn", "dm-cnn-sub"), num_test=20,
                note="without CIFAR-10 batches the same CNN runs on MNIST (2 conv layers: "
-                    "28x28 pools to 7x7)"),
+                    "28x28 pools to 7x7)",
+               claims=(Claim("dm-cnn", ALL_BASELINES), Claim("dm-cnn-sub", ALL_BASELINES))),
     Experiment("dm-fig8-9-neural-art", "Andrychowicz et al. 2016, Fig. 8 and 9",
                "on test content images the LSTM trained at 64x64 on one style beats the baselines, "
                "also on a new style at 128x128", "art",
                (Panel("training style, 64x64", "neural-art", {"style_image": "gravel", "size": 64}),
                 Panel("new style, 64x64", "neural-art", {"style_image": "wood", "size": 64}),
                 Panel("new style, 128x128", "neural-art", {"style_image": "wood", "size": 128})),
-               learned=("dm-art",), steps=128, num_test=5, num_tune=2),
+               learned=("dm-art",), steps=128, num_test=20,
+               claims=(Claim("dm-art", ALL_BASELINES),)),
     Experiment("dm-appendix-b-updates", "Andrychowicz et al. 2016, Appendix B",
                "the updates the LSTM chooses per coordinate, beside the gradients it sees", "updates",
                (Panel("10-d quadratic", "quadratic"), MLP),

@@ -2,11 +2,11 @@
 quick version of each experiment (seconds, for CI and `minil2o reproduce NAME --quick`)."""
 import dataclasses
 
-from . import dm, rnnprop
+from . import budget, dm, rnnprop
 from .runner import default_grid
 
 PRETRAINED = {**dm.PRETRAINED, **rnnprop.PRETRAINED}
-EXPERIMENTS = {e.name: e for e in dm.EXPERIMENTS + rnnprop.EXPERIMENTS}
+EXPERIMENTS = {e.name: e for e in dm.EXPERIMENTS + rnnprop.EXPERIMENTS + budget.EXPERIMENTS}
 
 
 def shrink_kwargs(problem, kwargs):
@@ -21,7 +21,8 @@ def shrink_kwargs(problem, kwargs):
 
 def quick_version(exp):
     """The experiment at a size that runs in seconds: 2 test problems, 1 tuning problem, at most
-    4 steps, three learning rates per baseline, shrunk problems (4 hidden units per MLP layer)."""
+    4 steps, three learning rates per baseline (one more allowed beyond an edge), shrunk problems
+    (4 hidden units per MLP layer)."""
     grids = {}
     for name in exp.baselines:
         grid = exp.grids.get(name, default_grid(name))
@@ -30,7 +31,7 @@ def quick_version(exp):
                                        cifar=None if p.cifar is None else
                                        shrink_kwargs(p.problem, p.cifar)) for p in exp.panels)
     return dataclasses.replace(exp, steps=min(exp.steps, 4), num_test=2, num_tune=1,
-                               grids=grids, panels=panels[:2])
+                               grids=grids, panels=panels[:2], extend=1)
 
 
 def quick_config(config):

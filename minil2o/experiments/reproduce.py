@@ -7,19 +7,23 @@ import time
 
 from ..errors import UsageError
 from ..validate import check_positive_int
-from . import dm
+from . import budget, dm
 from .registry import EXPERIMENTS, quick_version
 from .runner import Runner, run_comparison
 from .shipped import learned_label, load_learned, train_command
 
 CIFAR_ENV = "MINIL2O_CIFAR10"            # folder of cifar-10-batches-py, when CIFAR-10 is at hand
+SCHEMA = 2       # 2: per-problem scores, paired differences, tuning records, criteria, claims
 
 
 def run_kind(exp, runner, learned, out_dir):
     """What the experiment's kind computes and draws; returns the JSON part. 'curves' and 'final'
-    compare on every panel; 'art' adds the styled images; 'updates' traces single runs."""
+    compare on every panel; 'art' adds the styled images; 'updates' traces single runs; 'budget'
+    evaluates the budget runs' snapshots (budget.py)."""
     if exp.kind == "updates":
         return dm.update_traces(exp, runner, learned, out_dir)
+    if exp.kind == "budget":
+        return budget.run_budget(exp, runner, runner.args, out_dir)
     part = run_comparison(exp, runner, learned, out_dir)
     if exp.kind == "art":
         dm.art_images(exp, runner, learned, part, out_dir)
@@ -48,8 +52,9 @@ def run_experiment(name, args, log=print):
     numbers = {"experiment": exp.name, "source": exp.source, "claim": exp.claim, "note": exp.note,
                "quick": bool(args.quick), "steps": exp.steps, "num_test": exp.num_test,
                "num_tune": exp.num_tune, "seed": args.seed, "tune_seed": args.seed + 1,
-               "test_seed": args.seed + 2, "learned": status, "seconds": round(time.time() - start, 1),
-               **part}
+               "test_seed": args.seed + 2, "learned": status, "schema": SCHEMA,
+               "claims": [dataclasses.asdict(c) for c in exp.claims],
+               "seconds": round(time.time() - start, 1), **part}
     path = os.path.join(args.out, f"{exp.name}.json")
     with open(path, "w") as fh:
         json.dump(numbers, fh, indent=1)
@@ -72,6 +77,8 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0, help="tuning uses seed+1, testing seed+2")
     parser.add_argument("--cache", default="runs/reproduce-cache",
                         help="folder of cached curves ('' to turn the cache off)")
+    parser.add_argument("--budget-runs", default=budget.DEFAULT_ROOT,
+                        help="dm-budget: the folder of tools/train_budget.py's runs (read only)")
     parser.add_argument("--cifar-dir", default=os.environ.get(CIFAR_ENV),
                         help=f"cifar-10-batches-py folder (default: ${CIFAR_ENV}); without it "
                              "the CIFAR-10 panels run on MNIST and say so")

@@ -3,7 +3,7 @@
 data. Everything they need is shared with the other paper (minil2o/experiments/runner.py)."""
 from ..train import TrainConfig
 from .dm import DM_MNIST
-from .spec import MLP, Experiment, Panel, Pretrained
+from .spec import ALL_BASELINES, BEST, MLP, Claim, Experiment, Panel, Pretrained
 
 RNNPROP_MNIST = dict(problem="mnist-mlp", optimizer="rnnprop", weighting="last",
                      selection="train-average", random_scaling=3.0, convex_combination=True,
@@ -31,49 +31,75 @@ BOTH = ("dm-mnist", "rnnprop-mnist")
 LONG_GRIDS = {"adam": tuple(2.0 ** k for k in range(-10, -3)),
               "rmsprop": tuple(2.0 ** k for k in range(-12, -5))}
 
+RNNPROP_BEATS_DM = Claim("rnnprop-mnist", ("dm-mnist",))
+LV = ("lv",)         # Lv et al. report the loss at the final parameters over the data's minibatches
+
+
+def lv_experiment(*args, criteria=LV, **kwargs):
+    """An experiment of Lv et al. 2017: scored by their metric (criterion "lv") unless told."""
+    return Experiment(*args, criteria=criteria, **kwargs)
+
+
 EXPERIMENTS = [
-    Experiment("rnnprop-mlp-100", "Lv et al. 2017, Fig. 3 (base MLP, 100 steps)",
-               "RNNprop is comparable to the best tuned baseline and the DM optimizer at 100 steps",
-               "curves", (MLP,), learned=BOTH),
-    Experiment("rnnprop-mlp-2000", "Lv et al. 2017, Fig. 4 (left)",
-               "at 2,000 steps RNNprop keeps decreasing the loss while the DM optimizer fails",
-               "curves", (MLP,), learned=BOTH, baselines=("rmsprop", "adam"), steps=2000,
-               num_test=3, num_tune=2, grids=LONG_GRIDS),
-    Experiment("rnnprop-mlp-10000", "Lv et al. 2017, Fig. 4 (right)",
-               "at 10,000 steps RNNprop still decreases the loss, slightly worse than the best "
-               "baselines; the DM optimizer's loss increases", "curves", (MLP,),
-               learned=BOTH, baselines=("rmsprop", "adam"), steps=10000,
-               num_test=1, num_tune=1, grids=LONG_GRIDS),
-    Experiment("rnnprop-activations", "Lv et al. 2017, Table 2",
-               "RNNprop (trained on sigmoid) is best or near best for sigmoid, ReLU, ELU and tanh; "
-               "the DM optimizer fails on ReLU and ELU", "final",
-               tuple(Panel(a, "mnist-mlp", {"activation": a})
-                     for a in ("sigmoid", "relu", "elu", "tanh")),
-               learned=BOTH, baselines=("adam",), num_test=20),
-    Experiment("rnnprop-deeper-mlp", "Lv et al. 2017, Fig. 6",
-               "with more sigmoid hidden layers of 20 units RNNprop outperforms Adam until the "
-               "network is too deep for anyone", "final",
-               tuple(Panel(f"{L} hidden layers", "mnist-mlp", {"hidden": [20] * L})
-                     for L in (1, 2, 3, 4, 5)),
-               learned=BOTH, baselines=("adam",), num_test=10),
-    Experiment("rnnprop-cnn", "Lv et al. 2017, Fig. 8",
-               "RNNprop (trained on the MLP) beats the baselines on c-c-p-f MNIST; on the other two "
-               "only the best baseline beats it; the DM optimizer fails on all three", "curves",
-               (Panel("c-c-p-f, MNIST", "cnn", {"layers": "c-c-p-f"}),
-                Panel("c-c-p-c-c-p-f-f, MNIST", "cnn", {"layers": "c-c-p-c-c-p-f-f"}),
-                Panel("c-c-p-f, CIFAR-10", "cnn", {"layers": "c-c-p-f", "dataset": "mnist"},
-                      cifar={"layers": "c-c-p-f", "dataset": "cifar10"})),
-               learned=BOTH, num_test=5, num_tune=2),
-    Experiment("rnnprop-sine-lstm", "Lv et al. 2017, Table 3 and Fig. 9",
-               "on the noisy-sine LSTM task RNNprop (trained on the MLP) is comparable to or "
-               "better than Adam, also with two layers and with smaller noise", "final",
-               (Panel("default", "sine-lstm"), Panel("2 layers", "sine-lstm", {"num_layers": 2}),
-                Panel("small noise", "sine-lstm", {"noise": 0.01})),
-               learned=BOTH, baselines=("adam", "adagrad"), num_test=20, num_tune=5),
-    Experiment("rnnprop-control", "Lv et al. 2017, section 5.5 (control experiment)",
-               "on the ReLU MLP, Random Scaling is the most effective trick; DM with both tricks "
-               "improves on DM", "final",
-               (Panel("base MLP, ReLU", "mnist-mlp", {"activation": "relu"}),),
-               learned=("rnnprop-mnist", "rnnprop-mnist-rs-only", "rnnprop-mnist-cc-only",
-                        "dm-mnist-tricks", "dm-mnist-e10"), baselines=("adam",), num_test=20),
+    lv_experiment(
+        "rnnprop-mlp-100", "Lv et al. 2017, Fig. 3 (base MLP, 100 steps)",
+        "RNNprop is comparable to the best tuned baseline and the DM optimizer at 100 steps",
+        "curves", (MLP,), learned=BOTH, criteria=("lv", "horizon-mean"),
+        claims=(Claim("rnnprop-mnist", (BEST, "dm-mnist"), "<="),)),
+    lv_experiment(
+        "rnnprop-mlp-2000", "Lv et al. 2017, Fig. 4 (left)",
+        "at 2,000 steps RNNprop keeps decreasing the loss while the DM optimizer fails",
+        "curves", (MLP,), learned=BOTH, baselines=("rmsprop", "adam"), steps=2000,
+        num_test=10, num_tune=10, grids=LONG_GRIDS, claims=(RNNPROP_BEATS_DM,)),
+    lv_experiment(
+        "rnnprop-mlp-10000", "Lv et al. 2017, Fig. 4 (right)",
+        "at 10,000 steps RNNprop still decreases the loss, slightly worse than the best "
+        "baselines; the DM optimizer's loss increases", "curves", (MLP,),
+        learned=BOTH, baselines=("rmsprop", "adam"), steps=10000,
+        num_test=5, num_tune=10, grids=LONG_GRIDS, claims=(RNNPROP_BEATS_DM,)),
+    lv_experiment(
+        "rnnprop-activations", "Lv et al. 2017, Table 2",
+        "RNNprop (trained on sigmoid) is best or near best for sigmoid, ReLU, ELU and tanh; "
+        "the DM optimizer fails on ReLU and ELU", "final",
+        tuple(Panel(a, "mnist-mlp", {"activation": a}) for a in ("sigmoid", "relu", "elu", "tanh")),
+        learned=BOTH, baselines=("adam",), num_test=20,
+        claims=(Claim("rnnprop-mnist", ("Adam",), "<="),
+                Claim("dm-mnist", ("Adam",), ">", (1, 2)))),
+    lv_experiment(
+        "rnnprop-deeper-mlp", "Lv et al. 2017, Fig. 6",
+        "with more sigmoid hidden layers of 20 units RNNprop outperforms Adam until the "
+        "network is too deep for anyone", "final",
+        tuple(Panel(f"{L} hidden layers", "mnist-mlp", {"hidden": [20] * L})
+              for L in (1, 2, 3, 4, 5)),
+        learned=BOTH, baselines=("adam",), num_test=20,
+        claims=(Claim("rnnprop-mnist", ("Adam",), "<", (0, 1, 2, 3)),
+                Claim("rnnprop-mnist", ("Adam",), "<=", (4,)))),
+    lv_experiment(
+        "rnnprop-cnn", "Lv et al. 2017, Fig. 8",
+        "RNNprop (trained on the MLP) beats the baselines on c-c-p-f MNIST; on the other two "
+        "only the best baseline beats it; the DM optimizer fails on all three", "curves",
+        (Panel("c-c-p-f, MNIST", "cnn", {"layers": "c-c-p-f"}),
+         Panel("c-c-p-c-c-p-f-f, MNIST", "cnn", {"layers": "c-c-p-c-c-p-f-f"}),
+         Panel("c-c-p-f, CIFAR-10", "cnn", {"layers": "c-c-p-f", "dataset": "mnist"},
+               cifar={"layers": "c-c-p-f", "dataset": "cifar10"})),
+        learned=BOTH, num_test=20,
+        claims=(Claim("rnnprop-mnist", ALL_BASELINES, "<", (0,)),
+                Claim("dm-mnist", ("rnnprop-mnist",), ">"))),
+    lv_experiment(
+        "rnnprop-sine-lstm", "Lv et al. 2017, Table 3 and Fig. 9",
+        "on the noisy-sine LSTM task RNNprop (trained on the MLP) is comparable to or "
+        "better than Adam, also with two layers and with smaller noise", "final",
+        (Panel("default", "sine-lstm"), Panel("2 layers", "sine-lstm", {"num_layers": 2}),
+         Panel("small noise", "sine-lstm", {"noise": 0.01})),
+        learned=BOTH, baselines=("adam", "adagrad"), num_test=20,
+        claims=(Claim("rnnprop-mnist", ("Adam",), "<="),)),
+    lv_experiment(
+        "rnnprop-control", "Lv et al. 2017, section 5.5 (control experiment)",
+        "on the ReLU MLP, Random Scaling is the most effective trick; DM with both tricks "
+        "improves on DM", "final",
+        (Panel("base MLP, ReLU", "mnist-mlp", {"activation": "relu"}),),
+        learned=("rnnprop-mnist", "rnnprop-mnist-rs-only", "rnnprop-mnist-cc-only",
+                 "dm-mnist-tricks", "dm-mnist-e10"), baselines=("adam",), num_test=20,
+        claims=(Claim("rnnprop-mnist-rs-only", ("rnnprop-mnist-cc-only",)),
+                Claim("dm-mnist-tricks", ("dm-mnist-e10",)))),
 ]

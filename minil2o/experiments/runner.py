@@ -9,11 +9,12 @@ import time
 import numpy as np
 
 from ..backend import to_numpy
-from ..evaluate import compare, learning_curves
+from ..evaluate import CRITERIA, compare, final_batches as batches_for, learning_curves
 from ..optimizers.hand import HAND_OPTIMIZERS, HandOptimizer
 from ..plots import plot_final, plot_panels
 from ..problems import make_family
-from .spec import ART_TEST_CONTENT
+from .spec import ART_TEST_CONTENT, ART_TRAIN_CONTENT
+from .statistics import paired_to_learned
 
 
 def default_grid(name):
@@ -36,11 +37,21 @@ def panel_kwargs(panel, split, cifar_dir):
     if panel.problem in ("mnist-mlp", "cnn"):
         kwargs["split"] = split
     if panel.problem == "neural-art":
-        from ..problems.art import load_art_images
-        contents = load_art_images()[0]
-        kwargs["content_images"] = [im for k, im in contents.items()
-                                    if (k == ART_TEST_CONTENT) == (split == "test")]
+        kwargs["content_images"] = art_contents(art_content_names(split))
     return kwargs, label
+
+
+def art_content_names(split):
+    """The bundled images (kind/name) neural art takes its content from, by split: the held-out
+    ones for testing, the training ones for tuning."""
+    return list(ART_TEST_CONTENT) if split == "test" else [f"content/{k}" for k in ART_TRAIN_CONTENT]
+
+
+def art_contents(names):
+    """The bundled images named kind/name (minil2o/datasets/images) as a list of host arrays."""
+    from ..problems.art import load_art_images
+    bundled = dict(zip(("content", "style"), load_art_images()))
+    return [bundled[kind][name] for kind, name in (n.split("/") for n in names)]
 
 
 def optimizer_digest(opt):
@@ -59,31 +70,36 @@ def optimizer_key(opt):
 
 
 class CurveCache:
-    """learning_curves with the results kept in `folder` ('' keeps nothing), keyed by the
-    optimizer (optimizer_key), the family (its description), the steps and the seed. A file with at
-    least as many problems serves a smaller count: problem i depends only on (seed, i)."""
+    """learning_curves with the results kept in memory and in `folder` ('' keeps them in memory
+    only), keyed by the optimizer (optimizer_key), the family (its description), the steps, the
+    seed and the minibatches evaluated after the last step. A file with at least as many problems
+    serves a smaller count: problem i depends only on (seed, i). Families must be described."""
 
     def __init__(self, folder):
-        self.folder, self.described = folder, {}
+        self.folder, self.described, self.kept = folder, {}, {}
 
     def describe(self, family, description):
         """Register `family` under a JSON-able description (its part of the key); returns it."""
         self.described[id(family)] = (family, description)
         return family
 
-    def __call__(self, family, optimizer, num, steps, seed):
-        if not self.folder:
-            return learning_curves(family, optimizer, num, steps, seed)
-        key = json.dumps([optimizer_key(optimizer), *self.described[id(family)][1], steps, seed],
-                         sort_keys=True)
-        path = os.path.join(self.folder, f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.npy")
-        if os.path.exists(path):
+    def __call__(self, family, optimizer, num, steps, seed, final_batches=0):
+        key = json.dumps([optimizer_key(optimizer), *self.described[id(family)][1], steps, seed]
+                         + ([final_batches] if final_batches else []), sort_keys=True)
+        name = hashlib.sha1(key.encode()).hexdigest()[:16]
+        kept = self.kept.get(name)
+        if kept is not None and kept.shape[0] >= num:
+            return kept[:num]
+        path = os.path.join(self.folder, f"{name}.npy")
+        if self.folder and os.path.exists(path):
             cached = np.load(path, allow_pickle=False)
             if cached.shape[0] >= num:
                 return cached[:num]
-        result = learning_curves(family, optimizer, num, steps, seed)
-        os.makedirs(self.folder, exist_ok=True)
-        np.save(path, result)
+        result = learning_curves(family, optimizer, num, steps, seed, final_batches)
+        self.kept[name] = result
+        if self.folder:
+            os.makedirs(self.folder, exist_ok=True)
+            np.save(path, result)
         return result
 
 
@@ -94,6 +110,13 @@ class Runner:
         self.exp, self.args, self.log = exp, args, log
         self.seed, self.cache = args.seed, CurveCache(args.cache)
         self.families = {}
+        self.batches = max(batches_for(c) for c in exp.criteria)
+
+    def curves(self, family, optimizer, num, steps, seed, final_batches=0):
+        """The cached curves, every run evaluated on the minibatches the experiment's criteria
+        need (so the criteria share one run), cut to the `final_batches` asked for."""
+        full = self.cache(family, optimizer, num, steps, seed, self.batches)
+        return full[:, :steps + 1 + final_batches]
 
     def family(self, panel, split):
         """The problem family of a panel for a split, built once."""
@@ -101,24 +124,26 @@ class Runner:
         if key not in self.families:
             kwargs, _ = panel_kwargs(panel, split, self.args.cifar_dir)
             family = make_family(panel.problem, **kwargs)
-            kwargs.pop("content_images", None)
+            if "content_images" in kwargs:
+                kwargs["content_images"] = art_content_names(split)    # named in the cache key
             self.families[key] = self.cache.describe(family, [panel.problem, kwargs, split])
         return self.families[key]
 
-    def run_panel(self, panel, learned):
-        """minil2o.evaluate.compare on one panel: the baselines tuned on the validation split over
-        their grids, then everything on the test problems. learned: dict label -> optimizer."""
+    def run_panel(self, panel, learned, criterion):
+        """minil2o.evaluate.compare on one panel for one criterion: the baselines tuned for it on
+        the validation split over their grids (extended while the best rate is at an edge), then
+        everything on the test problems. learned: dict label -> optimizer."""
         exp = self.exp
         grids = {name: exp.grids.get(name, default_grid(name)) for name in exp.baselines}
         results = compare(self.family(panel, "test"), learned, exp.baselines, exp.steps,
                           exp.num_test, exp.num_tune, self.seed,
                           log=lambda message: self.log(f"  {panel.label}: {message}"),
                           tune_family=self.family(panel, "validation") if exp.baselines else None,
-                          grids=grids, curves=self.cache)
-        for name, grid in grids.items():
-            lr = results[HAND_OPTIMIZERS[name].__name__]["lr"]
-            if len(grid) > 3 and lr in (grid[0], grid[-1]):
-                self.log(f"  note: the best {name} learning rate {lr:g} is at the edge of its grid")
+                          grids=grids, curves=self.curves, criterion=criterion, extend=exp.extend)
+        for label, r in results.items():
+            if r["lr"] is not None and not r["tuning"]["interior"]:
+                self.log(f"  note: the best {label} learning rate {r['lr']:g} is still at the "
+                         f"edge of its grid after {exp.extend} extensions")
         return results
 
 
@@ -135,11 +160,38 @@ def logged_steps(steps, limit=400):
     return np.unique(np.linspace(0, steps, limit + 1).round().astype(int))
 
 
-def panel_numbers(results, steps):
-    """The JSON-able summary of one panel: per optimizer the learning rate, the mean and standard
-    error at the final step, the number of diverged runs, and the curves at logged_steps."""
-    at = logged_steps(steps)
+def value_summary(values):
+    """Mean and standard error of per-problem scores (N,) over the finished problems (NaN:
+    diverged), rounded, with the per-problem values (None where diverged)."""
+    ok = np.asarray(values, float)[np.isfinite(values)]
+    mean = float(ok.mean()) if len(ok) else np.nan
+    stderr = float(ok.std(ddof=1) / np.sqrt(len(ok))) if len(ok) > 1 else np.nan
+    return {"value_mean": rounded([mean])[0], "value_stderr": rounded([stderr])[0],
+            "per_problem": rounded(values)}
+
+
+def criterion_numbers(results, learned):
+    """Per optimizer, for one criterion: the learning rate and its tuning record, the score on each
+    test problem, their mean and standard error, diverged runs, and the paired difference to each
+    learned optimizer (statistics.paired_difference). learned: the learned optimizers' labels."""
+    paired = paired_to_learned({label: r["values"] for label, r in results.items()}, learned)
     out = {}
+    for label, r in results.items():
+        out[label] = {"lr": r["lr"], **value_summary(r["values"]),
+                      "diverged": int(np.isnan(r["values"]).sum()), "paired": paired[label]}
+        if "tuning" in r:
+            out[label]["tuning"] = r["tuning"]
+    return out
+
+
+def panel_numbers(by_criterion, steps, learned):
+    """The JSON-able summary of one panel. by_criterion: dict criterion -> compare's results, the
+    panel's criterion first. Per optimizer (for that first criterion) the learning rate, the mean
+    and standard error of the loss at the final step, the number of diverged runs, the curves at
+    logged_steps, and criterion_numbers ('per_problem' named 'final_per_problem'); the further
+    criteria under "criteria" (criterion_numbers each)."""
+    at, (main, results), *others = logged_steps(steps), *by_criterion.items()
+    out, scored = {}, criterion_numbers(results, learned)
     for label, r in results.items():
         out[label] = {"lr": r["lr"], "final_mean": rounded([r["mean"][-1]])[0],
                       "final_stderr": rounded([r["stderr"][-1]])[0], "diverged": r["diverged"],
@@ -147,7 +199,12 @@ def panel_numbers(results, steps):
                       "mean": rounded(r["mean"][at]), "stderr": rounded(r["stderr"][at])}
         if "grid_scores" in r:
             out[label]["grid"] = {f"{lr:g}": rounded([s])[0] for lr, s in r["grid_scores"].items()}
-    return {"steps": at.tolist(), "optimizers": out}
+        extra = scored[label]
+        extra["final_per_problem"] = extra.pop("per_problem")
+        extra["diverged_by_criterion"] = extra.pop("diverged")
+        out[label].update(extra)
+    return {"steps": at.tolist(), "criterion": main, "optimizers": out,
+            "criteria": {name: criterion_numbers(r, learned) for name, r in others}}
 
 
 def format_final(label, results, seconds):
@@ -161,17 +218,21 @@ def format_final(label, results, seconds):
 
 
 def run_comparison(exp, runner, learned, out_dir):
-    """Every panel's comparison, and the figure: learning curves per panel ('curves', 'art') or
-    the final losses side by side ('final'). Returns the JSON part {"panels": [...]}."""
-    panels, numbers = [], []
+    """Every panel's comparison for each of the experiment's criteria, and the figure: learning
+    curves per panel ('curves', 'art'; the panels again, beside them, for a further criterion) or
+    the final scores side by side ('final'). Returns the JSON part {"criteria", "panels"}."""
+    drawn, numbers = {c: [] for c in exp.criteria}, []
     for panel in exp.panels:
         start = time.time()
-        results = runner.run_panel(panel, learned)
         label = panel_kwargs(panel, "test", runner.args.cifar_dir)[1]
-        panels.append((label, results))
+        by_criterion = {c: runner.run_panel(panel, learned, c) for c in exp.criteria}
+        for c, results in by_criterion.items():
+            tuned = f"\n(baselines tuned for the {c} loss)" if len(exp.criteria) > 1 else ""
+            drawn[c].append((label + tuned, results))
         numbers.append({"label": label, "problem": panel.problem, "kwargs": panel.kwargs,
-                        **panel_numbers(results, exp.steps)})
-        runner.log(format_final(label, results, time.time() - start))
+                        **panel_numbers(by_criterion, exp.steps, list(learned))})
+        runner.log(format_final(label, by_criterion[exp.criteria[0]], time.time() - start))
     plot = plot_final if exp.kind == "final" else plot_panels
-    plot(panels, os.path.join(out_dir, f"{exp.name}.png"), f"{exp.source}: {exp.name}")
-    return {"panels": numbers}
+    plot([p for c in exp.criteria for p in drawn[c]], os.path.join(out_dir, f"{exp.name}.png"),
+         f"{exp.source}: {exp.name}")
+    return {"criteria": {c: CRITERIA[c] for c in exp.criteria}, "panels": numbers}

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from ..evaluate import BASELINES
 from ..train import TrainConfig
 
-ART_TEST_CONTENT = "grace_hopper"        # the content image held out from neural-art training
 ART_TRAIN_CONTENT = ["astronaut", "chelsea", "coffee"]
+# the images held out from neural-art training, as test contents: the bundle's fourth photograph
+# and the two bundled style images no art experiment styles with (kind/name in datasets/images)
+ART_TEST_CONTENT = ("content/grace_hopper", "style/brick", "style/grass")
 
 
 @dataclass
@@ -30,6 +32,23 @@ class Panel:
 
 
 @dataclass
+class Claim:
+    """One part of a paper's claim as comparisons the verdict rule can check: on `panels` (their
+    indices; None: every panel) the learned optimizer `learned` (a shipped name) is `direction`
+    than each of `others` (baseline names as in the JSON, e.g. "NAG", shipped names, or BEST: on
+    each panel the tuned baseline with the lowest mean score): "<" lower (better), ">" higher
+    (worse), "<=" comparable or lower (not significantly worse)."""
+    learned: str
+    others: tuple
+    direction: str = "<"
+    panels: tuple = None
+
+
+ALL_BASELINES = ("SGD", "NAG", "RMSprop", "Adam")
+BEST = "best baseline"              # in Claim.others: the panel's best tuned baseline
+
+
+@dataclass
 class Experiment:
     """A named experiment. kind: 'curves' (learning curves per panel), 'final' (final loss per
     panel, a table), 'art' (curves and styled images) or 'updates' (Appendix B)."""
@@ -45,6 +64,9 @@ class Experiment:
     num_tune: int = 10
     grids: dict = field(default_factory=dict)   # baseline -> lr grid replacing its default grid
     note: str = ""
+    criteria: tuple = ("final",)         # minil2o.evaluate.CRITERIA; the first is the panel's
+    extend: int = 4                      # rates a grid may grow by while its best is at an edge
+    claims: tuple = ()                   # Claim: what the verdict rule checks
 
 
 MLP = Panel("base MLP 784-20-10 sigmoid", "mnist-mlp")   # the training problem of both papers

@@ -1,0 +1,283 @@
+"""The statistics every comparison reports: the paired difference and its t-interval (against a
+hand computation, and its coverage), diverged runs, the learning-rate grid that grows past an edge,
+the criteria (final loss, mean over the horizon, Lv et al.'s loss at the final parameters), the
+training-budget experiment, and the verdict rule that RESULTS.md applies to every claim."""
+import importlib.util
+import json
+import math
+import pathlib
+import types
+
+import numpy as np
+import pytest
+
+from minil2o import experiments
+from minil2o.checkpoint import save
+from minil2o.evaluate import (criterion_values, learning_curves, run_optimizer,
+                              tune_learning_rate)
+from minil2o.experiments import budget
+from minil2o.experiments.statistics import paired_difference, t_quantile
+from minil2o.optimizers.hand import Adam, make_hand_optimizer
+from minil2o.optimizers.learned import DMOptimizer
+from minil2o.problems import QuadraticFamily
+from minil2o.runs import save_optimizer
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def quick_args(tmp_path, **changes):
+    args = dict(quick=True, out=str(tmp_path), num_test=None, retrain=False, seed=0, cache="",
+                cifar_dir=None, budget_runs=str(tmp_path / "no-runs"))
+    return types.SimpleNamespace(**{**args, **changes})
+
+
+# ============================================================ the paired t-interval
+
+@pytest.mark.parametrize("df, table", [(1, 12.706), (2, 4.303), (3, 3.182), (5, 2.571),
+                                       (10, 2.228), (30, 2.042), (99, 1.984)])
+def test_t_quantile_matches_the_printed_table(df, table):
+    assert abs(t_quantile(0.975, df) - table) < 5e-4
+
+
+def test_paired_difference_by_hand():
+    a, r = [1.0, 2.0, 3.0, 4.0], [0.5, 1.0, 2.0, 5.0]
+    # d = (0.5, 1, 1, -1): mean 0.375, sum of squared deviations 2.6875, sd = sqrt(2.6875 / 3)
+    half = 3.182446 * math.sqrt(2.6875 / 3) / 2                   # t(0.975, 3) sd / sqrt(4)
+    p = paired_difference(a, r)
+    assert p["n"] == p["n_finite"] == 4 and p["mean"] == 0.375
+    assert abs(p["low"] - (0.375 - half)) < 1e-4 and abs(p["high"] - (0.375 + half)) < 1e-4
+    assert p["sign"] == 0                                         # the interval includes zero
+    assert paired_difference([2.0, 3.0, 4.0], [1.0, 1.5, 2.0])["sign"] == 1
+    assert paired_difference([1.0, 1.5, 2.0], [2.0, 3.0, 4.0])["sign"] == -1
+
+
+def test_interval_covers_the_true_mean_about_95_percent_of_the_time():
+    rng = np.random.default_rng(0)
+    trials, covered = 2000, 0
+    for _ in range(trials):
+        ref = rng.standard_normal(8)
+        p = paired_difference(ref + 0.3 + 0.5 * rng.standard_normal(8), ref)
+        covered += p["low"] <= 0.3 <= p["high"]
+    assert 0.93 <= covered / trials <= 0.97
+
+
+def test_diverged_runs_count_against_the_optimizer_that_diverged():
+    nan = float("nan")
+    only_this = paired_difference([nan, 1.0, 1.1, 0.9], [1.0, 1.0, 1.0, 1.0])
+    assert only_this["diverged_this"] == 1 and only_this["sign"] == 1
+    only_ref = paired_difference([1.0, 1.0, 1.0], [nan, 1.2, 0.8])
+    assert only_ref["diverged_reference"] == 1 and only_ref["sign"] == -1
+    both_ways = paired_difference([nan, 1.0, 1.0], [1.0, nan, 1.0])
+    assert both_ways["sign"] == 0
+    clearly_better_otherwise = paired_difference([nan, 0.1, 0.2, 0.1], [1.0, 1.0, 1.1, 1.0])
+    assert clearly_better_otherwise["sign"] == 0          # diverged once, far better elsewhere
+    assert paired_difference([nan, nan], [nan, nan])["sign"] is None
+    assert paired_difference([1.0], [2.0])["sign"] is None          # one problem: undecided
+
+
+# ============================================================ tuning: grid extension and criteria
+
+def fake_curves(loss_of_lr, steps=4):
+    """A curves function whose every problem's curve is loss_of_lr(lr) (a list of steps + 1)."""
+    def curves(family, opt, num, steps_, seed, final_batches=0):
+        row = list(loss_of_lr(opt.lr)) + [loss_of_lr(opt.lr)[-1]] * final_batches
+        return np.tile(np.array(row, float), (num, 1))
+    return curves
+
+
+def test_grid_extends_past_an_edge_until_the_best_rate_is_interior():
+    curve = lambda lr: [5.0] * 4 + [1 + (math.log2(lr) - 3) ** 2]           # best at lr = 8
+    make = lambda lr: make_hand_optimizer("sgd", lr)
+    best, scores = tune_learning_rate(None, make, (0.25, 0.5, 1.0, 2.0), 2, 4, 0,
+                                      fake_curves(curve), extend=5)
+    assert best == 8.0 and list(scores) == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+    short, scores = tune_learning_rate(None, make, (0.25, 0.5, 1.0, 2.0), 2, 4, 0,
+                                       fake_curves(curve), extend=2)
+    assert short == 8.0 and max(scores) == 8.0                 # the limit: still at the edge
+    down, scores = tune_learning_rate(None, make, (64.0, 128.0), 2, 4, 0, fake_curves(curve),
+                                      extend=5)
+    assert down == 8.0 and min(scores) == 4.0
+    plain, scores = tune_learning_rate(None, make, (0.25, 0.5), 2, 4, 0, fake_curves(curve))
+    assert plain == 0.5 and list(scores) == [0.25, 0.5]          # extend=0: the grid as given
+
+
+def test_tuning_for_the_mean_over_the_horizon_picks_differently_from_the_final_loss():
+    fast_then_flat = [1.0, 0.2, 0.2, 0.2, 0.2]      # lr 1: low early, mean 0.2 over steps 1..4
+    slow_but_lower = [1.0, 0.9, 0.6, 0.3, 0.1]      # lr 0.1: lowest at the end, mean 0.475
+    curves = fake_curves(lambda lr: fast_then_flat if lr == 1.0 else slow_but_lower)
+    make = lambda lr: make_hand_optimizer("sgd", lr)
+    final, _ = tune_learning_rate(None, make, (0.1, 1.0), 1, 4, 0, curves, criterion="final")
+    mean, scores = tune_learning_rate(None, make, (0.1, 1.0), 1, 4, 0, curves,
+                                      criterion="horizon-mean")
+    assert final == 0.1 and mean == 1.0 and scores == pytest.approx({0.1: 0.475, 1.0: 0.2})
+
+
+def test_lv_criterion_scores_the_final_parameters_on_further_minibatches():
+    family = QuadraticFamily(dim=3)
+    rng_a, rng_b = np.random.default_rng([2, 0]), np.random.default_rng([2, 0])
+    plain = run_optimizer(family.sample(rng_a), Adam(0.1), 5, rng_a)
+    lv = run_optimizer(family.sample(rng_b), Adam(0.1), 5, rng_b, final_batches=3)
+    assert lv.shape == (9,) and np.array_equal(lv[:6], plain)
+    curves = learning_curves(family, Adam(0.1), 2, 5, 0, final_batches=3)
+    assert np.allclose(criterion_values(curves, 5, "lv"), curves[:, 6:].mean(axis=1))
+    assert np.allclose(criterion_values(curves, 5, "horizon-mean"), curves[:, 1:6].mean(axis=1))
+    curves[0, 7] = np.nan                                 # a non-finite evaluation: diverged
+    assert np.isnan(criterion_values(curves, 5, "lv")[0])
+    assert not np.isnan(criterion_values(curves, 5, "final")).any()   # it reads the trajectory only
+
+
+# ============================================================ dm-budget
+
+def untrained_snapshot(path):
+    opt = DMOptimizer(hidden=20, preprocess="log", output_scale=0.1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_optimizer(str(path), opt, opt.init_params(np.random.default_rng(0)), {"epoch": 1})
+
+
+def test_dm_budget_quick_without_snapshots_uses_labelled_untrained_networks(tmp_path):
+    numbers = experiments.run_experiment("dm-budget", quick_args(tmp_path), log=lambda *a: None)
+    part = numbers["budget"]
+    assert part["untrained_stand_in"] and len(part["missing"]) == 2 * 3 * 5
+    for criterion in ("final", "horizon-mean"):
+        runs = part["criteria"][criterion]["runs"]
+        assert set(runs) == {"dm-mnist", "rnnprop-mnist"} and list(runs["dm-mnist"]["0"]) == ["0"]
+        assert set(part["criteria"][criterion]["references"]) == {"NAG", "Adam"}
+    assert (tmp_path / "dm-budget.png").stat().st_size > 1000
+
+
+def test_dm_budget_reads_the_snapshots_that_exist(tmp_path):
+    root = tmp_path / "runs"
+    untrained_snapshot(root / "dm-mnist-s1" / "at-300.npz")
+    numbers = experiments.run_experiment("dm-budget", quick_args(tmp_path, budget_runs=str(root)),
+                                         log=lambda *a: None)
+    part = numbers["budget"]
+    assert not part["untrained_stand_in"] and "dm-mnist-s1/at-300.npz" not in part["missing"]
+    entry = part["criteria"]["final"]["runs"]["dm-mnist"]["1"]["300"]
+    assert len(entry["per_problem"]) == 2 and set(entry["paired"]) == {"NAG", "Adam"}
+    assert "rnnprop-mnist" not in part["criteria"]["final"]["runs"]
+
+
+def test_table4_counts_training_problems_to_reach_a_score(tmp_path):
+    def run(name, seed, scores):
+        history = [{"epoch": i + 1, "score": s} for i, s in enumerate(scores)]
+        (tmp_path / f"{name}-s{seed}").mkdir()
+        save(str(tmp_path / f"{name}-s{seed}" / "train_state.npz"), {},
+             {"config": {"problems_per_epoch": 50}, "history": history})
+    run("rnnprop-mnist", 0, [3.0, 2.0, 1.0])
+    run("rnnprop-mnist-no-cc", 0, [3.0, 2.5, 2.2, 1.5])
+    run("rnnprop-mnist", 1, [2.0, 1.2])
+    run("rnnprop-mnist-no-cc", 1, [2.9, 2.0, 1.4])
+    table = budget.convex_combination_table(str(tmp_path))
+    assert table["threshold"] == 1.5 and table["seeds"] == [0, 1]     # worst of the best scores
+    assert table["problems_needed"] == {"rnnprop-mnist": [150.0, 100.0],
+                                        "rnnprop-mnist-no-cc": [200.0, 150.0]}
+    assert table["paired"]["mean"] == 50.0 and table["missing"] == ["rnnprop-mnist-s2",
+                                                                    "rnnprop-mnist-no-cc-s2"]
+
+
+# ============================================================ the verdict rule
+
+def render_module():
+    spec = importlib.util.spec_from_file_location("render_results",
+                                                  ROOT / "tools" / "render_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def constructed(signs, direction="<", quick=False):
+    """A schema-2 JSON: one panel per sign, the claim 'DM is `direction` than NAG' on each."""
+    paired = lambda s: {"n": 20, "n_finite": 20, "mean": 0.1 * (s or 0), "low": -0.1, "high": 0.1,
+                        "diverged_this": 0, "diverged_reference": 0, "sign": s}
+    panels = [{"label": f"p{i}", "criterion": "final", "criteria": {},
+               "optimizers": {"NAG": {"paired": {"DM [dm-mnist]": paired(s)}},
+                              "DM [dm-mnist]": {"paired": {}}}} for i, s in enumerate(signs)]
+    return {"schema": 2, "quick": quick, "criteria": {"final": ""}, "panels": panels,
+            "learned": {"dm-mnist": {"label": "DM [dm-mnist]"}},
+            "claims": [{"learned": "dm-mnist", "others": ["NAG"], "direction": direction,
+                        "panels": None}]}
+
+
+@pytest.mark.parametrize("signs, direction, word", [
+    ([1, 1], "<", "agrees"), ([1, 0], "<", "partly"), ([1, -1], "<", "partly"),
+    ([0, 0], "<", "level"), ([0, -1], "<", "does not agree"), ([1, None], "<", "inconclusive"),
+    ([-1, -1], ">", "agrees"), ([1, 1], ">", "does not agree"),
+    ([1, 0], "<=", "agrees"), ([0, -1], "<=", "partly")])
+def test_verdict_rule_on_constructed_json(signs, direction, word):
+    assert render_module().verdicts(constructed(signs, direction)) == {"final": word}
+
+
+def test_verdict_rule_quick_old_and_claimless_json():
+    render = render_module()
+    assert render.verdicts(constructed([1, 1], quick=True)) == {"final": "inconclusive"}
+    assert render.verdicts({"panels": [], "claims": []}) is None           # no paired data
+    assert render.verdicts({"schema": 2, "claims": []}) == {"": "shown"}
+
+
+OLD_JSON = {"experiment": "old", "steps": 100, "panels": [{"label": "p", "optimizers": {
+    "NAG": {"lr": 1.0, "final_mean": 0.044, "final_stderr": 0.005, "num_runs": 100, "diverged": 0}}}]}
+
+
+def test_render_marks_old_json_pending_and_computes_new_verdicts(tmp_path, monkeypatch):
+    render = render_module()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "old.json").write_text(json.dumps(OLD_JSON))
+    (tmp_path / "results" / "new.json").write_text(json.dumps(constructed([1, 1])))
+    monkeypatch.chdir(tmp_path)
+    assert render.PENDING in render.verdict_section("old")
+    assert render.table("old") == (                      # an old JSON's table renders as before
+        "**p** — loss at step 100, mean ± standard error over N test problems:\n\n"
+        "| optimizer | learning rate (tuned) | loss at step 100 | N | diverged |\n"
+        "|---|---|---|---|---|\n| NAG | 1 | 0.044 ± 0.005 | 100 | 0 |\n")
+    assert "**agrees**" in render.verdict_section("new")
+    listed = render.verdict_list()
+    assert "`old` | _pending regeneration_" in listed
+    assert "`new` | loss at the last step: **agrees**" in listed
+
+
+def test_tables_mark_a_rate_at_the_edge_and_a_tuned_rate_that_diverged():
+    render = render_module()
+    entry = {"lr": 4.0, "tuning": {"interior": False}, "final_per_problem": [0.1, None, None]}
+    assert render.rate_text(entry) == "4 (edge of grid) (diverged on 2 of 3 test problems)"
+    assert render.rate_text({"lr": None}) == "learned"
+    assert render.cell("||W theta - y||^2") == "\\|\\|W theta - y\\|\\|^2"
+
+
+def test_table4_from_snapshots_interpolates_between_budgets():
+    entry = lambda v: {"value_mean": v}
+    runs = {"rnnprop-mnist": {"0": {"100": entry(1.0), "1000": entry(0.5)},
+                              "1": {"100": entry(0.9), "1000": entry(0.4)}},
+            "rnnprop-mnist-no-cc": {"0": {"100": entry(2.0), "1000": entry(1.0),
+                                          "10000": entry(0.6)},
+                                    "1": {"100": entry(1.5), "1000": entry(0.6)}}}
+    table = budget.table4_from_snapshots(runs)
+    assert table["threshold"] == 0.6 and table["seeds"] == [0, 1]   # worst of the best scores
+    with_cc = table["problems_needed"]["rnnprop-mnist"]
+    assert with_cc == [pytest.approx(10 ** 2.8, abs=0.1), pytest.approx(10 ** 2.6, abs=0.1)]
+    assert table["problems_needed"]["rnnprop-mnist-no-cc"] == [10000.0, 1000.0]
+    assert table["paired_log10"]["mean"] == pytest.approx(0.8, abs=1e-4)   # (1.2 + 0.4) / 2
+    assert budget.table4_from_snapshots({"rnnprop-mnist": runs["rnnprop-mnist"]})["threshold"] is None
+
+
+def test_regeneration_skips_only_full_size_json_with_paired_statistics(tmp_path):
+    spec = importlib.util.spec_from_file_location("regenerate_results",
+                                                  ROOT / "tools" / "regenerate_results.py")
+    regenerate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(regenerate)
+    assert set(regenerate.ORDER) == set(experiments.EXPERIMENTS)
+    for name, numbers in (("old", OLD_JSON), ("quick", {"schema": 2, "quick": True}),
+                          ("new", {"schema": 2, "quick": False})):
+        (tmp_path / f"{name}.json").write_text(json.dumps(numbers))
+    assert [regenerate.finished(str(tmp_path), n) for n in ("old", "quick", "new", "absent")] == \
+        [False, False, True, False]
+
+
+def test_a_claim_against_the_best_baseline_picks_it_per_panel():
+    numbers = constructed([1])
+    entries = numbers["panels"][0]["optimizers"]
+    entries["NAG"].update(lr=1.0, value_mean=0.5)
+    entries["Adam"] = {"lr": 0.1, "value_mean": 0.2,
+                       "paired": {"DM [dm-mnist]": {**entries["NAG"]["paired"]["DM [dm-mnist]"],
+                                                    "sign": -1}}}
+    numbers["claims"][0]["others"] = ["best baseline"]
+    assert render_module().verdicts(numbers) == {"final": "does not agree"}   # Adam is the best

@@ -1,0 +1,134 @@
+"""Regenerate every results JSON at full size, one experiment at a time, in the background.
+
+Each experiment is one `python -m minil2o reproduce NAME --out results` (curves cached in
+runs/reproduce-cache, so experiments sharing a setting pay for it once; its log in
+runs/regenerate/NAME.log). An experiment whose results/NAME.json is already a full-size run with the
+paired statistics (schema 2, not --quick) is skipped, so the tool can be stopped at any moment and
+started again to continue; an interrupted experiment restarts, its finished curves read back from
+the cache. Start it and leave it:
+
+    nohup python tools/regenerate_results.py > runs/regenerate.log 2>&1 &
+    python tools/regenerate_results.py --estimate      # CPU hours per experiment, from a timing
+    python tools/regenerate_results.py --only dm-fig4-mnist,rnnprop-mlp-100
+    python tools/render_results.py                     # afterwards: RESULTS.md
+
+Estimate (`--estimate`, NumPy, one thread, measured on the shared 2-core CPU: 3 steps of Adam and
+of the DM optimizer on each panel's problem, times the steps each experiment runs at full size:
+every baseline's grid plus one extension on the tuning problems, shared by the criteria, and every
+test run, a baseline once per criterion): about 55 CPU hours in all.
+
+    dm-fig7-cnn 20 h, rnnprop-cnn 24 h     (the CNNs; minutes each with MINIL2O_BACKEND=cupy on a GPU)
+    dm-budget 4.4 h (all 30 snapshots), rnnprop-mlp-10000 2.5 h, dm-fig8-9-neural-art 1.4 h,
+    rnnprop-mlp-2000 0.8 h, every 100- and 200-step MLP, quadratic and sine experiment together 2.5 h
+
+Without the two CNN experiments (run them on a GPU) the rest takes about 11 CPU hours.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+ORDER = ("dm-fig4-quadratic", "dm-fig4-mnist", "rnnprop-mlp-100", "dm-fig4-mnist-200",
+         "dm-fig5-generalization", "dm-fig6-architectures", "dm-appendix-b-updates",
+         "rnnprop-activations", "rnnprop-deeper-mlp", "rnnprop-sine-lstm", "rnnprop-control",
+         "rnnprop-mlp-2000", "rnnprop-mlp-10000", "dm-fig8-9-neural-art", "dm-fig7-cnn",
+         "rnnprop-cnn", "dm-budget")
+
+
+def finished(out, name):
+    """Whether OUT/NAME.json is a full-size run with the paired statistics."""
+    path = os.path.join(out, f"{name}.json")
+    if not os.path.exists(path):
+        return False
+    with open(path) as fh:
+        numbers = json.load(fh)
+    return numbers.get("schema", 1) >= 2 and not numbers.get("quick")
+
+
+def regenerate(names, out, cache, logs):
+    """Run `minil2o reproduce` for each unfinished name in turn; returns the failed names."""
+    os.makedirs(logs, exist_ok=True)
+    failed = []
+    for name in names:
+        if finished(out, name):
+            print(f"{name}: done already, skipped", flush=True)
+            continue
+        start = time.time()
+        print(f"{name}: running (log {os.path.join(logs, name + '.log')})", flush=True)
+        with open(os.path.join(logs, f"{name}.log"), "a") as log:
+            code = subprocess.call([sys.executable, "-m", "minil2o", "reproduce", name, "--out", out,
+                                    "--cache", cache], stdout=log, stderr=subprocess.STDOUT)
+        print(f"{name}: {'done' if code == 0 else f'FAILED (exit {code})'} in "
+              f"{(time.time() - start) / 3600:.2f} h", flush=True)
+        if code:
+            failed.append(name)
+    return failed
+
+
+def seconds_per_step(panel, optimizer, cache, steps=3):
+    """Seconds one optimizer step (with its loss and gradient) takes on a test problem of panel."""
+    import numpy as np
+    from minil2o.evaluate import run_optimizer
+    from minil2o.experiments.runner import panel_kwargs
+    from minil2o.problems import make_family
+    kwargs = panel_kwargs(panel, "test", None)[0]
+    key = (panel.problem, json.dumps({k: v for k, v in kwargs.items() if k != "content_images"},
+                                     sort_keys=True), type(optimizer).__name__)
+    if key not in cache:
+        rng = np.random.default_rng(0)
+        problem = make_family(panel.problem, **kwargs).sample(rng)
+        start = time.perf_counter()
+        run_optimizer(problem, optimizer, steps, rng)
+        cache[key] = (time.perf_counter() - start) / (steps + 1)
+    return cache[key]
+
+
+def estimate_hours(exp, cache):
+    """CPU hours of one experiment: per panel, tuning (each baseline's grid plus one extension,
+    num_tune problems; shared by the criteria but Lv's) and testing (every optimizer, num_test
+    problems, a second tuned rate per baseline for a second criterion)."""
+    from minil2o.experiments import budget, load_learned
+    from minil2o.experiments.runner import default_grid
+    from minil2o.optimizers.hand import Adam
+    learned = load_learned("dm-mnist", log=lambda *a: None)[0]
+    runs_learned = len(exp.learned) or (2 * len(budget.SEEDS) * len(budget.BUDGETS)
+                                        if exp.kind == "budget" else 0)
+    total = 0.0
+    for panel in exp.panels:
+        base, lstm = (seconds_per_step(panel, o, cache) for o in (Adam(0.01), learned))
+        tune = sum(len(exp.grids.get(b, default_grid(b))) + 1 for b in exp.baselines) * exp.num_tune
+        test = len(exp.baselines) * len(exp.criteria) * exp.num_test
+        total += exp.steps * ((tune + test) * base + runs_learned * exp.num_test * lstm)
+    return total / 3600
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="results")
+    parser.add_argument("--cache", default="runs/reproduce-cache")
+    parser.add_argument("--logs", default="runs/regenerate")
+    parser.add_argument("--only", help="comma-separated experiment names (default: all)")
+    parser.add_argument("--estimate", action="store_true",
+                        help="print the CPU hours each experiment should take, and exit")
+    args = parser.parse_args()
+    names = args.only.split(",") if args.only else list(ORDER)
+    if args.estimate:
+        from minil2o.experiments import EXPERIMENTS
+        cache, total = {}, 0.0
+        for name in names:
+            hours = estimate_hours(EXPERIMENTS[name], cache)
+            total += hours
+            print(f"{name:<26} {hours:7.2f} h", flush=True)
+        print(f"{'total':<26} {total:7.2f} h")
+        return 0
+    failed = regenerate(names, args.out, args.cache, args.logs)
+    print("failed: " + ", ".join(failed) if failed else "every experiment is regenerated")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
