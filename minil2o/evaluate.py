@@ -20,6 +20,7 @@ import numpy as np
 
 from .backend import to_float, xp
 from .errors import UsageError
+from .validate import check_positive_int, check_seed
 
 BASELINES = ("sgd", "nag", "rmsprop", "adam")   # the hand-designed optimizers both papers compare with
 LV_BATCHES = 10            # minibatches on which Lv et al.'s loss evaluates the final parameters
@@ -30,20 +31,6 @@ CRITERIA = {
     "lv": f"Lv et al.'s reported loss: the mean loss at the final parameters theta_T over "
           f"{LV_BATCHES} further minibatches (Lv et al. section 5)",
 }
-
-
-def check_positive_int(value, name):
-    """value as an int, or a UsageError naming it and what is allowed."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise UsageError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def check_seed(value, name="seed"):
-    """value as an int >= 0 (what numpy.random.default_rng accepts), or a UsageError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise UsageError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)
 
 
 def fit_to_problem(optimizer, problem):
@@ -61,15 +48,16 @@ def trajectory(problem, optimizer, steps, rng):
     for t < steps the optimizer turns g_t into the update u_t and theta_{t+1} = theta_t + u_t.
 
     Yields Step(t, f_t, g_t, u_t, theta_{t+1}) for t = 0..steps (update and next_theta None at
-    t = steps, where only the loss is evaluated). The run is lazy: a caller that stops early
-    draws no further minibatches from rng.
+    t = steps, where only the loss is evaluated). A gradient holding NaN or Inf ends the run at
+    that step the same way, before the optimizer sees it (the run has diverged). The run is lazy: a
+    caller that stops early draws no further minibatches from rng.
     """
     optimizer = fit_to_problem(optimizer, problem)
     theta = problem.init(rng)                                         # (n,)
     state = optimizer.init_state(problem.n, problem.dtype)
     for t in range(steps + 1):
         f, grad = problem.loss_and_grad(theta, problem.sample_batch(rng))  # (), (n,)
-        if t == steps:
+        if t == steps or not all_finite(grad):
             yield Step(t, f, grad, None, None)
             return
         update, state = optimizer.step(grad, state)                   # (n,)
@@ -92,6 +80,8 @@ def run_optimizer(problem, optimizer, steps, rng, final_batches=0):
         if not math.isfinite(f):
             return losses
         losses[step.t] = f
+        if step.next_theta is None and step.t < steps:             # diverged: its gradient
+            return losses
         theta = theta if step.next_theta is None else step.next_theta
     for k in range(final_batches):
         f = to_float(problem.loss(theta, problem.sample_batch(rng))) / problem.num_problems

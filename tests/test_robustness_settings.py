@@ -257,15 +257,16 @@ def test_meta_training_does_not_check_gradients(monkeypatch):
 
 
 def test_evaluation_of_a_learned_optimizer_whose_gradient_overflows():
-    """A loss that overflows with a finite gradient still marks the run (NaN curve); a gradient
-    that is NaN or Inf is refused by the learned optimizer's step, out of learning_curves."""
+    """A loss that overflows with a finite gradient marks the run (NaN curve); so does a gradient
+    that is NaN or Inf: evaluation ends the run there, before the learned optimizer's public step
+    (which would refuse it) sees it."""
     opt, _, _ = public_optimizer("dm")
     with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         curves = learning_curves(QuadraticFamily(dim=3, init_std=1e30), opt, 2, 3, seed=0)
         assert np.all(np.isnan(curves))
-        with pytest.raises(GradientError, match="gradient holds 3 NaN or Inf value.s. out of 3"):
-            learning_curves(QuadraticFamily(dim=3, init_std=1e300), opt, 1, 3, seed=0)
+        curves = learning_curves(QuadraticFamily(dim=3, init_std=1e300), opt, 1, 3, seed=0)
+        assert np.all(np.isnan(curves))
 
 
 @pytest.mark.parametrize("name", ["adam", "dm-mnist"])
