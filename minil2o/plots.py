@@ -3,6 +3,8 @@ spread over test problems, final losses per setting, the styled images of neural
 per-coordinate updates of Appendix B. Every function takes the numbers it draws and a path."""
 import numpy as np
 
+from .atomic import replace_with
+
 VARIANT_LINES = {"-sub": "--", "-tricks": "--", "-rs-only": "--", "-cc-only": ":", "-e10": ":"}
 BASELINE_COLORS = {"SGD": "tab:blue", "NAG": "tab:purple", "RMSprop": "tab:green", "Adam": "tab:gray",
                    "Adagrad": "tab:olive", "Momentum": "tab:cyan", "Adadelta": "tab:pink"}
@@ -18,7 +20,7 @@ def _pyplot():
 
 def _save(plt, fig, path, dpi=90):
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    replace_with(path, lambda tmp: fig.savefig(tmp, dpi=dpi))   # never a half-written PNG
     plt.close(fig)
     return path
 

@@ -410,3 +410,38 @@ def test_backend_arrays_round_trip_through_a_checkpoint(tmp_path):
     arrays, meta = checkpoint.load(tmp_path / "a.npz")
     assert arrays["x"].dtype == np.float32 and np.array_equal(arrays["x"], to_numpy(x))
     assert meta["n"] == 5 and meta["format"] == checkpoint.FORMAT
+
+
+def test_reproduce_cache_entry_damaged_or_wrong_shaped_is_recomputed(tmp_path):
+    """A reproduce cache entry cut short, or of another width, is reported and recomputed (before:
+    a traceback on every later run, or a wrong-shaped entry used silently); entries are written
+    atomically."""
+    from minil2o.experiments.runner import CurveCache
+    from minil2o.problems import QuadraticFamily
+    from minil2o.optimizers.hand import make_hand_optimizer
+    messages = []
+    cache, family = CurveCache(str(tmp_path), messages.append), QuadraticFamily(dim=3)
+    cache.describe(family, ["quadratic", 3])
+    sgd = make_hand_optimizer("sgd", 0.01)
+    first = cache(family, sgd, 2, 4, seed=0)
+    (entry,) = tmp_path.glob("*.npy")
+    entry.write_bytes(entry.read_bytes()[:40])                     # cut short
+    again = CurveCache(str(tmp_path), messages.append)
+    again.describe(family, ["quadratic", 3])
+    np.testing.assert_array_equal(again(family, sgd, 2, 4, seed=0), first)
+    assert len(messages) == 1 and "is damaged" in messages[0] and "recomputing" in messages[0]
+    np.save(entry, np.zeros((2, 9)))                               # another number of steps
+    third = CurveCache(str(tmp_path), messages.append)
+    third.describe(family, ["quadratic", 3])
+    np.testing.assert_array_equal(third(family, sgd, 2, 4, seed=0), first)
+    assert len(messages) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [entry.name]
+
+
+def test_reproduce_out_under_a_file_is_refused_before_any_work(tmp_path, capsys):
+    """`reproduce --out` below a file: one line, exit 2, before anything is loaded or tuned."""
+    (tmp_path / "a-file").write_text("x")
+    code, out, err = run_cli(capsys, "reproduce", "dm-fig4-quadratic", "--quick", "--out",
+                             tmp_path / "a-file" / "out", "--cache", "")
+    assert code == 2 and "tuned" not in out
+    assert_one_line(err, "is a file")

@@ -55,7 +55,7 @@ def reach(root, name, seed, budget):
     snapshot = os.path.join(out, f"at-{budget}.npz")
     if os.path.exists(snapshot):
         return
-    resume = ["--resume"] if os.path.exists(os.path.join(out, "train_state.npz")) else []
+    resume = ["--resume"] if os.path.isdir(out) else []    # a run there is continued, never replaced
     command = [sys.executable, "-m", "minil2o", "train", *COMMON, *RECIPES[name], "--seed", str(seed),
                "--epochs", str(budget // PER_EPOCH), "--out", out, *resume]
     print(" ".join(command), flush=True)

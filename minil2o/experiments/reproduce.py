@@ -5,6 +5,7 @@ import json
 import os
 import time
 
+from ..atomic import atomic_file, check_output
 from ..errors import UsageError
 from ..validate import check_positive_int
 from . import budget, dm
@@ -56,7 +57,7 @@ def run_experiment(name, args, log=print):
                "claims": [dataclasses.asdict(c) for c in exp.claims],
                "seconds": round(time.time() - start, 1), **part}
     path = os.path.join(args.out, f"{exp.name}.json")
-    with open(path, "w") as fh:
+    with atomic_file(path, "w") as fh:
         json.dump(numbers, fh, indent=1)
     log(f"numbers: {path}\nfigure: {os.path.join(args.out, exp.name + '.png')}\n"
         f"done in {time.time() - start:.0f} s")
@@ -97,6 +98,9 @@ def run(args):
     if not args.name:
         raise UsageError("name an experiment (minil2o reproduce NAME) or pass --list to see them")
     names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    check_output(args.out, folder=True)                # before any work: --out can be written
+    if args.cache:
+        check_output(args.cache, folder=True)
     for name in names:
         run_experiment(name, args)
     return 0

@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from ..backend import to_numpy
+from ..checkpoint import read_cache, write_cache
 from ..evaluate import CRITERIA, compare, final_batches as batches_for, learning_curves
 from ..optimizers.hand import HAND_OPTIMIZERS, HandOptimizer
 from ..plots import plot_final, plot_panels
@@ -75,8 +76,8 @@ class CurveCache:
     seed and the minibatches evaluated after the last step. A file with at least as many problems
     serves a smaller count: problem i depends only on (seed, i). Families must be described."""
 
-    def __init__(self, folder):
-        self.folder, self.described, self.kept = folder, {}, {}
+    def __init__(self, folder, log=print):
+        self.folder, self.described, self.kept, self.log = folder, {}, {}, log
 
     def describe(self, family, description):
         """Register `family` under a JSON-able description (its part of the key); returns it."""
@@ -91,15 +92,15 @@ class CurveCache:
         if kept is not None and kept.shape[0] >= num:
             return kept[:num]
         path = os.path.join(self.folder, f"{name}.npy")
-        if self.folder and os.path.exists(path):
-            cached = np.load(path, allow_pickle=False)
-            if cached.shape[0] >= num:
-                return cached[:num]
+        cached = None
+        if self.folder:                                          # a damaged entry: recomputed
+            cached = read_cache(path, self.log, columns=steps + 1 + final_batches)
+        if cached is not None and cached.shape[0] >= num:
+            return cached[:num]
         result = learning_curves(family, optimizer, num, steps, seed, final_batches)
         self.kept[name] = result
         if self.folder:
-            os.makedirs(self.folder, exist_ok=True)
-            np.save(path, result)
+            write_cache(path, result)                            # atomically
         return result
 
 
@@ -108,7 +109,7 @@ class Runner:
 
     def __init__(self, exp, args, log=print):
         self.exp, self.args, self.log = exp, args, log
-        self.seed, self.cache = args.seed, CurveCache(args.cache)
+        self.seed, self.cache = args.seed, CurveCache(args.cache, log)
         self.families = {}
         self.batches = max(batches_for(c) for c in exp.criteria)
 
