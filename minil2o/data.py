@@ -35,6 +35,7 @@ from .validate import check_choice, is_integer
 
 SPLITS = ("train", "validation", "test", "all")
 DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
+PRETRAINED_DIR = DATASETS_DIR / "pretrained"      # the shipped learned optimizers
 MNIST_URL = "http://yann.lecun.com/exdb/mnist/"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 

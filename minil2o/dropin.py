@@ -37,13 +37,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from .backend import get_backend, xp
-from .data import DATASETS_DIR
+from .data import PRETRAINED_DIR
 from .errors import GradientError, UsageError
 from .validate import build_with_settings, check_gradient, count_nonfinite
 from .optimizers.grouped import PerGroupOptimizer
 from .optimizers.hand import HAND_OPTIMIZERS
 
-PRETRAINED_DIR = DATASETS_DIR / "pretrained"
 DTYPES = ("float32", "float64")
 ARRAY_MODULES = {"numpy": "numpy", "cupy": "cupy", "array_api_strict": "strict"}
 

@@ -5,11 +5,10 @@ import os
 
 import numpy as np
 
-from ..data import DATASETS_DIR
+from ..data import PRETRAINED_DIR
 from ..train import TrainConfig, Trainer, build_optimizer, load_optimizer
 from .registry import PRETRAINED, quick_config
 
-PRETRAINED_DIR = DATASETS_DIR / "pretrained"
 
 
 def pretrained_path(name):
