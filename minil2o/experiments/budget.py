@@ -24,6 +24,7 @@ from ..evaluate import criterion_values, curves_for
 from ..factories import build_optimizer
 from ..plots import plot_budget
 from ..runs import STATE, load_optimizer
+from . import dm, rnnprop
 from .runner import value_summary
 from .spec import MLP, Experiment
 from .statistics import paired_difference
@@ -60,8 +61,8 @@ def snapshots(root):
 
 def untrained(name):
     """An untrained network of the kind of shipped optimizer `name` (the stand-in without runs)."""
-    from .registry import PRETRAINED
-    config = PRETRAINED[name].config
+    shipped = dm.PRETRAINED if name in dm.PRETRAINED else rnnprop.PRETRAINED
+    config = shipped[name].config
     opt = build_optimizer(config.optimizer, **config.optimizer_kwargs)
     opt.phi = opt.init_params(np.random.default_rng(0))
     return opt
