@@ -8,16 +8,21 @@ never half of one.
     publish_or_remove(pairs)                           # the same; on an error, no temporary left
     replace_with("out/curves.png", plot)               # plot(tmp) writes a file, then renamed
     check_output("out/table.json")                     # a writable place, checked before work
+    with uninterrupted(): ...                          # Ctrl-C waits until the block ends
 
 Several files that must move together (a checkpoint's two files) are first all written as
 temporary files, then renamed one after the other; the last rename is the commit point, and a
 reader that finds the files out of step takes the last one's word (minil2o.runs). A temporary file
 is named after its target (".NAME.tmp", or a unique ".NAME.XXXX.tmp"), so whoever cleans up after
-a kill removes exactly the files it wrote.
+a kill removes exactly the files it wrote. Ctrl-C (SIGINT) is held back while a file is written
+(`uninterrupted`): an interrupt landing inside a library's writer (numpy's zip writer) could leave
+it half-closed and turn the interrupt into another error; it takes effect right after instead.
 """
 import contextlib
 import os
+import signal
 import tempfile
+import threading
 
 from .errors import UsageError
 
@@ -38,12 +43,33 @@ def _open_temp(path, tmp, mode):
     return os.fdopen(fd, mode), tmp
 
 
+@contextlib.contextmanager
+def uninterrupted():
+    """Ctrl-C held back inside the block: a SIGINT that arrives meanwhile is recorded and handed to
+    the previous handler when the block ends (a KeyboardInterrupt after it). Python runs signal
+    handlers in the main thread, so this works from there; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)           # Python's default raises KeyboardInterrupt
+        elif caught and previous in (signal.SIG_DFL, None):
+            raise KeyboardInterrupt
+
+
 def write_pending(path, write, tmp=None, mode="wb"):
     """Call write(fh) on a temporary file beside `path` (the name `tmp`, or a unique one), flush
-    and fsync it; returns its name. On any error the temporary file is removed."""
+    and fsync it, with Ctrl-C held back; returns its name. On any error the temporary file is
+    removed."""
     fh, tmp = _open_temp(path, tmp, mode)
     try:
-        with fh:
+        with fh, uninterrupted():
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 from . import checkpoint
-from .atomic import check_output, publish_or_remove, remove_quietly, temp_name
+from .atomic import check_output, publish_or_remove, remove_quietly, temp_name, uninterrupted
 from .backend import asarray, get_backend
 from .errors import DataError, UsageError
 from .factories import LEARNED, build_optimizer
@@ -120,15 +120,16 @@ def save_run(trainer):
     trainer's out_dir, together: both written first, then renamed, train_state.npz last."""
     files, d = run_files(trainer), trainer.out_dir
     pending = []
-    try:
-        for name in RUN_FILES:
-            path = os.path.join(d, name)
-            pending.append((checkpoint.write(path, *files[name], tmp=temp_name(path)), path))
-    except BaseException:
-        for tmp, _ in pending:
-            remove_quietly(tmp)
-        raise
-    publish_or_remove(pending)
+    with uninterrupted():                        # Ctrl-C takes effect once both are in place
+        try:
+            for name in RUN_FILES:
+                path = os.path.join(d, name)
+                pending.append((checkpoint.write(path, *files[name], tmp=temp_name(path)), path))
+        except BaseException:
+            for tmp, _ in pending:
+                remove_quietly(tmp)
+            raise
+        publish_or_remove(pending)
 
 
 def remove_temporaries(out_dir):
