@@ -1,12 +1,13 @@
 """docs/EQUATIONS.md, the equation index: every function it lists exists and cites the number in its
 docstring, in one of the forms the page defines; every equation number a tutorial chapter uses
 in its Markdown is listed; every experiment it names is registered."""
-import importlib
 import inspect
 import pathlib
 import re
 
 import pytest
+
+from minil2o.workbook.lookup import resolve
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 INDEX = ROOT / "docs" / "EQUATIONS.md"
@@ -52,20 +53,6 @@ def cites(doc, citation):
     words = {"section": r"(?:section|sec\.)", "Appendix": "appendix", "Table": "table",
              "Fig.": r"(?:fig\.|figure)"}[kind]
     return bool(re.search(words + r"\s+" + re.escape(label) + r"(?![\w]|\.\d)", doc, re.IGNORECASE))
-
-
-def resolve(path):
-    """The object named by a dotted path: the longest importable module prefix, then attributes."""
-    parts = path.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for name in parts[cut:]:
-            obj = getattr(obj, name)
-        return obj
-    raise ImportError(path)
 
 
 INDEXED = entries(INDEX.read_text(encoding="utf-8"))

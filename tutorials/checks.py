@@ -137,22 +137,12 @@ def meta_gradient(fn):
     """fn(opt, phi, problem, tr, weights, second_derivatives) -> d_phi, eqs. (4.1) to (4.5), on a
     meta-batch of B = 2 quadratics; against central differences of the unroll's loss (3) with the
     recorded gradients as constants (dashed edges dropped), and of the true meta-loss (kept)."""
-    from minil2o.meta import meta_weights, unroll, unroll_loss
-    from minil2o.optimizers.learned import DMOptimizer
-    from minil2o.problems import QuadraticFamily
-    rng = np.random.default_rng(2)
-    problem = QuadraticFamily(dim=3, num_functions=2, init_std=1.0, dtype="float64").sample(rng)
-    opt = DMOptimizer(hidden=4, num_layers=2, preprocess="none", output_scale=1.0)
-    phi = opt.init_params(rng, "float64")
-    theta0, state0 = problem.init(rng), opt.init_state(problem.n, "float64")
-    K = 5
-    batches, weights = [None] * (K + 1), meta_weights(K, "all")
-    tr = unroll(opt, phi, problem, theta0, state0, batches)
+    from minil2o.workbook.checks_meta import tiny_unroll      # the workbook's own set-up
+    opt, phi, problem, tr, weights, loss = tiny_unroll()
     errors = {}
-    for kept, fixed in ((False, tr.grads[:K]), (True, None)):
-        loss = lambda **p: unroll_loss(opt, p, problem, theta0, state0, batches, weights, fixed)  # noqa: E731
+    for kept, fixed in ((False, tr.grads[:len(weights)]), (True, None)):
         mine = fn(opt, phi, problem, tr, weights, kept)
-        err = check_gradients(loss, phi, mine, h=1e-5, verbose=False)
+        err = check_gradients(loss(fixed), phi, mine, h=1e-5, verbose=False)
         errors.update({f"{k} ({'kept' if kept else 'dropped'})": e for k, e in err.items()})
     return errors
 
