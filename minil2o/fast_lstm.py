@@ -3,20 +3,23 @@
 The reference pair lstm_step_forward / lstm_step_backward (minil2o.lstm) writes each equation as one
 expression, and every expression allocates a fresh (n, H) or (n, 4H) array. Over a truncation of K
 steps on n coordinates that is hundreds of megabytes allocated, zeroed by the operating system page
-by page, and freed again, every truncation. Here the same equations, in the same order of
-operations (so the numbers are the same, bit for bit), write into arrays of a Workspace:
+by page, and freed again, every truncation. Here the same equations write into arrays of a
+Workspace, with fewer passes over memory (see the functions' section below), and give the same
+numbers to rounding:
 
     Workspace              the arrays of one truncation's LSTM steps, kept from one truncation
                            (and problem) to the next; the unroll owns it (minil2o.meta.unroll)
     fast_step_forward      lstm_step_forward with out= into the workspace      (N, D) -> (N, H)
     fast_step_backward     lstm_step_backward the same way
+    row_blocks             the blocks of rows both run over, ROWS at a time
 
 A Workspace hands out arrays in the order they are asked for. The forward pass of a truncation asks
 for the same arrays in the same order every time (step by step, layer by layer), so the first
 truncation allocates them and every later one reuses them; the caches of a Truncation therefore stay
 valid only until the next unroll with the same workspace. The backward pass needs only the arrays
 of the step it is in and of the step after it (the state gradients flowing back), so it alternates
-between two sets. Arrays that live only inside one call (the work arrays) are kept by name and shape.
+between two sets. Arrays that live only inside one call (the work arrays, one block of rows in
+size) are kept by name and shape.
 What a truncation no longer asks for (another problem size, a shorter truncation) is let go.
 
 NumPy only: the array API standard has no out= (array_api_strict refuses it), so minil2o.lstm's
@@ -124,77 +127,111 @@ class Workspace:
 
 # ---------------------------------------------------------------------------------------------
 # One LSTM step, forward and backward: the equations of minil2o.lstm.lstm_step_forward and
-# lstm_step_backward (see their docstrings), each operation written into an array of the workspace.
-# The gates are kept gate by gate, (4, N, H): each gate block is contiguous, so every elementwise
-# operation runs over contiguous memory (on the (N, 4H) layout each (N, H) block is 20 numbers in
-# every row of 80, and NumPy runs such operations several times slower).
+# lstm_step_backward (see their docstrings), computed block by block of rows (coordinates are
+# independent), so that a block's work arrays stay in the core's cache, and written in place:
+#   * the three terms of (3.1) are one product: [x, h_prev, 1] [Wx; Wh; b];
+#   * the gates are kept gate by gate, (4, N, H): each gate's block is contiguous, so every
+#     elementwise operation runs over contiguous memory (on the (N, 4H) layout each (N, H) block
+#     is 20 numbers in every row of 80, and NumPy runs such operations several times slower);
+#   * tanh(c) is not kept: the backward pass computes it again from c, one pass over (N, H);
+#   * the three weight gradients of (3.8) are one product: [x, h_prev, 1]^T da.
+# The numbers agree with the reference to float32 rounding (the sums of (3.1) and (3.8) are added
+# in another order); tests/test_fast_lstm.py checks it.
 # ---------------------------------------------------------------------------------------------
 
-def by_gate(W, dtype):
-    """(..., 4H) weights or bias as (4, ..., H), gate by gate, with the sigmoid gates' columns
-    halved: then x W_ifo / 2 = (x W_ifo) / 2 exactly (halving is exact in floating point), so the
-    products give the 0.5 a_ifo of sigma(a) = 0.5 tanh(0.5 a) + 0.5 without a pass of their own."""
-    H = W.shape[-1] // 4
-    half = np.array([0.5, 0.5, 0.5, 1.0], dtype=dtype).reshape(4, *([1] * W.ndim))
-    return np.moveaxis(W.reshape(*W.shape[:-1], 4, H), -2, 0) * half   # (4, ..., H)
+ROWS = 2048                     # rows per block: (4, ROWS, H) float32 at H = 20 is 640 kB
+
+
+def row_blocks(N):
+    """slice(start, stop) of each block of at most ROWS rows."""
+    return [slice(start, min(N, start + ROWS)) for start in range(0, N, ROWS)]
+
+
+def stacked_weights(Wx, Wh, b, dtype):
+    """[Wx; Wh; b] (D+H+1, 4H) as (4, D+H+1, H), gate by gate, with the sigmoid gates' columns
+    halved: then the product gives 0.5 a_ifo for sigma(a) = 0.5 tanh(0.5 a) + 0.5 without a pass
+    of its own (halving is exact in floating point)."""
+    W = np.concatenate([Wx, Wh, b[None, :]], axis=0).astype(dtype, copy=False)  # (D+H+1, 4H)
+    H = W.shape[1] // 4
+    half = np.array([0.5, 0.5, 0.5, 1.0], dtype=dtype)[:, None, None]
+    return np.moveaxis(W.reshape(-1, 4, H), 1, 0) * half                       # (4, D+H+1, H)
+
+
+def block_inputs(ws, x, h_prev):
+    """[x, h_prev, 1] for one block of rows, in a work array: (B, D+H+1)."""
+    B, D = x.shape
+    xh = ws.scratch("xh", (B, D + h_prev.shape[1] + 1), x.dtype)
+    xh[:, :D], xh[:, D:-1], xh[:, -1] = x, h_prev, 1
+    return xh
 
 
 def fast_step_forward(ws, x, h_prev, c_prev, Wx, Wh, b):
-    """lstm_step_forward (same inputs, outputs and cache, the same numbers) into ws's arrays.
+    """lstm_step_forward (same inputs and outputs; its own cache) into ws's arrays:
 
-        a = x Wx + h_prev Wh + b;  [i, f, o] = 0.5 tanh(0.5 a_ifo) + 0.5;  g = tanh(a_g)
-        c = f * c_prev + i * g;    h = o * tanh(c)
+        a = [x, h_prev, 1] [Wx; Wh; b]                                             (3.1)
+        [i, f, o] = 0.5 tanh(0.5 a_ifo) + 0.5;  g = tanh(a_g)                      (3.2)
+        c = f * c_prev + i * g;  h = o * tanh(c)                                   (3.3) (3.4)
     """
     N, H = h_prev.shape
     dt = h_prev.dtype
+    W = stacked_weights(Wx, Wh, b, dt)                         # (4, D+H+1, H)
     gates = ws.take((4, N, H), dt)                             # [i, f, o, g], (4, N, H)
-    c, tanh_c, h = (ws.take((N, H), dt) for _ in range(3))     # (N, H) each
-    np.matmul(x, by_gate(Wx, dt), out=gates)
-    gates += np.matmul(h_prev, by_gate(Wh, dt), out=ws.scratch("4NH", (4, N, H), dt))
-    gates += by_gate(b, dt)[:, None, :]                        # [a_ifo / 2, a_g], (4, N, H)
-    np.tanh(gates, out=gates)
-    ifo = gates[:3]                                            # (3, N, H)
-    ifo *= 0.5
-    ifo += 0.5                                                 # sigma(a_ifo)
-    i, f, o, g = gates                                         # (N, H) each
-    np.multiply(f, c_prev, out=c)
-    c += np.multiply(i, g, out=ws.scratch("NH", (N, H), dt))   # c = f c_prev + i g
-    np.tanh(c, out=tanh_c)
-    np.multiply(o, tanh_c, out=h)
-    return h, c, (x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c)
+    c, h = ws.take((N, H), dt), ws.take((N, H), dt)            # (N, H) each
+    for r in row_blocks(N):
+        a = gates[:, r]                                        # (4, B, H)
+        np.matmul(block_inputs(ws, x[r], h_prev[r]), W, out=a)  # [a_ifo / 2, a_g]
+        np.tanh(a, out=a)
+        ifo = a[:3]                                            # (3, B, H)
+        ifo *= 0.5
+        ifo += 0.5                                             # sigma(a_ifo)
+        i, f, o, g = a                                         # (B, H) each
+        np.multiply(f, c_prev[r], out=c[r])
+        c[r] += np.multiply(i, g, out=ws.scratch("BH", i.shape, dt))  # c = f c_prev + i g
+        np.tanh(c[r], out=h[r])
+        h[r] *= o                                              # h = o tanh(c)
+    return h, c, (x, h_prev, c_prev, Wx, Wh, gates, c)
 
 
 def fast_step_backward(ws, dh, dc, cache):
-    """lstm_step_backward (same inputs, outputs, the same numbers) into ws's arrays:
+    """lstm_step_backward (same inputs and outputs) into ws's arrays, block by block of rows:
 
-        dc_total = dc + dh o (1 - tanh(c)^2);   dc_prev = dc_total f
-        da = [dc_total g i (1-i), dc_total c_prev f (1-f), dh tanh(c) o (1-o), dc_total i (1-g^2)]
-        dx = da Wx^T;  dh_prev = da Wh^T;  dWx = x^T da;  dWh = h_prev^T da;  db = sum_rows da
+        dc_total = dc + dh o (1 - tanh(c)^2);   dc_prev = dc_total f                 (3.5) (3.6)
+        da = [dc_total g i (1-i), dc_total c_prev f (1-f), dh tanh(c) o (1-o),
+              dc_total i (1-g^2)]                                                  (3.7)
+        dx = da Wx^T;  dh_prev = da Wh^T;  [dWx; dWh; db] = sum over blocks of
+        [x, h_prev, 1]^T da                                                        (3.8)
 
-    da is formed gate by gate, (4, N, H), and copied once into the (N, 4H) layout of the products.
+    da is formed gate by gate, (4, B, H), and copied once into the (B, 4H) layout of the products.
     """
-    x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c = cache
+    x, h_prev, c_prev, Wx, Wh, gates, c = cache
     N, H = h_prev.shape
-    dt = h_prev.dtype
-    ifo = i.base[:3]                              # the forward's sigmoid gates, (3, N, H)
-    da = ws.scratch("4NH", (4, N, H), dt)                      # gate by gate, (4, N, H)
-    dct = ws.scratch("dct", (N, H), dt)                        # (N, H)
-    dc_prev, dh_prev = ws.take((N, H), dt), ws.take((N, H), dt)  # (N, H) each, outlive the call
-    one_minus = ws.scratch("NH", (N, H), dt)                   # (N, H)
-    np.subtract(1.0, np.multiply(tanh_c, tanh_c, out=one_minus), out=one_minus)  # 1 - tanh(c)^2
-    np.multiply(dh, o, out=dct)
-    dct *= one_minus
-    dct += dc                                                  # dc_total
-    np.multiply(dct, g, out=da[0])
-    np.multiply(dct, c_prev, out=da[1])
-    np.multiply(dh, tanh_c, out=da[2])
-    da[:3] *= ifo
-    rows = ws.scratch("N4H", (N, 4 * H), dt)        # da as (N, 4H) below; first 1 - s, (3, N, H)
-    da[:3] *= np.subtract(1.0, ifo, out=rows.reshape(4, N, H)[:3])  # d a_i, d a_f, d a_o
-    np.multiply(dct, i, out=da[3])
-    da[3] *= np.subtract(1.0, np.multiply(g, g, out=one_minus), out=one_minus)  # d a_g
-    np.copyto(rows.reshape(N, 4, H), np.moveaxis(da, 0, 1))
-    dx = np.matmul(rows, Wx.T, out=ws.take((N, x.shape[1]), dt))  # (N, D)
-    np.matmul(rows, Wh.T, out=dh_prev)
-    np.multiply(dct, f, out=dc_prev)
-    return dx, dh_prev, dc_prev, x.T @ rows, h_prev.T @ rows, np.sum(rows, axis=0)
+    D, dt = x.shape[1], h_prev.dtype
+    dx = ws.take((N, D), dt)                                   # (N, D)      these three
+    dh_prev, dc_prev = ws.take((N, H), dt), ws.take((N, H), dt)  # (N, H) each  outlive the call
+    dW = np.zeros((D + H + 1, 4 * H), dtype=dt)                # [dWx; dWh; db]
+    for r in row_blocks(N):
+        ifo = gates[:3, r]                                     # sigma(a_ifo), (3, B, H)
+        i, f, o, g = gates[:, r]                               # (B, H) each
+        B = i.shape[0]
+        da = ws.scratch("4BH", (4, B, H), dt)                  # gate by gate, (4, B, H)
+        tanh_c, one_minus, dct = (ws.scratch(name, (B, H), dt) for name in ("tc", "BH", "dct"))
+        np.tanh(c[r], out=tanh_c)
+        np.subtract(1.0, np.multiply(tanh_c, tanh_c, out=one_minus), out=one_minus)
+        np.multiply(dh[r], o, out=dct)
+        dct *= one_minus
+        dct += dc[r]                                           # dc_total
+        np.multiply(dct, g, out=da[0])
+        np.multiply(dct, c_prev[r], out=da[1])
+        np.multiply(dh[r], tanh_c, out=da[2])
+        da[:3] *= ifo
+        rows = ws.scratch("B4H", (B, 4 * H), dt)      # da as (B, 4H) below; first 1 - s, (3, B, H)
+        da[:3] *= np.subtract(1.0, ifo, out=rows.reshape(4, B, H)[:3])  # d a_i, d a_f, d a_o
+        np.multiply(dct, i, out=da[3])
+        da[3] *= np.subtract(1.0, np.multiply(g, g, out=one_minus), out=one_minus)  # d a_g
+        np.copyto(rows.reshape(B, 4, H), np.moveaxis(da, 0, 1))
+        np.matmul(rows, Wx.T, out=dx[r])                       # (B, D)
+        np.matmul(rows, Wh.T, out=dh_prev[r])                  # (B, H)
+        np.multiply(dct, f, out=dc_prev[r])
+        dW += np.matmul(block_inputs(ws, x[r], h_prev[r]).T, rows,
+                        out=ws.scratch("dW", dW.shape, dt))
+    return dx, dh_prev, dc_prev, dW[:D], dW[D:D + H], dW[D + H]

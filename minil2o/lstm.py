@@ -130,9 +130,9 @@ def lstm_step_functions():
       equations with the cell's elementwise work fused into one CuPy kernel each way
       (tests/test_bench.py checks on a GPU that both give the same numbers).
     * On the numpy backend, inside an unroll that owns a workspace (minil2o.fast_lstm.Workspace,
-      given to minil2o.meta.unroll), fast_step_forward / fast_step_backward: the same operations in
-      the same order, written in place into the workspace's reused arrays (the same numbers, bit
-      for bit; tests/test_fast_lstm.py). NumPy only: the array API has no out=.
+      given to minil2o.meta.unroll), fast_step_forward / fast_step_backward: the same equations,
+      block by block of rows, written in place into the workspace's reused arrays (the same
+      numbers to rounding; tests/test_fast_lstm.py). NumPy only: the array API has no out=.
     * Everywhere else lstm_step_forward / lstm_step_backward above, the reference.
     """
     if fused_kernels():

@@ -267,7 +267,7 @@ def test_evaluation_inputs():
         run_optimizer(family.sample(rng), SGD(0.1), 0, rng)
     with pytest.raises(UsageError, match="num_problems"):
         learning_curves(family, SGD(0.1), 0, 5, seed=0)
-    with pytest.raises(UsageError, match="seed must be an integer >= 0 and < 2\*\*63, got -1"):
+    with pytest.raises(UsageError, match=r"seed must be an integer >= 0 and < 2\*\*63, got -1"):
         learning_curves(family, SGD(0.1), 1, 5, seed=-1)
     with pytest.raises(UsageError, match="'adamw'"):
         compare(family, {}, ["adamw"], steps=5)
