@@ -19,7 +19,7 @@ truncation allocates them and every later one reuses them; the caches of a Trunc
 valid only until the next unroll with the same workspace. The backward pass needs only the arrays
 of the step it is in and of the step after it (the state gradients flowing back), so it alternates
 between two sets. Arrays that live only inside one call (the work arrays, one block of rows in
-size) are kept by name and shape.
+size) or until the next (the backward pass's dx) are kept by name and shape.
 What a truncation no longer asks for (another problem size, a shorter truncation) is let go.
 
 NumPy only: the array API standard has no out= (array_api_strict refuses it), so minil2o.lstm's
@@ -202,12 +202,15 @@ def fast_step_backward(ws, dh, dc, cache):
         [x, h_prev, 1]^T da                                                        (3.8)
 
     da is formed gate by gate, (4, B, H), and copied once into the (B, 4H) layout of the products.
+    dh_prev and dc_prev are kept for the step before (the backward set of this step); dx is a work
+    array, valid until the next call: its caller uses it at once (the layer below, or the
+    optimizer's input layer).
     """
     x, h_prev, c_prev, Wx, Wh, gates, c = cache
     N, H = h_prev.shape
     D, dt = x.shape[1], h_prev.dtype
-    dx = ws.take((N, D), dt)                                   # (N, D)      these three
-    dh_prev, dc_prev = ws.take((N, H), dt), ws.take((N, H), dt)  # (N, H) each  outlive the call
+    dx = ws.scratch("dx", (N, D), dt)                          # (N, D)
+    dh_prev, dc_prev = ws.take((N, H), dt), ws.take((N, H), dt)  # (N, H) each, outlive the call
     dW = np.zeros((D + H + 1, 4 * H), dtype=dt)                # [dWx; dWh; db]
     for r in row_blocks(N):
         ifo = gates[:3, r]                                     # sigma(a_ifo), (3, B, H)

@@ -15,7 +15,7 @@ The convolutional layers are in minil2o.convolution, the LSTM in minil2o.lstm.
 import numpy as np
 
 from .backend import asarray, xp
-from .errors import DataError
+from .errors import DataError, UsageError
 
 
 def sigmoid(x):
@@ -93,19 +93,24 @@ def elu_forward(x, alpha=1.0):
                  alpha (exp(x) - 1)       for x <= 0
 
     exp is evaluated at min(x, 0) only, so a large positive x cannot overflow. The cache is
-    (x, out, alpha). RNNprop's input layer (minil2o.optimizers.learned), the MLP's ELU
-    (minil2o.problems.mlp) and the engine's Tensor.elu (minil2o.autograd) all compute this.
+    (out, alpha): the derivative needs nothing else (elu_backward). RNNprop's input layer
+    (minil2o.optimizers.learned), the MLP's ELU (minil2o.problems.mlp) and the engine's Tensor.elu
+    (minil2o.autograd) all compute this.
     """
+    if not alpha >= 0:                                     # elu_backward relies on it
+        raise UsageError(f"ELU alpha {alpha!r} is not allowed: use a number >= 0")
     neg = alpha * (xp.exp(xp.minimum(x, 0.0)) - 1.0)       # the x <= 0 branch, finite everywhere
     out = xp.where(x > 0, x, neg)
-    return out, (x, out, alpha)
+    return out, (out, alpha)
 
 
 def elu_backward(dout, cache):
     """elu'(x) = 1 for x > 0 and alpha exp(x) = out + alpha for x <= 0, so
-    dx = dout where x > 0, and dout * (out + alpha) elsewhere (9.8)."""
-    x, out, alpha = cache
-    return xp.where(x > 0, dout, dout * (out + alpha))
+    dx = dout where x > 0, and dout * (out + alpha) elsewhere (9.8). For alpha >= 0, out > 0
+    exactly where x > 0 (out = x there, and alpha (exp(x) - 1) <= 0 elsewhere), so out alone says
+    which branch: x need not be kept."""
+    out, alpha = cache
+    return xp.where(out > 0, dout, dout * (out + alpha))
 
 
 ACTIVATIONS = {

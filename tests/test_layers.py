@@ -47,6 +47,25 @@ def test_elu_values_and_no_overflow():
 def test_elu_alpha(rng):
     inputs = {"x": f64(away_from_zero(rng, (3, 4)))}
     check_layer(layers.elu_forward, layers.elu_backward, inputs, ["x"], alpha=0.5)
+    check_layer(layers.elu_forward, layers.elu_backward, inputs, ["x"], alpha=0.0)
+
+
+def test_elu_backward_needs_only_the_output():
+    """The cache keeps out, not x: the branch is read from out > 0, which holds exactly where
+    x > 0 (also at 0, at tiny x and where exp(x) - 1 rounds to 0)."""
+    x = asarray([-1e-30, -1e-8, 0.0, 1e-30, 1e-8, -3.0, 3.0], dtype="float32")
+    out, cache = layers.elu_forward(x)
+    assert not any(c is x for c in cache)
+    got = to_numpy(layers.elu_backward(xp.ones_like(x), cache))
+    x_np = to_numpy(x)
+    want = np.where(x_np > 0, 1.0, np.exp(x_np))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [-1.0, float("nan")])
+def test_elu_refuses_a_negative_alpha(alpha):
+    with pytest.raises(UsageError, match="ELU alpha .* is not allowed: use a number >= 0"):
+        layers.elu_forward(asarray([1.0, -1.0], dtype="float32"), alpha=alpha)
 
 
 def test_softmax_cross_entropy_gradient():

@@ -297,6 +297,10 @@ plt.tight_layout()
 #
 # $$\bar p = \bar z \odot \operatorname{ELU}'(p),\qquad \operatorname{ELU}'(p) = \begin{cases} 1 & p > 0 \\ z + 1 & p \le 0,\end{cases} \tag{9.8}$$
 #
+# Since $z = p > 0$ where $p > 0$ and $z = e^p - 1 \le 0$ elsewhere, $z > 0$ exactly where $p > 0$:
+# $z$ alone gives (9.8), so the step keeps $z$ and not $p$ (as the sigmoid and tanh of
+# `minil2o.layers` keep only their outputs).
+#
 # $$\bar W_{\text{in}} = x_t^\top \bar p,\quad \bar b_{\text{in}} = \textstyle\sum_i \bar p_i,\quad
 # \bar x_t = \bar p\, W_{\text{in}}^\top = (\bar x_{t,1}, \bar x_{t,2}). \tag{9.9}$$
 #
@@ -338,7 +342,7 @@ check("rnnprop_relative_inputs_backward", my_relative_inputs_backward)   # the w
 def my_rnnprop_step_backward(opt, phi, d_update, d_state, cache, need_d_grad=True):
     """Exercise 1 (b): one RNNprop step backward, eqs. (9.7) to (9.13). d_update: (n,); d_state: the
     adjoints of the new state {"h1", "c1", "h2", "c2", "m", "v"}; cache: from opt.step_forward,
-    (grad, parts, (x, Win), (p, z, 1.0), caches, (h_top, Wout), o) with o = tanh(.) of (9.3): (n, 1),
+    (grad, parts, (x, Win), (z, 1.0), caches, (h_top, Wout), o) with o = tanh(.) of (9.3): (n, 1),
     z = ELU(p) and parts as in (a). Call your my_relative_inputs_backward (or the library's
     opt.relative_inputs_backward) for (9.10) to (9.13). Returns d_phi (shaped like phi), the
     adjoints of the incoming state (the same keys, and "t": 0) and d_grad (n,)."""

@@ -133,14 +133,14 @@ def my_relative_inputs_backward(opt, d_x, grad, d_state, parts):
 
 def my_rnnprop_step_backward(opt, phi, d_update, d_state, cache, need_d_grad=True):
     from minil2o.lstm import lstm_stack_backward
-    grad, parts, (x, _), (pre, z, _), caches, (top, _), y = cache
+    grad, parts, (x, _), (z, _), caches, (top, _), y = cache
     out = y[:, 0]                                                  # tanh of the read-out, (n,)
     d_phi = {k: xp.zeros_like(v) for k, v in phi.items()}
     d_o = (-opt.alpha * d_update * (1.0 - out * out))[:, None]     # (n, 1), eq. (9.7)
     d_phi["Wout"] += top.T @ d_o
     d_phi["bout"] += xp.sum(d_o, axis=0)
     d_z, d_prev = lstm_stack_backward(d_o @ phi["Wout"].T, d_state, caches, d_phi)
-    d_pre = d_z * xp.where(pre > 0, xp.ones_like(pre), z + 1.0)    # ELU', eq. (9.8)
+    d_pre = d_z * xp.where(z > 0, xp.ones_like(z), z + 1.0)        # ELU', eq. (9.8)
     d_phi["Win"] += x.T @ d_pre
     d_phi["bin"] += xp.sum(d_pre, axis=0)
     d_x = d_pre @ phi["Win"].T                                     # (n, 2), eq. (9.9)
