@@ -146,7 +146,7 @@ def truncation_runner(kind, problem, K, rng):
     from call to call, as in training (or in the one given: a fresh one counts its arrays)."""
     from .fast_lstm import Workspace
     from .meta import meta_gradient, meta_weights, unroll
-    from .train import build_optimizer
+    from .factories import build_optimizer
     opt = build_optimizer(kind, **optimizer_kwargs(kind, "quadratic"))
     phi = opt.init_params(rng)
     theta, state = problem.init(rng), opt.init_state(problem.n)

@@ -42,11 +42,6 @@ from .runs import (check_out_dir, initial_phi, kept_checkpoint, restore_run, sav
 from .validate import (check_bool, check_choice, check_number, check_positive_int, check_range,
                        check_seed, check_settings)
 
-# Also importable from minil2o.train, where users of a training run look for them:
-from .factories import build_optimizer  # noqa: F401,E402  isort:skip
-from .optimizers.learned import DMOptimizer, RNNprop  # noqa: F401,E402  isort:skip
-from .runs import load_optimizer, save_optimizer  # noqa: F401,E402  isort:skip
-
 
 @dataclass
 class TrainConfig:

@@ -22,7 +22,8 @@ from minil2o.evaluate import compare, format_table, learning_curves, run_optimiz
 from minil2o.optimizers.hand import SGD
 from minil2o.problems import QuadraticFamily, make_family
 from minil2o.problems.base import Family, Problem
-from minil2o.train import Trainer, load_optimizer
+from minil2o.runs import load_optimizer
+from minil2o.train import Trainer
 
 
 # ============================================================================ bad input: the CLI

@@ -21,7 +21,9 @@ from minil2o import checkpoint
 from minil2o.backend import asarray, to_numpy
 from minil2o.data import load_cifar10, read_idx
 from minil2o.errors import DataError, NumericalError, UsageError
-from minil2o.train import DMOptimizer, Trainer, load_optimizer, save_optimizer
+from minil2o.optimizers.learned import DMOptimizer
+from minil2o.runs import load_optimizer, save_optimizer
+from minil2o.train import Trainer
 
 LIMIT = 1 << 20                                      # a 1 MiB read limit for these tests
 

@@ -6,7 +6,9 @@ import os
 import numpy as np
 
 from ..data import PRETRAINED_DIR
-from ..train import TrainConfig, Trainer, build_optimizer, load_optimizer
+from ..factories import build_optimizer
+from ..runs import load_optimizer
+from ..train import TrainConfig, Trainer
 from .registry import PRETRAINED, quick_config
 
 
