@@ -20,6 +20,7 @@ import numpy as np
 
 from .backend import to_float, xp
 from .errors import UsageError
+from .fast_lstm import Workspace
 from .validate import check_positive_int, check_seed
 
 BASELINES = ("sgd", "nag", "rmsprop", "adam")   # the hand-designed optimizers both papers compare with
@@ -50,17 +51,21 @@ def trajectory(problem, optimizer, steps, rng):
     Yields Step(t, f_t, g_t, u_t, theta_{t+1}) for t = 0..steps (update and next_theta None at
     t = steps, where only the loss is evaluated). A gradient holding NaN or Inf ends the run at
     that step the same way, before the optimizer sees it (the run has diverged). The run is lazy: a
-    caller that stops early draws no further minibatches from rng.
+    caller that stops early draws no further minibatches from rng. A learned optimizer's LSTM
+    steps run in a workspace that keeps no caches (minil2o.fast_lstm, on NumPy): the state of a
+    step lives there until the step after next, and only the loop sees it.
     """
     optimizer = fit_to_problem(optimizer, problem)
     theta = problem.init(rng)                                         # (n,)
     state = optimizer.init_state(problem.n, problem.dtype)
+    workspace = Workspace()
     for t in range(steps + 1):
         f, grad = problem.loss_and_grad(theta, problem.sample_batch(rng))  # (), (n,)
         if t == steps or not all_finite(grad):
             yield Step(t, f, grad, None, None)
             return
-        update, state = optimizer.step(grad, state)                   # (n,)
+        with workspace.step():
+            update, state = optimizer.step(grad, state)               # (n,)
         theta = theta + update                                        # theta_{t+1} = theta_t + u_t
         yield Step(t, f, grad, update, theta)
 

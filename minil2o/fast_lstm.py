@@ -18,7 +18,8 @@ for the same arrays in the same order every time (step by step, layer by layer),
 truncation allocates them and every later one reuses them; the caches of a Truncation therefore stay
 valid only until the next unroll with the same workspace. The backward pass needs only the arrays
 of the step it is in and of the step after it (the state gradients flowing back), so it alternates
-between two sets. Arrays that live only inside one call (the work arrays, one block of rows in
+between two sets; so does a forward step that keeps no caches (an evaluation run: minil2o.evaluate
+.trajectory), which needs only the state of the step before. Arrays that live only inside one call (the work arrays, one block of rows in
 size) or until the next (the backward pass's dx) are kept by name and shape.
 What a truncation no longer asks for (another problem size, a shorter truncation) is let go.
 
@@ -34,7 +35,7 @@ _current = {"workspace": None}                     # the workspace of the runnin
 
 
 def active_workspace():
-    """The Workspace whose forward pass or backward step is running (None outside them)."""
+    """The Workspace whose forward pass or step is running (None outside them)."""
     return _current["workspace"]
 
 
@@ -69,12 +70,14 @@ class Workspace:
 
         ws = Workspace()
         tr = unroll(..., workspace=ws)        # forward: step caches in ws.forward
-        meta_gradient(..., tr, ...)           # backward: ws.backward[0] and [1] by turns
+        meta_gradient(..., tr, ...)           # backward: ws.steps[0] and [1] by turns
+        with ws.step():                       # a step without caches (evaluation): the same
+            update, state = opt.step(grad, state)
     """
 
     def __init__(self):
         self.forward = Arena()                     # every step's cache, one truncation
-        self.backward = (Arena(), Arena())         # the current backward step's, and the last's
+        self.steps = (Arena(), Arena())            # the current step's, and the last's (step())
         self.turn = 0
         self.work = {}                             # (name, shape, dtype) -> array, within a call
         self.used = set()                          # the keys of work asked for since forward_pass
@@ -91,12 +94,15 @@ class Workspace:
             yield
 
     @contextlib.contextmanager
-    def backward_step(self):
-        """Inside the block, one backward step (of the whole stack) takes its arrays from the set
-        the step before last used; the state gradients of the step after it stay untouched."""
+    def step(self):
+        """Inside the block, one step of the whole stack takes its arrays from the set the step
+        before last used, and leaves the last step's untouched: a backward step of meta_gradient
+        (the state gradients of the step after it flow into it), or a forward step that keeps no
+        caches, as an evaluation run takes them (the state of the step before flows into it; what
+        this step returns is valid until the step after next)."""
         self.turn = 1 - self.turn
-        self.backward[self.turn].rewind()
-        with self.use(self.backward[self.turn]):
+        self.steps[self.turn].rewind()
+        with self.use(self.steps[self.turn]):
             yield
 
     @contextlib.contextmanager
@@ -120,8 +126,8 @@ class Workspace:
         return self.work[key]
 
     def nbytes(self):
-        """Bytes held: caches, backward sets and work arrays."""
-        return (self.forward.nbytes() + sum(a.nbytes() for a in self.backward)
+        """Bytes held: caches, the two step sets and work arrays."""
+        return (self.forward.nbytes() + sum(a.nbytes() for a in self.steps)
                 + sum(a.nbytes for a in self.work.values()))
 
 
@@ -202,7 +208,7 @@ def fast_step_backward(ws, dh, dc, cache):
         [x, h_prev, 1]^T da                                                        (3.8)
 
     da is formed gate by gate, (4, B, H), and copied once into the (B, 4H) layout of the products.
-    dh_prev and dc_prev are kept for the step before (the backward set of this step); dx is a work
+    dh_prev and dc_prev are kept for the step before (in this step's set, Workspace.step); dx is a work
     array, valid until the next call: its caller uses it at once (the layer below, or the
     optimizer's input layer).
     """

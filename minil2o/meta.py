@@ -126,7 +126,7 @@ def meta_gradient(opt, phi, problem, tr, weights, second_derivatives=False):
     for t in range(K, 0, -1):
         if weights[t - 1] != 0.0:
             a = a + (weights[t - 1] * scale) * tr.grads[t]            # a_t = w_t grad_t + a_{t+1}
-        with tr.workspace.backward_step() if tr.workspace else contextlib.nullcontext():
+        with tr.workspace.step() if tr.workspace else contextlib.nullcontext():
             d_phi_t, d_state, d_grad = opt.step_backward(phi, a, d_state, tr.caches[t - 1],
                                                          need_d_grad=second_derivatives)
         for k in d_phi:

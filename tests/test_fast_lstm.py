@@ -3,12 +3,14 @@ forward and backward, a whole meta-gradient (DM optimizer, RNNprop, two optimize
 and without second derivatives), truncation after truncation in one reused workspace, in one block
 of rows and in many (the last one shorter). And minil2o.lstm.lstm_step_functions picks it only on
 NumPy, only inside an unroll with a workspace."""
+import contextlib
+
 import numpy as np
 import pytest
 
 import minil2o
 from minil2o.backend import asarray, get_backend, to_numpy
-from minil2o import fast_lstm
+from minil2o import evaluate, fast_lstm
 from minil2o.fast_lstm import Workspace, fast_step_backward, fast_step_forward
 from minil2o.lstm import lstm_step_backward, lstm_step_forward, lstm_step_functions
 from minil2o.meta import meta_gradient, meta_weights, unroll
@@ -58,7 +60,7 @@ def test_one_step_forward_and_backward_equal_the_reference(D, dtype):
     for a, b in zip(want[:2] + want[2][5:9], got[:2] + (i, f, o, g)):   # h, c, i, f, o, g
         assert b.dtype == np.dtype(dtype)
         assert_close(a, b)
-    with ws.backward_step():
+    with ws.step():
         got_back = fast_step_backward(ws, dh, dc, got[2])
     for a, b in zip(lstm_step_backward(dh, dc, want[2]), got_back):  # dx dh dc dWx dWh db
         assert_close(a, b)
@@ -180,3 +182,29 @@ def test_the_step_is_chosen_by_backend_and_workspace():
         assert lstm_step_functions() == (lstm_step_forward, lstm_step_backward)
     x = asarray(np.ones((2, 3)), "float32")
     assert get_backend() == "strict" and not isinstance(x, np.ndarray)
+
+
+def test_an_evaluation_run_steps_in_the_workspace_without_caches(monkeypatch):
+    """evaluate.trajectory runs a learned optimizer's LSTM steps in a workspace's two step sets:
+    the losses agree with the reference step's to rounding, no cache is kept, and the memory held
+    does not grow with the number of steps."""
+    numpy_only()
+    held = []
+
+    class Recorded(Workspace):
+        def __init__(self):
+            super().__init__()
+            held.append(self)
+
+    monkeypatch.setattr(evaluate, "Workspace", Recorded)
+    problem = mlp_problem(np.random.default_rng(8), "float64")
+    for opt in (DMOptimizer(hidden=4, output_scale=0.1), RNNprop(hidden=4)):
+        opt.phi = opt.init_params(np.random.default_rng(0), "float64")
+        fast = {steps: evaluate.run_optimizer(problem, opt, steps, np.random.default_rng(1))
+                for steps in (10, 30)}
+        ws_10, ws_30 = held[-2:]
+        assert ws_10.forward.nbytes() == 0 and 0 < ws_10.nbytes() == ws_30.nbytes()
+        with monkeypatch.context() as m:
+            m.setattr(Workspace, "step", lambda self: contextlib.nullcontext())  # the reference
+            reference = evaluate.run_optimizer(problem, opt, 30, np.random.default_rng(1))
+        assert_close(reference, fast[30])
