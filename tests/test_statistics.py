@@ -5,6 +5,7 @@ training-budget experiment, and the verdict rule that RESULTS.md applies to ever
 import importlib.util
 import json
 import math
+import dataclasses
 import pathlib
 import types
 
@@ -20,7 +21,7 @@ from minil2o.experiments.statistics import paired_difference, t_quantile
 from minil2o.optimizers.hand import Adam, make_hand_optimizer
 from minil2o.optimizers.learned import DMOptimizer
 from minil2o.problems import QuadraticFamily
-from minil2o.runs import save_optimizer
+from minil2o.runs import load_optimizer, save_optimizer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -281,3 +282,26 @@ def test_a_claim_against_the_best_baseline_picks_it_per_panel():
                                                     "sign": -1}}}
     numbers["claims"][0]["others"] = ["best baseline"]
     assert render_module().verdicts(numbers) == {"final": "does not agree"}   # Adam is the best
+
+
+def test_the_seed_to_ship_is_chosen_on_validation(tmp_path):
+    """Each candidate is scored by the meta-loss its configuration trains for, on the same
+    validation problems: the mean over the horizon (weighting 'all') or the final loss ('last');
+    the lowest is chosen."""
+    from minil2o.experiments.shipped import VALIDATION_SEED, choose_on_validation
+    from minil2o.train import TrainConfig
+    paths, weighting = {}, {0: "all", 1: "all", 2: "last"}
+    for seed, scale in ((0, 1.0), (1, 0.05), (2, 1.0)):
+        config = dataclasses.asdict(TrainConfig(problem="quadratic", horizon=6, optimizer="dm",
+                                                optimizer_kwargs={"output_scale": scale},
+                                                weighting=weighting[seed]))
+        opt = DMOptimizer(output_scale=scale)
+        paths[seed] = str(tmp_path / f"s{seed}.npz")
+        save_optimizer(paths[seed], opt, opt.init_params(np.random.default_rng(seed)),
+                       {"epoch": 1, "config": config})
+    best, scores = choose_on_validation(paths, num_problems=4)
+    assert best == min(scores, key=scores.get) and set(scores) == {0, 1, 2}
+    for seed, path in paths.items():
+        curves = learning_curves(QuadraticFamily(), load_optimizer(path), 4, 6, seed=VALIDATION_SEED)
+        want = curves[:, 1:].mean() if weighting[seed] == "all" else curves[:, -1].mean()
+        assert scores[seed] == pytest.approx(want, rel=1e-12)

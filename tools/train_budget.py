@@ -10,6 +10,11 @@ all runs (every seed reaches 100 problems before any reaches 300), so a stop at 
 small budgets complete. Run it again to continue where it stopped:
 
     python tools/train_budget.py --root results/dm-budget/runs
+    python tools/train_budget.py --seeds 0,1 & python tools/train_budget.py --seeds 2 &   # two cores
+
+(two drivers must not share a seed: a run folder has one writer at a time, and the second would stop
+at its lock). Then `minil2o reproduce dm-budget` measures them, and tools/ship_budget.py chooses on
+validation which seed of each recipe to ship.
 """
 import argparse
 import os

@@ -71,3 +71,28 @@ def learned_label(name, status):
     """The legend label of a learned optimizer, naming what stands in when it is not trained."""
     kind = "RNNprop" if PRETRAINED[name].config.optimizer == "rnnprop" else "DM"
     return f"{kind} [{name}]" if status in ("shipped", "retrained") else f"{kind} [{name}: {status}]"
+
+
+VALIDATION_SEED = 1_000_003    # the validation problems every candidate is scored on
+
+
+def validation_score(path, num_problems=100):
+    """Lower is better: the meta-loss the optimizer in checkpoint `path` was trained for (the mean
+    loss over the horizon for weighting 'all', the DM optimizer; the final loss for 'last',
+    RNNprop), on `num_problems` problems of its family's validation split (never used for testing),
+    the same problems for every checkpoint of a family. A run that diverges scores inf."""
+    from ..checkpoint import load
+    from ..evaluate import learning_curves
+    from ..factories import build_family
+    config = TrainConfig(**load(path)[1]["config"])
+    curves = learning_curves(build_family(config, "validation"), load_optimizer(path),
+                             num_problems, config.horizon, seed=VALIDATION_SEED)  # (P, T + 1)
+    losses = curves[:, 1:].mean(axis=1) if config.weighting == "all" else curves[:, -1]
+    return float(losses.mean()) if np.all(np.isfinite(losses)) else float("inf")
+
+
+def choose_on_validation(paths, num_problems=100):
+    """(best key, {key: score}) for candidate checkpoints {key: path}, e.g. the meta-training seeds
+    of one recipe: each scored by validation_score on the same validation problems."""
+    scores = {key: validation_score(path, num_problems) for key, path in paths.items()}
+    return min(scores, key=scores.get), scores
