@@ -18,9 +18,10 @@ for the same arrays in the same order every time (step by step, layer by layer),
 truncation allocates them and every later one reuses them; the caches of a Truncation therefore stay
 valid only until the next unroll with the same workspace. The backward pass needs only the arrays
 of the step it is in and of the step after it (the state gradients flowing back), so it alternates
-between two sets; so does a forward step that keeps no caches (an evaluation run: minil2o.evaluate
-.trajectory), which needs only the state of the step before. Arrays that live only inside one call (the work arrays, one block of rows in
-size) or until the next (the backward pass's dx) are kept by name and shape.
+between two sets; so does a forward step that keeps no caches (an evaluation run, in
+minil2o.evaluate.trajectory), which needs only the state of the step before. Arrays that live only
+inside one call (the work arrays, one block of rows in size) or until the next (the backward pass's
+dx) are kept by name and shape.
 What a truncation no longer asks for (another problem size, a shorter truncation) is let go.
 
 NumPy only: the array API standard has no out= (array_api_strict refuses it), so minil2o.lstm's
@@ -208,8 +209,8 @@ def fast_step_backward(ws, dh, dc, cache):
         [x, h_prev, 1]^T da                                                        (3.8)
 
     da is formed gate by gate, (4, B, H), and copied once into the (B, 4H) layout of the products.
-    dh_prev and dc_prev are kept for the step before (in this step's set, Workspace.step); dx is a work
-    array, valid until the next call: its caller uses it at once (the layer below, or the
+    dh_prev and dc_prev are kept for the step before (in this step's set, Workspace.step); dx is
+    a work array, valid until the next call: its caller uses it at once (the layer below, or the
     optimizer's input layer).
     """
     x, h_prev, c_prev, Wx, Wh, gates, c = cache
@@ -224,8 +225,8 @@ def fast_step_backward(ws, dh, dc, cache):
         B = i.shape[0]
         da = ws.scratch("4BH", (4, B, H), dt)                  # gate by gate, (4, B, H)
         tanh_c, one_minus, dct = (ws.scratch(name, (B, H), dt) for name in ("tc", "BH", "dct"))
-        np.tanh(c[r], out=tanh_c)
-        np.subtract(1.0, np.multiply(tanh_c, tanh_c, out=one_minus), out=one_minus)
+        np.tanh(c[r], out=tanh_c)                              # computed again, not kept
+        np.subtract(1.0, np.multiply(tanh_c, tanh_c, out=one_minus), out=one_minus)  # 1 - tanh(c)^2
         np.multiply(dh[r], o, out=dct)
         dct *= one_minus
         dct += dc[r]                                           # dc_total

@@ -74,9 +74,9 @@ def unroll(opt, phi, problem, theta, state, batches, start=None, fixed_grads=Non
     already known (the last step of the previous truncation). With `fixed_grads`, the optimizer is
     fed those gradients instead of the true ones (the dashed edges cut, for numerical checks).
     With a `workspace` (minil2o.fast_lstm.Workspace, kept by the caller from one truncation to the
-    next), the LSTM steps keep their caches in its reused arrays (on NumPy; the same numbers to rounding): the
-    Truncation is then valid until the next unroll with that workspace, and its final state is
-    copied out of it. Returns a Truncation.
+    next), the LSTM steps keep their caches in its reused arrays (on NumPy; the same numbers to
+    rounding): the Truncation is then valid until the next unroll with that workspace, and its
+    final state is copied out of it. Returns a Truncation.
     """
     tr = Truncation(workspace=workspace)
     with workspace.forward_pass() if workspace else contextlib.nullcontext():

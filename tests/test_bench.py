@@ -39,7 +39,8 @@ def test_bench_quick_writes_json(tmp_path, capsys):
             assert row["peak_bytes"] > 0
     names = [t["target"] for t in report["targets"]]
     assert any("linear" in name for name in names) and any("GPU" in name for name in names)
-    per_step = [t for t in report["targets"] if t["target"].startswith("memory per coordinate-step")]
+    per_step = [t for t in report["targets"]
+                if t["target"].startswith("memory per coordinate-step")]
     sweep = [r["bytes_per_coord_step"] for r in report["results"]
              if r["case"] == "truncation mnist-mlp" and r["optimizer"] == "dm"]
     assert per_step and per_step[0]["value"] == max(sweep) and per_step[0]["bound"] == "<= 1400"

@@ -302,6 +302,7 @@ def test_the_seed_to_ship_is_chosen_on_validation(tmp_path):
     best, scores = choose_on_validation(paths, num_problems=4)
     assert best == min(scores, key=scores.get) and set(scores) == {0, 1, 2}
     for seed, path in paths.items():
-        curves = learning_curves(QuadraticFamily(), load_optimizer(path), 4, 6, seed=VALIDATION_SEED)
+        curves = learning_curves(QuadraticFamily(), load_optimizer(path), 4, 6,
+                                 seed=VALIDATION_SEED)
         want = curves[:, 1:].mean() if weighting[seed] == "all" else curves[:, -1].mean()
         assert scores[seed] == pytest.approx(want, rel=1e-12)

@@ -58,15 +58,16 @@ def main():
     parser.add_argument("--write", action="store_true", help="ship the chosen seeds")
     args = parser.parse_args()
     found, _ = snapshots(args.root)
-    print("| optimizer | training problems | seed | validation score | shipped |\n|---|---:|---:|---:|---|")
+    print("| optimizer | training problems | seed | validation score | shipped |")
+    print("|---|---:|---:|---:|---|")
     chosen = {}
     for name in BUDGET_NAMES:
         budget, paths = candidates(found, name, args.budget)
         best, scores = choose_on_validation(paths, args.problems)
         chosen[name] = paths[best]
         for seed, score in scores.items():
-            print(f"| `{name}` | {budget:,} | {seed} | {score:.5g} | {'yes' if seed == best else ''} |",
-                  flush=True)
+            mark = "yes" if seed == best else ""
+            print(f"| `{name}` | {budget:,} | {seed} | {score:.5g} | {mark} |", flush=True)
     print(f"(validation score: the meta-loss each was trained for, mean over {args.problems} "
           f"validation problems, the same for every seed)")
     if args.write:

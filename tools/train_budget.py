@@ -10,7 +10,8 @@ all runs (every seed reaches 100 problems before any reaches 300), so a stop at 
 small budgets complete. Run it again to continue where it stopped:
 
     python tools/train_budget.py --root results/dm-budget/runs
-    python tools/train_budget.py --seeds 0,1 & python tools/train_budget.py --seeds 2 &   # two cores
+    python tools/train_budget.py --seeds 0,1 &      # on two cores: two drivers,
+    python tools/train_budget.py --seeds 2 &        # each with its own seeds
 
 (two drivers must not share a seed: a run folder has one writer at a time, and the second would stop
 at its lock). Then `minil2o reproduce dm-budget` measures them, and tools/ship_budget.py chooses on

@@ -5,8 +5,10 @@ import os
 
 import numpy as np
 
+from ..checkpoint import load
 from ..data import PRETRAINED_DIR
-from ..factories import build_optimizer
+from ..evaluate import learning_curves
+from ..factories import build_family, build_optimizer
 from ..runs import load_optimizer
 from ..train import TrainConfig, Trainer
 from .registry import PRETRAINED, quick_config
@@ -81,9 +83,6 @@ def validation_score(path, num_problems=100):
     loss over the horizon for weighting 'all', the DM optimizer; the final loss for 'last',
     RNNprop), on `num_problems` problems of its family's validation split (never used for testing),
     the same problems for every checkpoint of a family. A run that diverges scores inf."""
-    from ..checkpoint import load
-    from ..evaluate import learning_curves
-    from ..factories import build_family
     config = TrainConfig(**load(path)[1]["config"])
     curves = learning_curves(build_family(config, "validation"), load_optimizer(path),
                              num_problems, config.horizon, seed=VALIDATION_SEED)  # (P, T + 1)
