@@ -14,6 +14,11 @@ TUTORIALS = pathlib.Path(__file__).resolve().parent.parent / "tutorials"
 NOTEBOOKS = sorted(p.name for p in TUTORIALS.glob("*.ipynb"))
 SOURCES = sorted(p.name for p in TUTORIALS.glob("[0-9][0-9]_*.py"))
 BACKEND = os.environ.get("MINIL2O_BACKEND", "numpy").strip().lower() or "numpy"
+# The kernels inherit this process's environment. A chapter imports numpy (through matplotlib)
+# before minil2o, which then cannot give BLAS its one thread (minil2o/__init__.py): set it here, or
+# on a busy machine a 16-second cell takes minutes (as in tools/build_notebooks.py).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 def _files():

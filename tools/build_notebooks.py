@@ -15,6 +15,10 @@ import nbformat
 from nbclient import NotebookClient
 
 TUTORIALS = Path(__file__).resolve().parent.parent / "tutorials"
+# The kernels inherit this environment: one BLAS thread, as minil2o would set it had numpy not
+# been imported before it (as in tests/test_tutorials.py).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 def build(source):
