@@ -214,7 +214,7 @@ plt.tight_layout()
 # step 100, with standard errors under 0.02). Against tuned Adam the paired differences say more
 # than the overlapping "±": at step 100 the LSTM is behind by $0.010 \pm 0.011$, one standard error,
 # so the two are not told apart by 10 problems; at step 200, twice the horizon it was trained for, it
-# is behind by $0.024 \pm 0.014$ and lower on only 3 of the 10 problems. It was meta-trained on the full 784-pixel digits (exercise 2 runs this
+# is behind by $0.023 \pm 0.014$ and lower on only 3 of the 10 problems. It was meta-trained on the full 784-pixel digits (exercise 2 runs this
 # comparison on them). On the network it was trained on,
 # `minil2o reproduce dm-fig4-mnist` gives it 0.062 ± 0.005 at step 100 over 100 test problems, level
 # with tuned Adam (0.064 ± 0.004) and behind NAG (0.044 ± 0.005); see RESULTS.md.
