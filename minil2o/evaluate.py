@@ -6,7 +6,8 @@
     CRITERIA            what one run scores: the final loss, the mean loss over the horizon, or
                         Lv et al.'s loss at the final parameters (criterion_values)
     tune_learning_rate  grid search of a hand-designed optimizer's learning rate, as both papers
-                        tuned their baselines, the grid extended while the best rate is at its edge
+                        tuned their baselines: coarse to fine, the grid extended while the best
+                        rate is at its edge
     compare             tuned baselines and learned optimizers on the same fresh test problems
 
 A run that produces a NaN or infinite loss is *marked*: its curve holds NaN from that step on, and
@@ -156,14 +157,17 @@ def summarize(curves):
 
 
 def tune_learning_rate(family, make_optimizer, grid, num_problems=10, steps=100, seed=1,
-                       curves=learning_curves, criterion="final", extend=0):
+                       curves=learning_curves, criterion="final", extend=0, stride=1):
     """Grid search: the learning rate with the lowest mean score (CRITERIA) over sampled problems.
 
     make_optimizer: lr -> optimizer. A rate whose runs diverge scores +inf. curves: what computes
-    the learning curves (learning_curves, or a cache in front of it). extend: while the best rate
-    is the grid's smallest or largest, up to `extend` more rates are tried beyond it, one at a time
-    (the grid's own ratio further). Returns (best_lr, scores), scores a dict lr -> mean score over
-    the tried rates in increasing order.
+    the learning curves (learning_curves, or a cache in front of it). The search runs coarse to
+    fine: first every `stride`-th rate of the grid (stride 1: all of them), then, while a rate
+    next to the best one on the grid is untried, those rates (a walk towards the best, which stops
+    once both neighbours of the best are tried and worse). While the best rate is the grid's
+    smallest or largest, up to `extend` more rates are added beyond it, one at a time (the grid's
+    own ratio further). Returns (best_lr, scores), scores a dict lr -> mean score over the tried
+    rates in increasing order.
     """
     if len(grid) == 0:
         raise UsageError("the learning-rate grid is empty")
@@ -171,34 +175,40 @@ def tune_learning_rate(family, make_optimizer, grid, num_problems=10, steps=100,
            or not 0 < lr < math.inf]
     if bad:
         raise UsageError(f"learning rates {bad} are not allowed: each must be a positive number")
-    run, scores = curves_for(curves, criterion), {}
+    stride = check_positive_int(stride, "stride")
+    run, scores, rates, added = curves_for(curves, criterion), {}, sorted(set(grid)), 0
 
     def score(lr):
         values = criterion_values(run(family, make_optimizer(lr), num_problems, steps, seed),
                                   steps, criterion)
         scores[lr] = float(values.mean()) if np.all(np.isfinite(values)) else math.inf
 
-    for lr in grid:
+    for lr in rates[((len(rates) - 1) % stride) // 2::stride]:       # coarse: centred on the grid
         score(lr)
-    for _ in range(extend if len(grid) > 1 else 0):
-        tried = sorted(scores)
-        best = min(tried, key=lambda lr: scores[lr])
-        if tried[0] < best < tried[-1]:
+    while True:
+        best = min(scores, key=lambda lr: (scores[lr], lr))
+        if len(rates) > 1 and added < extend and best in (rates[0], rates[-1]):
+            edge, inner = (rates[0], rates[1]) if best == rates[0] else (rates[-1], rates[-2])
+            rates, added = sorted(rates + [edge * edge / inner]), added + 1  # one step beyond
+        k = rates.index(best)
+        untried = [lr for lr in rates[max(k - 1, 0):k + 2] if lr not in scores]
+        if not untried:
             break
-        edge, inner = (tried[0], tried[1]) if best == tried[0] else (tried[-1], tried[-2])
-        score(edge * edge / inner)                        # one grid step beyond the edge
+        for lr in untried:
+            score(lr)
     scores = {lr: scores[lr] for lr in sorted(scores)}
     return min(scores, key=lambda lr: scores[lr]), scores
 
 
-def tuning_record(best, scores, extend):
+def tuning_record(best, scores, extend, stride=1):
     """What a tuning run leaves in the JSON: the rates tried, their scores, the chosen position,
-    whether it is interior, and how many rates were added beyond the first grid."""
+    whether it is interior (both neighbours tried and worse), how many rates the grid could grow
+    by beyond an edge, and the stride of the coarse pass."""
     grid = list(scores)
     chosen = grid.index(best)
     kept = [None if not math.isfinite(scores[lr]) else float(f"{scores[lr]:.5g}") for lr in grid]
-    return {"grid": grid, "scores": kept,
-            "chosen": chosen, "interior": 0 < chosen < len(grid) - 1, "extension_limit": extend}
+    return {"grid": grid, "scores": kept, "chosen": chosen,
+            "interior": 0 < chosen < len(grid) - 1, "extension_limit": extend, "stride": stride}
 
 
 def all_finite(*arrays):
@@ -207,15 +217,17 @@ def all_finite(*arrays):
 
 
 def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0, log=print,
-            tune_family=None, grids=None, curves=learning_curves, criterion="final", extend=0):
+            tune_family=None, grids=None, curves=learning_curves, criterion="final", extend=0,
+            stride=1):
     """Learned optimizers against hand-designed ones with tuned learning rates, on the same fresh
     problems.
 
     learned:     dict label -> learned optimizer (with phi)
     baselines:   names of hand-designed optimizers (minil2o.optimizers.hand), each tuned on
                  num_tune problems (seed + 1) of tune_family (default: family) over grids[name]
-                 (default: its lr_grid) for `criterion` (CRITERIA), the grid extended by up to
-                 `extend` rates while the best sits at its edge (tune_learning_rate)
+                 (default: its lr_grid) for `criterion` (CRITERIA), coarse to fine from every
+                 `stride`-th rate, the grid extended by up to `extend` rates while the best sits
+                 at its edge (tune_learning_rate)
     curves:      what computes learning curves (learning_curves, or a cache in front of it)
     Every optimizer is then run on the same num_test problems of family (seed + 2). Returns a dict
     label -> {"lr", "grid_scores" and "tuning" (baselines), "curves" (num_test, steps + 1),
@@ -231,11 +243,12 @@ def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0
         make = lambda lr, name=name: make_hand_optimizer(name, lr)
         cls = HAND_OPTIMIZERS[name.lower()]
         lr, scores = tune_learning_rate(tune_family or family, make, grids.get(name, cls.lr_grid),
-                                        num_tune, steps, seed + 1, curves, criterion, extend)
+                                        num_tune, steps, seed + 1, curves, criterion, extend,
+                                        stride)
         log(f"tuned {name}" + ("" if criterion == "final" else f" for the {criterion} loss")
             + f": lr = {lr:g}")
         results[cls.__name__] = {"lr": lr, "grid_scores": scores, "optimizer": make(lr),
-                                 "tuning": tuning_record(lr, scores, extend)}
+                                 "tuning": tuning_record(lr, scores, extend, stride)}
     for label, opt in learned.items():
         results[label] = {"lr": None, "optimizer": opt}
     for label, r in results.items():

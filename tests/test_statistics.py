@@ -15,7 +15,7 @@ import pytest
 from minil2o import experiments
 from minil2o.checkpoint import save
 from minil2o.evaluate import (criterion_values, learning_curves, run_optimizer,
-                              tune_learning_rate)
+                              tune_learning_rate, tuning_record)
 from minil2o.experiments import budget
 from minil2o.experiments.statistics import paired_difference, t_quantile
 from minil2o.optimizers.hand import Adam, make_hand_optimizer
@@ -100,6 +100,26 @@ def test_grid_extends_past_an_edge_until_the_best_rate_is_interior():
     assert down == 8.0 and min(scores) == 4.0
     plain, scores = tune_learning_rate(None, make, (0.25, 0.5), 2, 4, 0, fake_curves(curve))
     assert plain == 0.5 and list(scores) == [0.25, 0.5]          # extend=0: the grid as given
+
+
+def test_coarse_to_fine_search_finds_the_best_rate_of_the_full_grid_with_fewer_runs():
+    grid = tuple(2.0 ** k for k in range(-10, 6))                        # 16 rates
+    make = lambda lr: make_hand_optimizer("sgd", lr)
+    for best_exponent in range(-9, 5):                                   # every interior rate
+        curve = lambda lr: [5.0] * 4 + [1 + (math.log2(lr) - best_exponent) ** 2]
+        full, all_scores = tune_learning_rate(None, make, grid, 2, 4, 0, fake_curves(curve))
+        best, scores = tune_learning_rate(None, make, grid, 2, 4, 0, fake_curves(curve), stride=3)
+        assert best == full == 2.0 ** best_exponent
+        assert len(scores) <= 9 < len(all_scores)                       # 6 coarse + at most 3
+        k = list(scores).index(best)
+        assert list(scores)[k - 1] == best / 2 and list(scores)[k + 1] == best * 2
+        assert all(scores[lr] == all_scores[lr] for lr in scores)
+    edge = lambda lr: [5.0] * 4 + [1 + (math.log2(lr) - 7) ** 2]          # beyond the top
+    best, scores = tune_learning_rate(None, make, grid, 2, 4, 0, fake_curves(edge), extend=4,
+                                      stride=3)
+    assert best == 128.0 and max(scores) == 256.0                        # grown, then interior
+    record = tuning_record(best, scores, 4, 3)
+    assert record["interior"] and record["stride"] == 3 and record["grid"][record["chosen"]] == 128.0
 
 
 def test_tuning_for_the_mean_over_the_horizon_picks_differently_from_the_final_loss():

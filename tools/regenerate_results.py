@@ -3,9 +3,9 @@
 Each experiment is one `python -m minil2o reproduce NAME --out results` (curves cached in
 runs/reproduce-cache, so experiments sharing a setting pay for it once; its log in
 runs/regenerate/NAME.log). An experiment whose results/NAME.json is already a full-size run with the
-paired statistics (schema 2, not --quick) is skipped, so the tool can be stopped at any moment and
-started again to continue; an interrupted experiment restarts, its finished curves read back from
-the cache. Start it and leave it:
+paired statistics (schema 2, not --quick), made with the learned optimizers shipped now, is
+skipped, so the tool can be stopped at any moment and started again to continue; an interrupted
+experiment restarts, its finished curves read back from the cache. Start it and leave it:
 
     nohup python tools/regenerate_results.py > runs/regenerate.log 2>&1 &
     python tools/regenerate_results.py --estimate      # CPU hours per experiment, from a timing
@@ -14,14 +14,14 @@ the cache. Start it and leave it:
 
 Estimate (`--estimate`, NumPy, one thread, measured on the shared 2-core CPU: 3 steps of Adam and
 of the DM optimizer on each panel's problem, times the steps each experiment runs at full size:
-every baseline's grid plus one extension on the tuning problems, shared by the criteria, and every
-test run, a baseline once per criterion): about 55 CPU hours in all.
+every baseline's coarse-to-fine tuning on the tuning problems, shared by the criteria, and every
+test run, a baseline once per criterion): about 14 CPU hours in all.
 
-    dm-fig7-cnn 20 h, rnnprop-cnn 24 h     (the CNNs; minutes each with MINIL2O_BACKEND=cupy on a GPU)
-    dm-budget 4.4 h (all 30 snapshots), rnnprop-mlp-10000 2.5 h, dm-fig8-9-neural-art 1.4 h,
-    rnnprop-mlp-2000 0.8 h, every 100- and 200-step MLP, quadratic and sine experiment together 2.5 h
+    dm-fig7-cnn 5.7 h, rnnprop-cnn 6.1 h   (the CNNs; minutes each with MINIL2O_BACKEND=cupy on a GPU)
+    dm-budget 0.9 h (30 snapshots), rnnprop-mlp-10000 0.5 h, dm-fig8-9-neural-art 0.4 h,
+    rnnprop-mlp-2000 0.2 h, every 100- and 200-step MLP, quadratic and sine experiment together 0.6 h
 
-Without the two CNN experiments (run them on a GPU) the rest takes about 11 CPU hours.
+Without the two CNN experiments the rest takes about 2.5 CPU hours.
 """
 import argparse
 import json
@@ -40,13 +40,17 @@ ORDER = ("dm-fig4-quadratic", "dm-fig4-mnist", "rnnprop-mlp-100", "dm-fig4-mnist
 
 
 def finished(out, name):
-    """Whether OUT/NAME.json is a full-size run with the paired statistics."""
+    """Whether OUT/NAME.json is a full-size run with the paired statistics, made with the learned
+    optimizers shipped now (each one's train command as the registry gives it)."""
+    from minil2o.experiments import train_command
     path = os.path.join(out, f"{name}.json")
     if not os.path.exists(path):
         return False
     with open(path) as fh:
         numbers = json.load(fh)
-    return numbers.get("schema", 1) >= 2 and not numbers.get("quick")
+    current = all(entry.get("train_command") == train_command(key)
+                  for key, entry in numbers.get("learned", {}).items())
+    return numbers.get("schema", 1) >= 2 and not numbers.get("quick") and current
 
 
 def regenerate(names, out, cache, logs):
@@ -88,8 +92,9 @@ def seconds_per_step(panel, optimizer, cache, steps=3):
 
 
 def estimate_hours(exp, cache):
-    """CPU hours of one experiment: per panel, tuning (each baseline's grid plus one extension,
-    num_tune problems; shared by the criteria but Lv's) and testing (every optimizer, num_test
+    """CPU hours of one experiment: per panel, tuning (each baseline's coarse pass, every
+    exp.stride-th rate of its grid, plus three rates for the fine steps and an extension, num_tune
+    problems; shared by the criteria but Lv's) and testing (every optimizer, num_test
     problems, a second tuned rate per baseline for a second criterion)."""
     from minil2o.experiments import budget, load_learned
     from minil2o.experiments.runner import default_grid
@@ -100,7 +105,8 @@ def estimate_hours(exp, cache):
     total = 0.0
     for panel in exp.panels:
         base, lstm = (seconds_per_step(panel, o, cache) for o in (Adam(0.01), learned))
-        tune = sum(len(exp.grids.get(b, default_grid(b))) + 1 for b in exp.baselines) * exp.num_tune
+        tune = sum(len(exp.grids.get(b, default_grid(b))[::exp.stride]) + 3
+                   for b in exp.baselines) * exp.num_tune
         test = len(exp.baselines) * len(exp.criteria) * exp.num_test
         total += exp.steps * ((tune + test) * base + runs_learned * exp.num_test * lstm)
     return total / 3600

@@ -132,15 +132,16 @@ class Runner:
 
     def run_panel(self, panel, learned, criterion):
         """minil2o.evaluate.compare on one panel for one criterion: the baselines tuned for it on
-        the validation split over their grids (extended while the best rate is at an edge), then
-        everything on the test problems. learned: dict label -> optimizer."""
+        the validation split over their grids, coarse to fine (extended while the best rate is at
+        an edge), then everything on the test problems. learned: dict label -> optimizer."""
         exp = self.exp
         grids = {name: exp.grids.get(name, default_grid(name)) for name in exp.baselines}
         results = compare(self.family(panel, "test"), learned, exp.baselines, exp.steps,
                           exp.num_test, exp.num_tune, self.seed,
                           log=lambda message: self.log(f"  {panel.label}: {message}"),
                           tune_family=self.family(panel, "validation") if exp.baselines else None,
-                          grids=grids, curves=self.curves, criterion=criterion, extend=exp.extend)
+                          grids=grids, curves=self.curves, criterion=criterion, extend=exp.extend,
+                          stride=exp.stride)
         for label, r in results.items():
             if r["lr"] is not None and not r["tuning"]["interior"]:
                 self.log(f"  note: the best {label} learning rate {r['lr']:g} is still at the "

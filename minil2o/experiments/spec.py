@@ -66,6 +66,8 @@ class Experiment:
     note: str = ""
     criteria: tuple = ("final",)         # minil2o.evaluate.CRITERIA; the first is the panel's
     extend: int = 4                      # rates a grid may grow by while its best is at an edge
+    stride: int = 3                      # tuning's coarse pass: every third rate (factor 8), then
+                                         # the neighbours of the best (evaluate.tune_learning_rate)
     claims: tuple = ()                   # Claim: what the verdict rule checks
 
 
