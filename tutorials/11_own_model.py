@@ -354,7 +354,7 @@ for name in ["own_logistic_regression.png", "own_torch_cnn.png"]:
 # | `dm-cnn`, `dm-cnn-sub` | a batch-normalized c-p-c-p-f-f CNN, two LSTMs (conv, fc) | CNNs of that kind (its groups: 3-d or larger arrays to conv, the rest to fc) | models without convolutions |
 # | `dm-quadratic` | 10-d quadratics, no preprocessing | small least-squares problems like chapter 5's | anything with gradients of other scales |
 # | `dm-art` | neural art at 64x64 | styling images as in chapter 8 | other problems |
-# | `dm-mnist-e10`, `dm-mnist-tricks`, `rnnprop-mnist-rs-only`, `rnnprop-mnist-cc-only` | controls of RESULTS.md's control experiment | reproducing that experiment | your model: use `rnnprop-mnist` |
+# | `dm-mnist-e10`, `dm-mnist-tricks`, `rnnprop-mnist-e10`, `rnnprop-mnist-rs-only`, `rnnprop-mnist-cc-only` | controls of RESULTS.md's control experiment | reproducing that experiment | your model: use `rnnprop-mnist` |
 # | `adam` and the other hand-designed ones | nothing (one learning rate) | the baseline you should always run beside a learned one, its rate tuned | - |
 
 # %% [markdown]
