@@ -15,13 +15,13 @@ experiment restarts, its finished curves read back from the cache. Start it and 
 Estimate (`--estimate`, NumPy, one thread, measured on the shared 2-core CPU: 3 steps of Adam and
 of the DM optimizer on each panel's problem, times the steps each experiment runs at full size:
 every baseline's coarse-to-fine tuning on the tuning problems, shared by the criteria, and every
-test run, a baseline once per criterion): about 14 CPU hours in all.
+test run, a baseline once per criterion): about 15 CPU hours in all.
 
     dm-fig7-cnn 5.7 h, rnnprop-cnn 6.1 h   (the CNNs; minutes each with MINIL2O_BACKEND=cupy on a GPU)
     dm-budget 0.9 h (30 snapshots), rnnprop-mlp-10000 0.5 h, dm-fig8-9-neural-art 0.4 h,
-    rnnprop-mlp-2000 0.2 h, every 100- and 200-step MLP, quadratic and sine experiment together 0.6 h
+    rnnprop-mlp-2000 0.2 h, every 100- and 200-step MLP, quadratic and sine experiment together 1.7 h
 
-Without the two CNN experiments the rest takes about 2.5 CPU hours.
+Without the two CNN experiments the rest takes about 3.6 CPU hours.
 """
 import argparse
 import json

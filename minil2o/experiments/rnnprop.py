@@ -65,7 +65,7 @@ EXPERIMENTS = [
         "RNNprop (trained on sigmoid) is best or near best for sigmoid, ReLU, ELU and tanh; "
         "the DM optimizer fails on ReLU and ELU", "final",
         tuple(Panel(a, "mnist-mlp", {"activation": a}) for a in ("sigmoid", "relu", "elu", "tanh")),
-        learned=BOTH, baselines=("adam",), num_test=20,
+        learned=BOTH, baselines=("adam",), num_test=100,
         claims=(Claim("rnnprop-mnist", ("Adam",), "<="),
                 Claim("dm-mnist", ("Adam",), ">", (1, 2)))),
     lv_experiment(
@@ -74,7 +74,7 @@ EXPERIMENTS = [
         "network is too deep for anyone", "final",
         tuple(Panel(f"{L} hidden layers", "mnist-mlp", {"hidden": [20] * L})
               for L in (1, 2, 3, 4, 5)),
-        learned=BOTH, baselines=("adam",), num_test=20,
+        learned=BOTH, baselines=("adam",), num_test=100,
         claims=(Claim("rnnprop-mnist", ("Adam",), "<", (0, 1, 2, 3)),
                 Claim("rnnprop-mnist", ("Adam",), "<=", (4,)))),
     lv_experiment(
@@ -102,7 +102,7 @@ EXPERIMENTS = [
         "improves on DM", "final",
         (Panel("base MLP, ReLU", "mnist-mlp", {"activation": "relu"}),),
         learned=("rnnprop-mnist-e10", "rnnprop-mnist-rs-only", "rnnprop-mnist-cc-only",
-                 "dm-mnist-tricks", "dm-mnist-e10"), baselines=("adam",), num_test=20,
+                 "dm-mnist-tricks", "dm-mnist-e10"), baselines=("adam",), num_test=100,
         claims=(Claim("rnnprop-mnist-rs-only", ("rnnprop-mnist-cc-only",)),
                 Claim("dm-mnist-tricks", ("dm-mnist-e10",)))),
 ]
