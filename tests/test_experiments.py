@@ -50,6 +50,16 @@ def test_unknown_name_is_a_usage_error(capsys):
         experiments.run(types.SimpleNamespace(list=False, name=None))
 
 
+def test_a_cifar_only_panel_is_left_out_without_cifar_and_said_so():
+    from minil2o.experiments.spec import panels_to_run
+    exp = EXPERIMENTS_BY_NAME["rnnprop-cnn"]
+    kept, skipped = panels_to_run(exp, None)
+    assert skipped == ["c-c-p-f, CIFAR-10"] and len(kept.panels) == len(exp.panels) - 1
+    assert panels_to_run(exp, "/some/cifar-10-batches-py") == (exp, [])
+    stand_ins, none_skipped = panels_to_run(EXPERIMENTS_BY_NAME["dm-fig7-cnn"], None)
+    assert none_skipped == [] and len(stand_ins.panels) == 3      # their stand-ins differ
+
+
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
                                   for n in REQUIRED])
 def test_quick_version_writes_numbers_and_figure(name, tmp_path):

@@ -15,9 +15,9 @@ experiment restarts, its finished curves read back from the cache. Start it and 
 Estimate (`--estimate`, NumPy, one thread, measured on the shared 2-core CPU: 3 steps of Adam and
 of the DM optimizer on each panel's problem, times the steps each experiment runs at full size:
 every baseline's coarse-to-fine tuning on the tuning problems, shared by the criteria, and every
-test run, a baseline once per criterion): about 15 CPU hours in all.
+test run, a baseline once per criterion): about 13.5 CPU hours in all.
 
-    dm-fig7-cnn 5.7 h, rnnprop-cnn 6.1 h   (the CNNs; minutes each with MINIL2O_BACKEND=cupy on a GPU)
+    dm-fig7-cnn 5.7 h, rnnprop-cnn 4.3 h   (the CNNs; minutes each with MINIL2O_BACKEND=cupy on a GPU)
     dm-budget 0.9 h (30 snapshots), rnnprop-mlp-10000 0.5 h, dm-fig8-9-neural-art 0.4 h,
     rnnprop-mlp-2000 0.2 h, every 100- and 200-step MLP, quadratic and sine experiment together 1.7 h
 
@@ -98,12 +98,13 @@ def estimate_hours(exp, cache):
     problems, a second tuned rate per baseline for a second criterion)."""
     from minil2o.experiments import budget, load_learned
     from minil2o.experiments.runner import default_grid
+    from minil2o.experiments.spec import panels_to_run
     from minil2o.optimizers.hand import Adam
     learned = load_learned("dm-mnist", log=lambda *a: None)[0]
     runs_learned = len(exp.learned) or (2 * len(budget.SEEDS) * len(budget.BUDGETS)
                                         if exp.kind == "budget" else 0)
     total = 0.0
-    for panel in exp.panels:
+    for panel in panels_to_run(exp, None)[0].panels:          # without CIFAR-10
         base, lstm = (seconds_per_step(panel, o, cache) for o in (Adam(0.01), learned))
         tune = sum(len(exp.grids.get(b, default_grid(b))[::exp.stride]) + 3
                    for b in exp.baselines) * exp.num_tune

@@ -195,8 +195,10 @@ def table(name):
         return "_(not run yet)_"
     if "budget" in numbers:
         return budget_tables(numbers)
+    left_out = "".join(f"\n**{p['label']}** — not run: it needs {p['needs']}, not at hand here.\n"
+                       for p in numbers.get("panels_left_out", []))
     if has_paired(numbers):
-        return paired_tables(numbers)
+        return paired_tables(numbers) + left_out
     steps, out = numbers["steps"], []
     for panel in numbers.get("panels", []):
         out.append(f"**{panel['label']}** — loss at step {steps}, mean ± standard error over N "

@@ -27,9 +27,9 @@ def quick_version(exp):
     for name in exp.baselines:
         grid = exp.grids.get(name, default_grid(name))
         grids[name] = tuple(grid[len(grid) // 2 - 2:len(grid) // 2 + 3:2])
-    panels = tuple(dataclasses.replace(p, kwargs=shrink_kwargs(p.problem, p.kwargs),
-                                       cifar=None if p.cifar is None else
-                                       shrink_kwargs(p.problem, p.cifar)) for p in exp.panels)
+    shrink = lambda p, kwargs: None if kwargs is None else shrink_kwargs(p.problem, kwargs)
+    panels = tuple(dataclasses.replace(p, kwargs=shrink(p, p.kwargs), cifar=shrink(p, p.cifar))
+                   for p in exp.panels)
     return dataclasses.replace(exp, steps=min(exp.steps, 4), num_test=2, num_tune=1,
                                grids=grids, panels=panels[:2], extend=1)
 

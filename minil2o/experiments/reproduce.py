@@ -11,6 +11,7 @@ from ..validate import check_positive_int
 from . import budget, dm
 from .registry import EXPERIMENTS, quick_version
 from .runner import Runner, run_comparison
+from .spec import panels_to_run
 from .shipped import learned_label, load_learned, train_command
 
 CIFAR_ENV = "MINIL2O_CIFAR10"            # folder of cifar-10-batches-py, when CIFAR-10 is at hand
@@ -37,11 +38,14 @@ def run_experiment(name, args, log=print):
     if name not in EXPERIMENTS:
         raise UsageError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)} "
                          "(or see `minil2o reproduce --list`)")
-    exp = quick_version(EXPERIMENTS[name]) if args.quick else EXPERIMENTS[name]
+    exp, skipped = panels_to_run(EXPERIMENTS[name], args.cifar_dir)
+    exp = quick_version(exp) if args.quick else exp
     if args.num_test is not None:
         exp = dataclasses.replace(exp, num_test=check_positive_int(args.num_test, "--num-test"))
     start = time.time()
     log(f"== {exp.name}: {exp.source} ({exp.num_test} test problems, {exp.steps} steps)")
+    for label in skipped:
+        log(f"  panel {label!r} left out: it needs CIFAR-10 (--cifar-dir or ${CIFAR_ENV})")
     os.makedirs(args.out, exist_ok=True)
     learned, status = {}, {}
     for key in exp.learned:
@@ -54,6 +58,7 @@ def run_experiment(name, args, log=print):
                "quick": bool(args.quick), "steps": exp.steps, "num_test": exp.num_test,
                "num_tune": exp.num_tune, "seed": args.seed, "tune_seed": args.seed + 1,
                "test_seed": args.seed + 2, "learned": status, "schema": SCHEMA,
+               "panels_left_out": [{"label": label, "needs": "CIFAR-10"} for label in skipped],
                "claims": [dataclasses.asdict(c) for c in exp.claims],
                "seconds": round(time.time() - start, 1), **part}
     path = os.path.join(args.out, f"{exp.name}.json")

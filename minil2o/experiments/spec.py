@@ -1,7 +1,7 @@
 """What an experiment is: a shipped optimizer (`Pretrained`), a test setting (`Panel`) and a named
 experiment (`Experiment`), plus the settings both papers share. The experiments themselves are data
 in minil2o/experiments/dm.py (Andrychowicz et al. 2016) and rnnprop.py (Lv et al. 2017)."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..evaluate import BASELINES
 from ..train import TrainConfig
@@ -24,11 +24,20 @@ class Pretrained:
 @dataclass
 class Panel:
     """One test setting: a problem family and its keyword arguments. With `cifar`, the panel
-    wants CIFAR-10 and `kwargs` is its MNIST stand-in, used when CIFAR-10 is not at hand."""
+    wants CIFAR-10 and `kwargs` is its MNIST stand-in, used when CIFAR-10 is not at hand; kwargs
+    None: no stand-in (it would repeat another panel), the panel runs only with CIFAR-10."""
     label: str
     problem: str
     kwargs: dict = field(default_factory=dict)
     cifar: dict = None
+
+
+def panels_to_run(exp, cifar_dir):
+    """The experiment with only the panels that can run (CIFAR-only panels need cifar_dir), and
+    the labels of those left out."""
+    keep = tuple(p for p in exp.panels if p.kwargs is not None or cifar_dir)
+    skipped = [p.label for p in exp.panels if p not in keep]
+    return replace(exp, panels=keep), skipped
 
 
 @dataclass
