@@ -280,19 +280,6 @@ def test_table4_from_snapshots_interpolates_between_budgets():
     assert budget.table4_from_snapshots({"rnnprop-mnist": runs["rnnprop-mnist"]})["threshold"] is None
 
 
-def test_regeneration_skips_only_full_size_json_with_paired_statistics(tmp_path):
-    spec = importlib.util.spec_from_file_location("regenerate_results",
-                                                  ROOT / "tools" / "regenerate_results.py")
-    regenerate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(regenerate)
-    assert set(regenerate.ORDER) == set(experiments.EXPERIMENTS)
-    for name, numbers in (("old", OLD_JSON), ("quick", {"schema": 2, "quick": True}),
-                          ("new", {"schema": 2, "quick": False})):
-        (tmp_path / f"{name}.json").write_text(json.dumps(numbers))
-    assert [regenerate.finished(str(tmp_path), n) for n in ("old", "quick", "new", "absent")] == \
-        [False, False, True, False]
-
-
 def test_a_claim_against_the_best_baseline_picks_it_per_panel():
     numbers = constructed([1])
     entries = numbers["panels"][0]["optimizers"]
@@ -326,3 +313,30 @@ def test_the_seed_to_ship_is_chosen_on_validation(tmp_path):
                                  seed=VALIDATION_SEED)
         want = curves[:, 1:].mean() if weighting[seed] == "all" else curves[:, -1].mean()
         assert scores[seed] == pytest.approx(want, rel=1e-12)
+
+
+def test_regeneration_redoes_a_json_made_otherwise_than_the_experiment_is_now(tmp_path):
+    """tools/regenerate_results.py skips only a full-size JSON with the paired statistics of the
+    experiment as defined now: its learned optimizers (shipped by the same command), its number
+    of test problems and, for dm-budget, every snapshot."""
+    spec = importlib.util.spec_from_file_location("regenerate_results",
+                                                  ROOT / "tools" / "regenerate_results.py")
+    regen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(regen)
+    assert set(regen.ORDER) == set(experiments.EXPERIMENTS)
+    exp = experiments.EXPERIMENTS["dm-fig4-mnist"]
+    now = {"schema": 2, "quick": False, "num_test": exp.num_test,
+           "learned": {k: {"train_command": experiments.train_command(k)} for k in exp.learned}}
+
+    def finished(name="dm-fig4-mnist", **changes):
+        (tmp_path / f"{name}.json").write_text(json.dumps({**now, **changes}))
+        return regen.finished(str(tmp_path), name)
+
+    assert finished() and not regen.finished(str(tmp_path), "dm-fig5-generalization")
+    assert not finished(schema=1) and not finished(quick=True)
+    assert not finished(num_test=exp.num_test // 2)
+    assert not finished(learned={"dm-mnist": {"train_command": "minil2o train --epochs 1"}})
+    assert not finished(learned={})
+    budget_now = {"learned": {}, "num_test": experiments.EXPERIMENTS["dm-budget"].num_test}
+    assert finished("dm-budget", **budget_now, budget={"missing": []})
+    assert not finished("dm-budget", **budget_now, budget={"missing": ["dm-mnist-s0/at-3000.npz"]})

@@ -40,17 +40,22 @@ ORDER = ("dm-fig4-quadratic", "dm-fig4-mnist", "rnnprop-mlp-100", "dm-fig4-mnist
 
 
 def finished(out, name):
-    """Whether OUT/NAME.json is a full-size run with the paired statistics, made with the learned
-    optimizers shipped now (each one's train command as the registry gives it)."""
-    from minil2o.experiments import train_command
+    """Whether OUT/NAME.json is a full-size run with the paired statistics of the experiment as
+    it is defined now (its learned optimizers and number of test problems), made with the learned
+    optimizers shipped now (each one's train command as the registry gives it) and, for dm-budget,
+    with every snapshot the budget runs are to keep."""
+    from minil2o.experiments import EXPERIMENTS, train_command
     path = os.path.join(out, f"{name}.json")
     if not os.path.exists(path):
         return False
     with open(path) as fh:
         numbers = json.load(fh)
-    current = all(entry.get("train_command") == train_command(key)
-                  for key, entry in numbers.get("learned", {}).items())
-    return numbers.get("schema", 1) >= 2 and not numbers.get("quick") and current
+    exp, learned = EXPERIMENTS[name], numbers.get("learned", {})
+    current = (set(learned) == set(exp.learned) and numbers.get("num_test") == exp.num_test
+               and all(entry.get("train_command") == train_command(key)
+                       for key, entry in learned.items()))
+    complete = not numbers.get("budget", {}).get("missing")     # dm-budget: every snapshot there
+    return numbers.get("schema", 1) >= 2 and not numbers.get("quick") and current and complete
 
 
 def regenerate(names, out, cache, logs):
