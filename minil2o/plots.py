@@ -108,7 +108,7 @@ def plot_budget(numbers, path, title):
     baselines as horizontal lines. numbers: criterion -> {"references": label -> {"value_mean"},
     "runs": name -> seed -> budget -> {"value_mean", "value_stderr"}} (strings as keys)."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(numbers), figsize=(5.2 * len(numbers), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(numbers), figsize=(5.2 * len(numbers) + 2, 3.8), squeeze=False)
     for ax, (criterion, part) in zip(axes[0], numbers.items()):
         for name, seeds in part["runs"].items():
             for k, (seed, at) in enumerate(sorted(seeds.items())):
@@ -128,8 +128,8 @@ def plot_budget(numbers, path, title):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("training problems seen")
-        ax.set_ylabel(f"{criterion} loss (mean over test problems)")
-    axes[0][0].legend(frameon=False, fontsize=7)
+        ax.set_ylabel(f"{criterion} loss, mean over test problems", fontsize=8)
+    axes[0][-1].legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(title, fontsize=10)
     return _save(plt, fig, path)
 

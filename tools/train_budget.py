@@ -43,7 +43,9 @@ DEFAULT_OPTIMIZERS = ("dm-mnist", "rnnprop-mnist")
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="results/dm-budget/runs")
-    parser.add_argument("--budgets", default="100,300,1000,3000,10000")
+    parser.add_argument("--budgets", default="100,300,1000,3000",
+                        help="training problems at which to keep a snapshot, in increasing order "
+                             "(the public budget, 10,000, can follow: ...,3000,10000)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS),
                         help=f"comma-separated, of {', '.join(RECIPES)}")
