@@ -17,9 +17,9 @@ of the DM optimizer on each panel's problem, times the steps each experiment run
 every baseline's coarse-to-fine tuning on the tuning problems, shared by the criteria, and every
 test run, a baseline once per criterion): about 13.5 CPU hours in all.
 
-    dm-fig7-cnn 5.7 h, rnnprop-cnn 4.3 h   (the CNNs; minutes each with MINIL2O_BACKEND=cupy on a GPU)
-    dm-budget 1 h (33 snapshots with Table 4's), rnnprop-mlp-10000 0.5 h, dm-fig8-9-neural-art 0.4 h,
-    rnnprop-mlp-2000 0.2 h, every 100- and 200-step MLP, quadratic and sine experiment together 1.7 h
+    dm-fig7-cnn 5.7 h, rnnprop-cnn 4.3 h (the CNNs; minutes each with MINIL2O_BACKEND=cupy on a GPU)
+    dm-budget 1 h (33 snapshots with Table 4's), rnnprop-mlp-10000 0.5 h, neural art 0.4 h,
+    rnnprop-mlp-2000 0.2 h, the 100- and 200-step MLP, quadratic and sine experiments 1.7 h
 
 Without the two CNN experiments the rest takes about 3.6 CPU hours.
 """

@@ -11,8 +11,8 @@ from ..validate import check_positive_int
 from . import budget, dm
 from .registry import EXPERIMENTS, quick_version
 from .runner import Runner, run_comparison
-from .spec import panels_to_run
 from .shipped import learned_label, load_learned, train_command
+from .spec import panels_to_run
 
 CIFAR_ENV = "MINIL2O_CIFAR10"            # folder of cifar-10-batches-py, when CIFAR-10 is at hand
 SCHEMA = 2       # 2: per-problem scores, paired differences, tuning records, criteria, claims
