@@ -121,10 +121,12 @@ def plot_budget(numbers, path, title):
                 ax.errorbar(xs, ys, yerr=se, marker="osd^v"[k % 5], ms=4, capsize=2, lw=1.2,
                             ls=":" if name.endswith("no-cc") else "-", color=style["color"],
                             label=f"{name}, seed {seed}")
-        for label, ref in part["references"].items():
+        for label, ref in part["references"].items():      # tuned baselines, learned references
             if ref["value_mean"] is not None:
-                ax.axhline(ref["value_mean"], lw=1.0, ls="--", color=BASELINE_COLORS.get(label),
-                           label=f"{label} (tuned)")
+                tuned = ref["lr"] is not None
+                ax.axhline(ref["value_mean"], lw=1.0, ls="--" if tuned else ":",
+                           color=BASELINE_COLORS.get(label) if tuned else line_style(label)["color"],
+                           label=f"{label} (tuned)" if tuned else label)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("training problems seen")

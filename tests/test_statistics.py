@@ -157,12 +157,12 @@ def untrained_snapshot(path):
 
 def test_dm_budget_quick_without_snapshots_uses_labelled_untrained_networks(tmp_path):
     numbers = experiments.run_experiment("dm-budget", quick_args(tmp_path), log=lambda *a: None)
-    part = numbers["budget"]
+    part, e10 = numbers["budget"], "RNNprop [rnnprop-mnist-e10]"       # a learned reference
     assert part["untrained_stand_in"] and len(part["missing"]) == 2 * 3 * len(budget.BUDGETS)
     for criterion in ("final", "horizon-mean"):
         runs = part["criteria"][criterion]["runs"]
         assert set(runs) == {"dm-mnist", "rnnprop-mnist"} and list(runs["dm-mnist"]["0"]) == ["0"]
-        assert set(part["criteria"][criterion]["references"]) == {"NAG", "Adam"}
+        assert set(part["criteria"][criterion]["references"]) == {"NAG", "Adam", e10}
     assert (tmp_path / "dm-budget.png").stat().st_size > 1000
 
 
@@ -174,7 +174,8 @@ def test_dm_budget_reads_the_snapshots_that_exist(tmp_path):
     part = numbers["budget"]
     assert not part["untrained_stand_in"] and "dm-mnist-s1/at-300.npz" not in part["missing"]
     entry = part["criteria"]["final"]["runs"]["dm-mnist"]["1"]["300"]
-    assert len(entry["per_problem"]) == 2 and set(entry["paired"]) == {"NAG", "Adam"}
+    assert len(entry["per_problem"]) == 2
+    assert set(entry["paired"]) == {"NAG", "Adam", "RNNprop [rnnprop-mnist-e10]"}
     assert "rnnprop-mnist" not in part["criteria"]["final"]["runs"]
 
 
@@ -337,6 +338,8 @@ def test_regeneration_redoes_a_json_made_otherwise_than_the_experiment_is_now(tm
     assert not finished(num_test=exp.num_test // 2)
     assert not finished(learned={"dm-mnist": {"train_command": "minil2o train --epochs 1"}})
     assert not finished(learned={})
-    budget_now = {"learned": {}, "num_test": experiments.EXPERIMENTS["dm-budget"].num_test}
+    exp = experiments.EXPERIMENTS["dm-budget"]
+    budget_now = {"learned": {k: {"train_command": experiments.train_command(k)}
+                              for k in exp.learned}, "num_test": exp.num_test}
     assert finished("dm-budget", **budget_now, budget={"missing": []})
     assert not finished("dm-budget", **budget_now, budget={"missing": ["dm-mnist-s0/at-3000.npz"]})

@@ -277,7 +277,8 @@ def budget_tables(numbers):
                          if str(k) in at else "—" for k in budgets]
                 out.append(f"| {name}, seed {seed} | " + " | ".join(cells) + " |")
         for label, r in part["references"].items():
-            out.append(f"| {label} (tuned, lr {r['lr']:g}) | "
+            what = "learned" if r["lr"] is None else f"tuned, lr {r['lr']:g}"
+            out.append(f"| {label} ({what}) | "
                        + " | ".join([f"{fmt(r['value_mean'])} ± {fmt(r['value_stderr'])}"]
                                     * len(budgets)) + " |")
         out.append("")

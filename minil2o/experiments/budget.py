@@ -39,7 +39,10 @@ EXPERIMENTS = [
     Experiment("dm-budget", "training budget (Andrychowicz et al. 2016, Fig. 4; Lv et al. 2017, "
                "Table 4)", "more training problems bring the learned optimizers' test loss at step "
                "100 down to tuned NAG and Adam; the convex combination needs fewer training "
-               "problems", "budget", (MLP,), learned=(), baselines=("nag", "adam"),
+               "problems", "budget", (MLP,), baselines=("nag", "adam"),
+               # a reference beside the 1e-4 runs: RNNprop at meta learning rate 1e-3 after 100
+               # problems (the control experiment's)
+               learned=("rnnprop-mnist-e10",),
                criteria=("final", "horizon-mean")),
 ]
 
@@ -78,10 +81,11 @@ def scored(runner, family, opt, criteria):
     return out
 
 
-def references(runner, criteria):
-    """Per criterion, the tuned baselines (tuned for that criterion): label -> results."""
+def references(runner, criteria, learned):
+    """Per criterion, the tuned baselines (tuned for that criterion) and the learned references:
+    label -> results."""
     panel = runner.exp.panels[0]
-    return {c: runner.run_panel(panel, {}, c) for c in criteria}
+    return {c: runner.run_panel(panel, learned, c) for c in criteria}
 
 
 def budget_entry(values, refs):
@@ -91,23 +95,24 @@ def budget_entry(values, refs):
             "paired": {label: paired_difference(r["values"], values) for label, r in refs.items()}}
 
 
-def run_budget(exp, runner, args, out_dir):
-    """Evaluate every snapshot found (or untrained stand-ins) and the tuned references on the same
-    test problems; draw OUT/dm-budget.png. Returns the JSON part."""
+def run_budget(exp, runner, args, out_dir, learned):
+    """Evaluate every snapshot found (or untrained stand-ins), the tuned baselines and the learned
+    references (label -> optimizer) on the same test problems; draw OUT/dm-budget.png. Returns the
+    JSON part."""
     root = getattr(args, "budget_runs", None) or DEFAULT_ROOT
     found, missing = snapshots(root)
     stand_in = not found
     if stand_in:
         runner.log(f"  no snapshots under {root}: untrained networks stand in (budget 0)")
         found = {(name, 0, 0): None for name in BUDGET_NAMES}
-    family, refs = runner.family(exp.panels[0], "test"), references(runner, exp.criteria)
+    family, refs = runner.family(exp.panels[0], "test"), references(runner, exp.criteria, learned)
     runs = {c: {} for c in exp.criteria}
     for (name, seed, budget), path in sorted(found.items()):
         opt = untrained(name) if path is None else load_optimizer(path)
         for c, values in scored(runner, family, opt, exp.criteria).items():
             runs[c].setdefault(name, {}).setdefault(str(seed), {})[str(budget)] = \
                 budget_entry(values, refs[c])
-    numbers = {c: {"references": {label: {"lr": r["lr"], "tuning": r["tuning"],
+    numbers = {c: {"references": {label: {"lr": r["lr"], "tuning": r.get("tuning"),
                                           **value_summary(r["values"])}
                                   for label, r in refs[c].items()},
                    "runs": runs[c]} for c in exp.criteria}

@@ -25,7 +25,7 @@ def run_kind(exp, runner, learned, out_dir):
     if exp.kind == "updates":
         return dm.update_traces(exp, runner, learned, out_dir)
     if exp.kind == "budget":
-        return budget.run_budget(exp, runner, runner.args, out_dir)
+        return budget.run_budget(exp, runner, runner.args, out_dir, learned)
     part = run_comparison(exp, runner, learned, out_dir)
     if exp.kind == "art":
         dm.art_images(exp, runner, learned, part, out_dir)
