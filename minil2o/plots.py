@@ -105,7 +105,7 @@ def plot_final(panels, path, title):
 def plot_budget(numbers, path, title):
     """Test score against training problems seen, one subplot per criterion: a line per learned
     optimizer and meta-training seed (mean +- standard error over test problems), the tuned
-    baselines as horizontal lines. numbers: criterion -> {"references": label -> {"value_mean"},
+    baselines (dashed) and learned references (dotted) as horizontal lines. numbers: criterion -> {"references": label -> {"value_mean"},
     "runs": name -> seed -> budget -> {"value_mean", "value_stderr"}} (strings as keys)."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(numbers), figsize=(5.2 * len(numbers) + 2, 3.8), squeeze=False)
