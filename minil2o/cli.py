@@ -57,6 +57,20 @@ def cmd_train(args):
     return 0
 
 
+def checkpoint_labels(paths):
+    """One distinct label per checkpoint path, for the table and the legend: the run folder's name
+    for a run's optimizer.npz, the file's name without .npz for any other file, the folder and the
+    file where those repeat (snapshots at-1000.npz, at-3000.npz of two runs), and the path itself,
+    numbered, where even that repeats."""
+    import os
+    parts = [os.path.normpath(os.path.abspath(p)).split(os.sep) for p in paths]
+    short = [d[-2] if d[-1] == "optimizer.npz" else d[-1].removesuffix(".npz") for d in parts]
+    labels = [s if short.count(s) == 1 else f"{d[-2]}/{d[-1].removesuffix('.npz')}"
+              for s, d in zip(short, parts)]
+    return [label if labels.count(label) == 1 else f"{path} ({i + 1})"
+            for i, (label, path) in enumerate(zip(labels, paths))]
+
+
 def cmd_evaluate(args):
     import os
 
@@ -73,10 +87,8 @@ def cmd_evaluate(args):
     for name, maximum in (("steps", 10 ** 6), ("num_test", 10 ** 5), ("num_tune", 10 ** 4)):
         check_positive_int(getattr(args, name), name, maximum)
     check_output(args.out, folder=True)                    # before any work
-    learned = {}
-    for path in args.checkpoints:
-        label = os.path.basename(os.path.dirname(os.path.abspath(path))) or path
-        learned[f"LSTM {label}"] = load_optimizer(path)
+    learned = {f"LSTM {label}": load_optimizer(path)
+               for label, path in zip(checkpoint_labels(args.checkpoints), args.checkpoints)}
     family = make_family(args.problem, **parse_kwargs(args.problem_arg, "--problem-arg"))
     results = compare(family, learned, baselines, steps=args.steps, num_test=args.num_test,
                       num_tune=args.num_tune, seed=args.seed)

@@ -211,3 +211,16 @@ def test_ctrl_c_during_a_checkpoint_write_takes_effect_after_it(tmp_path):
     assert written
     arrays, meta = checkpoint.load(tmp_path / "a.npz")
     assert meta["k"] == 1 and to_numpy(arrays["x"]).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_evaluate_labels_every_checkpoint_apart():
+    """Two checkpoints never share a row of `minil2o evaluate`'s table: a run's optimizer.npz is
+    named by its folder, a snapshot by its file, and by folder and file where those repeat."""
+    from minil2o.cli import checkpoint_labels
+    paths = ["a/run1/optimizer.npz", "b/run2/optimizer.npz", "pretrained/dm-mnist.npz",
+             "runs/s1/at-1000.npz", "runs/s1/at-3000.npz", "runs/s2/at-3000.npz",
+             "runs/s1/at-1000.npz"]
+    labels = checkpoint_labels(paths)
+    assert labels[:3] == ["run1", "run2", "dm-mnist"]
+    assert labels[4:6] == ["s1/at-3000", "s2/at-3000"]
+    assert len(set(labels)) == len(paths)
