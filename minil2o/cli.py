@@ -92,7 +92,7 @@ def cmd_evaluate(args):
     family = make_family(args.problem, **parse_kwargs(args.problem_arg, "--problem-arg"))
     results = compare(family, learned, baselines, steps=args.steps, num_test=args.num_test,
                       num_tune=args.num_tune, seed=args.seed)
-    print(format_table(results))
+    print(format_table(results, reference=next(iter(learned), None)))
     title = f"{args.problem}, {args.num_test} test problems"
     path = replace_with(os.path.join(args.out, "curves.png"),
                         lambda tmp: plot_curves(results, tmp, title))

@@ -11,6 +11,7 @@ import json
 import os
 import time
 
+from .atomic import atomic_file
 from .evaluate import BASELINES, compare, format_table
 from .experiments import PRETRAINED
 from .experiments.shipped import train_best
@@ -35,13 +36,13 @@ def run_demo(out_dir="minil2o-demo", seed=0, epochs=15, num_test=100, progress=T
     family = make_family("quadratic")
     results = compare(family, {"LSTM (learned)": learned}, BASELINES, steps=100, num_test=num_test,
                       seed=seed + 100, log=log)
-    table = format_table(results)
+    table = format_table(results, reference="LSTM (learned)")
     log("\n" + table)
     figure = plot_curves(results, os.path.join(out_dir, "quadratic.png"),
                          "10-d quadratics, 100 fresh functions")
     numbers = {label: {"lr": r["lr"], "mean": r["mean"].tolist(), "stderr": r["stderr"].tolist(),
                        "diverged": r["diverged"]} for label, r in results.items()}
-    with open(os.path.join(out_dir, "quadratic.json"), "w") as fh:
+    with atomic_file(os.path.join(out_dir, "quadratic.json"), "w") as fh:
         json.dump(numbers, fh)
     log(f"\nfigure: {figure}\nnumbers: {os.path.join(out_dir, 'quadratic.json')}\n"
         f"optimizer: {os.path.join(out_dir, 'run', 'optimizer.npz')}\n"

@@ -258,15 +258,27 @@ def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0
     return results
 
 
-def format_table(results, step=None):
-    """The comparison as a text table: mean loss (and standard error) at `step` (default: last)."""
+def format_table(results, step=None, reference=None):
+    """The comparison as a text table: mean loss (and standard error) at `step` (default: last).
+    With `reference` (a label of results) and the last step, a last column gives each optimizer's
+    paired difference to it on the shared test problems (its loss minus the reference's, problem
+    by problem) with the 95% t-interval (minil2o.experiments.statistics): positive where the
+    reference ends lower."""
+    from .experiments.statistics import paired_difference
     s = len(next(iter(results.values()))["mean"]) - 1 if step is None else step
-    lines = [f"{'optimizer':<16}{'learning rate':>14}{f'loss at step {s}':>22}"
-             f"{'log10':>8}{'diverged':>10}"]
+    paired = reference is not None and step is None
+    width = max(16, 2 + max(len(label) for label in results))
+    lines = [f"{'optimizer':<{width}}{'learning rate':>14}{f'loss at step {s}':>22}"
+             f"{'log10':>8}{'diverged':>10}" + (f"   minus {reference}: paired, 95%" if paired else "")]
     last = lambda kv: (np.isnan(kv[1]["mean"][s]), kv[1]["mean"][s])  # diverged-everywhere last
     for label, r in sorted(results.items(), key=last):
         mean, se = r["mean"][s], r["stderr"][s]
         lr = "-" if r["lr"] is None else f"{r['lr']:g}"
-        lines.append(f"{label:<16}{lr:>14}{f'{mean:.4g} ± {se:.2g}':>22}{np.log10(mean):>8.2f}"
-                     f"{r['diverged']:>10d}")
+        line = (f"{label:<{width}}{lr:>14}{f'{mean:.4g} ± {se:.2g}':>22}{np.log10(mean):>8.2f}"
+                f"{r['diverged']:>10d}")
+        if paired and label != reference:
+            d = paired_difference(r["values"], results[reference]["values"])
+            line += "   " + ("-" if d["low"] is None else
+                             f"{d['mean']:+.3g} [{d['low']:+.3g}, {d['high']:+.3g}]")
+        lines.append(line)
     return "\n".join(lines)

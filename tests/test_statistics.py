@@ -14,7 +14,7 @@ import pytest
 
 from minil2o import experiments
 from minil2o.checkpoint import save
-from minil2o.evaluate import (criterion_values, learning_curves, run_optimizer,
+from minil2o.evaluate import (criterion_values, format_table, learning_curves, run_optimizer,
                               tune_learning_rate, tuning_record)
 from minil2o.experiments import budget
 from minil2o.experiments.statistics import paired_difference, t_quantile
@@ -50,6 +50,21 @@ def test_paired_difference_by_hand():
     assert p["sign"] == 0                                         # the interval includes zero
     assert paired_difference([2.0, 3.0, 4.0], [1.0, 1.5, 2.0])["sign"] == 1
     assert paired_difference([1.0, 1.5, 2.0], [2.0, 3.0, 4.0])["sign"] == -1
+
+
+def test_evaluate_table_gives_each_optimizer_its_paired_difference_to_the_reference():
+    """`minil2o evaluate` and the demo print, beside the means, the paired interval of each
+    optimizer against the learned one: the numbers of paired_difference, never an unpaired one."""
+    ref, other = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.5, 2.4, 3.7, 4.2])
+    row = lambda v, lr: {"lr": lr, "values": v, "mean": np.array([v.mean()]),
+                         "stderr": np.array([v.std(ddof=1) / 2]), "diverged": 0}
+    results = {"LSTM a-rather-long-checkpoint-label": row(ref, None), "Adam": row(other, 0.1)}
+    table = format_table(results, reference="LSTM a-rather-long-checkpoint-label")
+    d = paired_difference(other, ref)
+    adam, = [line for line in table.splitlines() if line.startswith("Adam")]
+    assert adam.endswith(f"{d['mean']:+.3g} [{d['low']:+.3g}, {d['high']:+.3g}]")
+    assert d["low"] > 0                                    # Adam ends higher on every problem
+    assert "minus" not in format_table(results)            # no reference: no column
 
 
 def test_interval_covers_the_true_mean_about_95_percent_of_the_time():
