@@ -269,7 +269,8 @@ def format_table(results, step=None, reference=None):
     paired = reference is not None and step is None
     width = max(16, 2 + max(len(label) for label in results))
     lines = [f"{'optimizer':<{width}}{'learning rate':>14}{f'loss at step {s}':>22}"
-             f"{'log10':>8}{'diverged':>10}" + (f"   minus {reference}: paired, 95%" if paired else "")]
+             f"{'log10':>8}{'diverged':>10}"
+             + (f"   minus {reference}: paired, 95%" if paired else "")]
     last = lambda kv: (np.isnan(kv[1]["mean"][s]), kv[1]["mean"][s])  # diverged-everywhere last
     for label, r in sorted(results.items(), key=last):
         mean, se = r["mean"][s], r["stderr"][s]

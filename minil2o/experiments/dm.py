@@ -78,7 +78,8 @@ EXPERIMENTS = [
                (Panel("40 hidden units", "mnist-mlp", {"hidden": [40]}),
                 Panel("2 hidden layers", "mnist-mlp", {"hidden": [20, 20]}),
                 Panel("ReLU", "mnist-mlp", {"activation": "relu"})), num_test=100,
-               criteria=TWO_CRITERIA, claims=(Claim("dm-mnist", ALL_BASELINES, "<", (0, 1)),
+               criteria=TWO_CRITERIA,
+               claims=(Claim("dm-mnist", ALL_BASELINES, "<", (0, 1)),
                        Claim("dm-mnist", ALL_BASELINES, ">", (2,)))),
     Experiment("dm-fig6-architectures", "Andrychowicz et al. 2016, Fig. 6",
                "final loss as units and layers vary: the LSTM (trained on 1 layer of 20) stays "
