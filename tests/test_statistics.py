@@ -230,7 +230,8 @@ def constructed(signs, direction="<", quick=False):
                "optimizers": {"NAG": {"paired": {"DM [dm-mnist]": paired(s)}},
                               "DM [dm-mnist]": {"paired": {}}}} for i, s in enumerate(signs)]
     return {"schema": 2, "quick": quick, "criteria": {"final": ""}, "panels": panels,
-            "learned": {"dm-mnist": {"label": "DM [dm-mnist]"}},
+            "learned": {"dm-mnist": {"label": "DM [dm-mnist]",
+                                     "train_command": experiments.train_command("dm-mnist")}},
             "claims": [{"learned": "dm-mnist", "others": ["NAG"], "direction": direction,
                         "panels": None}]}
 
@@ -270,6 +271,20 @@ def test_render_marks_old_json_pending_and_computes_new_verdicts(tmp_path, monke
     listed = render.verdict_list()
     assert "`old` | _pending regeneration_" in listed
     assert "`new` | loss at the last step: **agrees**" in listed
+
+
+def test_render_says_which_json_was_measured_with_an_optimizer_replaced_since(tmp_path, monkeypatch):
+    render = render_module()
+    (tmp_path / "results").mkdir()
+    earlier = constructed([1, 1])
+    earlier["learned"]["dm-mnist"]["train_command"] += " --epochs 1"     # another run's file
+    (tmp_path / "results" / "current.json").write_text(json.dumps(constructed([1, 1])))
+    (tmp_path / "results" / "earlier.json").write_text(json.dumps(earlier))
+    monkeypatch.chdir(tmp_path)
+    assert "earlier file of `dm-mnist`" not in render.verdict_section("current")
+    assert "earlier file of `dm-mnist`" in render.verdict_section("earlier")
+    listed = render.verdict_list().splitlines()
+    assert ["pending regeneration" in line for line in listed[2:]] == [False, True]
 
 
 def test_tables_mark_a_rate_at_the_edge_and_a_tuned_rate_that_diverged():

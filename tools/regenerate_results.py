@@ -44,16 +44,15 @@ def finished(out, name):
     it is defined now (its learned optimizers and number of test problems), made with the learned
     optimizers shipped now (each one's train command as the registry gives it) and, for dm-budget,
     with every snapshot the budget runs are to keep."""
-    from minil2o.experiments import EXPERIMENTS, train_command
+    from minil2o.experiments import EXPERIMENTS, superseded
     path = os.path.join(out, f"{name}.json")
     if not os.path.exists(path):
         return False
     with open(path) as fh:
         numbers = json.load(fh)
-    exp, learned = EXPERIMENTS[name], numbers.get("learned", {})
-    current = (set(learned) == set(exp.learned) and numbers.get("num_test") == exp.num_test
-               and all(entry.get("train_command") == train_command(key)
-                       for key, entry in learned.items()))
+    exp = EXPERIMENTS[name]
+    current = (set(numbers.get("learned", {})) == set(exp.learned)
+               and numbers.get("num_test") == exp.num_test and not superseded(numbers))
     complete = not numbers.get("budget", {}).get("missing")     # dm-budget: every snapshot there
     return numbers.get("schema", 1) >= 2 and not numbers.get("quick") and current and complete
 

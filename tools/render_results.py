@@ -12,6 +12,9 @@ The template holds the prose: the claims, the earlier readings and what each fig
                         comparison; for JSON without paired data: "pending regeneration"
     {{verdicts}}        one line per experiment: its verdicts by the rule
 
+A JSON measured with a learned optimizer that has since been replaced by another run (its recorded
+train command is not the registry's) says so above its verdict and in the list.
+
 Run from the repository root after `minil2o reproduce NAME --out results`:
 
     python tools/render_results.py
@@ -20,6 +23,9 @@ import glob
 import json
 import os
 import re
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "RESULTS.md.in")
 CRITERION_NAMES = {"final": "loss at the last step", "horizon-mean": "mean loss over the horizon",
@@ -52,6 +58,15 @@ def load(name):
         return None
     with open(path) as fh:
         return json.load(fh)
+
+
+def earlier_text(numbers):
+    """'' for a JSON measured with the learned optimizers shipped now; else which were replaced."""
+    from minil2o.experiments import superseded
+    names = superseded(numbers)
+    return "" if not names else (
+        f"measured with an earlier file of {' and '.join(f'`{n}`' for n in names)} (the JSON "
+        "records the command that trained it), not the one shipped now: pending regeneration")
 
 
 def has_paired(numbers):
@@ -162,7 +177,8 @@ def verdict_section(name):
     if "" in found:
         return "Verdict by the rule: **shown** (no comparison is claimed).\n"
     quick = " (a --quick run: too small to decide)" if numbers.get("quick") else ""
-    out = []
+    earlier = earlier_text(numbers)
+    out = [f"_This JSON was {earlier}._\n"] if earlier else []
     for criterion, word in found.items():
         out += [f"Verdict by the rule, {CRITERION_NAMES[criterion]}: **{word}**{quick}.\n",
                 "| panel | claim | other − learned, mean [95% t-interval] | N | outcome |",
@@ -183,6 +199,8 @@ def verdict_list():
         found = verdicts(load(name))
         text = "_pending regeneration_" if found is None else "; ".join(
             f"{CRITERION_NAMES.get(c, c)}: **{w}**" if c else f"**{w}**" for c, w in found.items())
+        if found is not None and earlier_text(load(name)):
+            text += " (_earlier optimizer files: pending regeneration_)"
         lines.append(f"| `{name}` | {text} |")
     return "\n".join(lines)
 

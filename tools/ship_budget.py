@@ -11,6 +11,7 @@ TrainConfig that the registry (minil2o/experiments/dm.py, rnnprop.py) must then 
 
     python tools/ship_budget.py                      # scores only; nothing is written
     python tools/ship_budget.py --write              # ship the chosen seeds
+    python tools/ship_budget.py --optimizers rnnprop-mnist --write    # one recipe, when its seeds are done
 """
 import argparse
 import os
@@ -55,13 +56,19 @@ def main():
     parser.add_argument("--root", default=DEFAULT_ROOT)
     parser.add_argument("--budget", type=int, default=None)
     parser.add_argument("--problems", type=int, default=100, help="validation problems (100)")
+    parser.add_argument("--optimizers", default=",".join(BUDGET_NAMES),
+                        help=f"comma-separated, of {', '.join(BUDGET_NAMES)} (all)")
     parser.add_argument("--write", action="store_true", help="ship the chosen seeds")
     args = parser.parse_args()
+    names = args.optimizers.split(",")
+    unknown = sorted(set(names) - set(BUDGET_NAMES))
+    if unknown:
+        raise SystemExit(f"--optimizers: unknown {', '.join(unknown)}; allowed: {', '.join(BUDGET_NAMES)}")
     found, _ = snapshots(args.root)
     print("| optimizer | training problems | seed | validation score | shipped |")
     print("|---|---:|---:|---:|---|")
     chosen = {}
-    for name in BUDGET_NAMES:
+    for name in names:
         budget, paths = candidates(found, name, args.budget)
         best, scores = choose_on_validation(paths, args.problems)
         chosen[name] = paths[best]

@@ -39,5 +39,6 @@ and the JSON and the figure say so.
 """
 from .registry import EXPERIMENTS, PRETRAINED, quick_version  # noqa: F401
 from .reproduce import add_arguments, list_experiments, run, run_experiment  # noqa: F401
-from .shipped import PRETRAINED_DIR, load_learned, pretrained_path, train_command  # noqa: F401
+from .shipped import (PRETRAINED_DIR, load_learned, pretrained_path, superseded,  # noqa: F401
+                      train_command)
 from .spec import Claim, Experiment, Panel, Pretrained  # noqa: F401

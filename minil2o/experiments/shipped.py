@@ -42,6 +42,14 @@ def train_command(name):
     return " ".join(parts + [f"--out runs/pretrained/{name}"])
 
 
+def superseded(numbers):
+    """The learned optimizers of a results JSON (its "learned" entries) that are not the files
+    shipped now: those whose recorded train command is not the registry's, since the file was
+    replaced by another run (or the JSON recorded none)."""
+    return [name for name, entry in numbers.get("learned", {}).items()
+            if name in PRETRAINED and entry.get("train_command") != train_command(name)]
+
+
 def train_best(config, out_dir, progress=True, log=print):
     """Meta-train a learned optimizer as `config` says (checkpoints in out_dir); returns it with
     the parameters phi its selection rule chose (TrainConfig.selection)."""
