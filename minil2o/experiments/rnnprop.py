@@ -19,8 +19,8 @@ PRETRAINED = {
                                     "control: RNNprop with both tricks at the control optimizers' "
                                     "budget (10 epochs of 10 problems, meta learning rate 1e-3)"),
     "dm-mnist-e10": Pretrained(TrainConfig(epochs=10, **DM_MNIST),
-                               "control: the dm-mnist run stopped after 10 epochs, the training "
-                               "budget of the other control optimizers", stand_in="dm-mnist"),
+                               "control: the DM optimizer at the other control optimizers' "
+                               "budget (10 epochs of 10 problems, seed 0)", stand_in="dm-mnist"),
     "dm-mnist-tricks": Pretrained(TrainConfig(
         epochs=10, **{**DM_MNIST, "random_scaling": 3.0, "convex_combination": True}),
         "control: DM optimizer trained with both RNNprop tricks", stand_in="dm-mnist"),
