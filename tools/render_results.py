@@ -196,10 +196,11 @@ def verdict_list():
     lines = ["| experiment | verdict by the rule |", "|---|---|"]
     for path in sorted(glob.glob("results/*.json")):
         name = os.path.basename(path)[:-5]
-        found = verdicts(load(name))
+        numbers = load(name)
+        found = verdicts(numbers)
         text = "_pending regeneration_" if found is None else "; ".join(
             f"{CRITERION_NAMES.get(c, c)}: **{w}**" if c else f"**{w}**" for c, w in found.items())
-        if found is not None and earlier_text(load(name)):
+        if found is not None and earlier_text(numbers):
             text += " (_earlier optimizer files: pending regeneration_)"
         lines.append(f"| `{name}` | {text} |")
     return "\n".join(lines)

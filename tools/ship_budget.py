@@ -11,7 +11,8 @@ TrainConfig that the registry (minil2o/experiments/dm.py, rnnprop.py) must then 
 
     python tools/ship_budget.py                      # scores only; nothing is written
     python tools/ship_budget.py --write              # ship the chosen seeds
-    python tools/ship_budget.py --optimizers rnnprop-mnist --write    # one recipe, when its seeds are done
+    python tools/ship_budget.py --optimizers rnnprop-mnist --write   # one recipe, once its
+                                                                     # seeds are all done
 """
 import argparse
 import os
@@ -63,7 +64,8 @@ def main():
     names = args.optimizers.split(",")
     unknown = sorted(set(names) - set(BUDGET_NAMES))
     if unknown:
-        raise SystemExit(f"--optimizers: unknown {', '.join(unknown)}; allowed: {', '.join(BUDGET_NAMES)}")
+        raise SystemExit(f"--optimizers: unknown {', '.join(unknown)}; "
+                         f"allowed: {', '.join(BUDGET_NAMES)}")
     found, _ = snapshots(args.root)
     print("| optimizer | training problems | seed | validation score | shipped |")
     print("|---|---:|---:|---:|---|")

@@ -28,7 +28,8 @@ PRETRAINED = {
         optimizer_kwargs={"preprocess": "none", "output_scale": 1.0}, meta_lr=0.005, epochs=15,
         problems_per_epoch=10, validation_problems=20, seed=0),
         "DM optimizer on 10-d quadratics (the demo's run; Andrychowicz et al., Fig. 4 left)"),
-    "dm-mnist": Pretrained(TrainConfig(**{**DM_MNIST, "problems_per_epoch": 50, "seed": 0}, epochs=60),
+    "dm-mnist": Pretrained(TrainConfig(**{**DM_MNIST, "problems_per_epoch": 50, "seed": 0},
+                                       epochs=60),
                            "DM optimizer on the base MNIST MLP 784-20-10 sigmoid, 100 steps; "
                            "3,000 problems, the best of 3 seeds on validation "
                            "(tools/train_budget.py)"),
