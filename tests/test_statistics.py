@@ -173,7 +173,8 @@ def untrained_snapshot(path):
 def test_dm_budget_quick_without_snapshots_uses_labelled_untrained_networks(tmp_path):
     numbers = experiments.run_experiment("dm-budget", quick_args(tmp_path), log=lambda *a: None)
     part, e10 = numbers["budget"], "RNNprop [rnnprop-mnist-e10]"       # a learned reference
-    assert part["untrained_stand_in"] and len(part["missing"]) == 2 * 3 * len(budget.BUDGETS)
+    expected = len(budget.SEEDS) * (2 * len(budget.BUDGETS) + len(budget.TABLE4_BUDGETS))
+    assert part["untrained_stand_in"] and len(part["missing"]) == expected
     for criterion in ("final", "horizon-mean"):
         runs = part["criteria"][criterion]["runs"]
         assert set(runs) == {"dm-mnist", "rnnprop-mnist"} and list(runs["dm-mnist"]["0"]) == ["0"]

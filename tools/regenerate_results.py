@@ -105,8 +105,8 @@ def estimate_hours(exp, cache):
     from minil2o.experiments.spec import panels_to_run
     from minil2o.optimizers.hand import Adam
     learned = load_learned("dm-mnist", log=lambda *a: None)[0]
-    runs_learned = len(exp.learned) + (2 * len(budget.SEEDS) * len(budget.BUDGETS)
-                                       if exp.kind == "budget" else 0)
+    snapshots = len(budget.SEEDS) * (2 * len(budget.BUDGETS) + len(budget.TABLE4_BUDGETS))
+    runs_learned = len(exp.learned) + (snapshots if exp.kind == "budget" else 0)
     total = 0.0
     for panel in panels_to_run(exp, None)[0].panels:          # without CIFAR-10
         base, lstm = (seconds_per_step(panel, o, cache) for o in (Adam(0.01), learned))

@@ -34,6 +34,7 @@ BUDGETS = (100, 300, 1000, 3000)     # the public 10,000: about 40 more CPU hour
 SEEDS = (0, 1, 2)
 DEFAULT_ROOT = os.path.join("results", "dm-budget", "runs")
 WITH_CC, WITHOUT_CC = "rnnprop-mnist", "rnnprop-mnist-no-cc"     # Table 4's two recipes
+TABLE4_BUDGETS = (100, 300, 1000)    # the snapshots of the rnnprop-mnist-no-cc runs
 
 EXPERIMENTS = [
     Experiment("dm-budget", "training budget (Andrychowicz et al. 2016, Fig. 4; Lv et al. 2017, "
@@ -50,14 +51,16 @@ EXPERIMENTS = [
 def snapshots(root):
     """(found, missing): found a dict (name, seed, budget) -> path of every at-BUDGET.npz under
     root (BUDGET_NAMES and Table 4's WITHOUT_CC); missing the expected NAME-sSEED/at-BUDGET.npz
-    (BUDGET_NAMES x SEEDS x BUDGETS and any further seed found) that do not exist."""
+    (BUDGET_NAMES x SEEDS x BUDGETS, WITHOUT_CC x SEEDS x TABLE4_BUDGETS, and any further seed
+    found) that do not exist."""
     found = {}
     for path in glob.glob(os.path.join(root, "*-s*", "at-*.npz")):
         m = re.fullmatch(r"(.+)-s(\d+)[/\\]at-(\d+)\.npz", os.path.relpath(path, root))
         if m and m.group(1) in BUDGET_NAMES + (WITHOUT_CC,):
             found[(m.group(1), int(m.group(2)), int(m.group(3)))] = path
     seeds = sorted(set(SEEDS) | {seed for _, seed, _ in found})
-    missing = [f"{n}-s{s}/at-{b}.npz" for n in BUDGET_NAMES for s in seeds for b in BUDGETS
+    expected = [(n, BUDGETS) for n in BUDGET_NAMES] + [(WITHOUT_CC, TABLE4_BUDGETS)]
+    missing = [f"{n}-s{s}/at-{b}.npz" for n, budgets in expected for s in seeds for b in budgets
                if (n, s, b) not in found]
     return found, missing
 
