@@ -5,9 +5,9 @@ Each (optimizer, seed) is one ordinary `minil2o train` run in `ROOT/NAME-sSEED/`
 selected optimizer is copied to `ROOT/NAME-sSEED/at-BUDGET.npz`. The recipes: dm-mnist,
 rnnprop-mnist, and rnnprop-mnist-no-cc (rnnprop-mnist without the convex combination, for Lv et
 al.'s Table 4, measured by `minil2o reproduce dm-budget` from the snapshots at 100, 300 and 1,000
-problems; run it with `--optimizers rnnprop-mnist-no-cc --budgets 100,300,1000`). Budgets are taken in order across
-all runs (every seed reaches 100 problems before any reaches 300), so a stop at any time leaves the
-small budgets complete. Run it again to continue where it stopped:
+problems; run it with `--optimizers rnnprop-mnist-no-cc --budgets 100,300,1000`). Budgets are
+taken in order across all runs (every seed reaches 100 problems before any reaches 300), so a stop
+at any time leaves the small budgets complete. Run it again to continue where it stopped:
 
     python tools/train_budget.py --root results/dm-budget/runs
     python tools/train_budget.py --seeds 0,1 &      # on two cores: two drivers,
