@@ -1,8 +1,9 @@
 """The training budget (`minil2o reproduce dm-budget`): the test loss of dm-mnist and rnnprop-mnist
 against the number of training problems they saw, each meta-training seed apart, with tuned NAG and
-Adam and rnnprop-mnist-e10 (meta learning rate 1e-3, 100 problems) as reference lines; and Lv et al.'s Table 4 (training needed with and without the convex
-combination, section 4.2), measured from the snapshots of rnnprop-mnist and rnnprop-mnist-no-cc
-runs on the same test problems (and, indicatively, from their training histories).
+Adam and rnnprop-mnist-e10 (meta learning rate 1e-3, 100 problems) as reference lines; and Lv et
+al.'s Table 4 (training needed with and without the convex combination, section 4.2), measured
+from the snapshots of rnnprop-mnist and rnnprop-mnist-no-cc runs on the same test problems (and,
+indicatively, from their training histories).
 
 The optimizers are the snapshots tools/train_budget.py keeps (read, never written, here):
 
