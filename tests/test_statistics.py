@@ -253,6 +253,19 @@ def test_verdict_rule_quick_old_and_claimless_json():
     assert render.verdicts({"schema": 2, "claims": []}) == {"": "shown"}
 
 
+@pytest.mark.parametrize("sign, quick, word", [
+    (1, False, "agrees"), (0, False, "level"), (-1, False, "does not agree"),
+    (None, False, "inconclusive"), (1, True, "inconclusive")])
+def test_table4_is_judged_by_the_rule(sign, quick, word):
+    """dm-budget claims nothing itself; Lv et al.'s Table 4 (with the convex combination fewer
+    training problems, so log10(without) - log10(with) > 0) gets its own verdict beside 'shown'."""
+    paired = {"n": 3, "n_finite": 3, "mean": -0.27, "low": -0.5, "high": -0.03,
+              "diverged_this": 0, "diverged_reference": 0, "sign": sign}
+    numbers = {"schema": 2, "claims": [], "quick": quick,
+               "convex_combination": {"from_snapshots": {"paired_log10": paired}}}
+    assert render_module().verdicts(numbers) == {"": "shown", "table4": word}
+
+
 OLD_JSON = {"experiment": "old", "steps": 100, "panels": [{"label": "p", "optimizers": {
     "NAG": {"lr": 1.0, "final_mean": 0.044, "final_stderr": 0.005, "num_runs": 100, "diverged": 0}}}]}
 

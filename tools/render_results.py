@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "RESULTS.md.in")
 CRITERION_NAMES = {"final": "loss at the last step", "horizon-mean": "mean loss over the horizon",
-                   "lv": "Lv et al.'s loss at the final parameters"}
+                   "lv": "Lv et al.'s loss at the final parameters", "table4": "Table 4"}
 DIRECTIONS = {"<": "lower than", ">": "higher than", "<=": "not worse than"}
 BEST = "best baseline"           # a claim's other: the panel's best tuned baseline (spec.BEST)
 PENDING = ("pending regeneration: this JSON predates the paired statistics (the verdict in the "
@@ -143,13 +143,27 @@ def criteria_of(numbers):
     return list(numbers.get("criteria", {}) or ["final"])
 
 
+def table4_verdict(numbers):
+    """dm-budget's reading of Lv et al.'s Table 4, by the rule, or None where it is not measured.
+    The claim: with the convex combination fewer training problems reach the threshold, so the
+    paired log10(without) - log10(with) is positive, as for "with" lower than "without"."""
+    paired = numbers.get("convex_combination", {}).get("from_snapshots", {}).get("paired_log10")
+    if paired is None:
+        return None
+    if numbers.get("quick"):
+        return "inconclusive"
+    return verdict_word([outcome(paired["sign"], "<")])
+
+
 def verdicts(numbers):
-    """criterion -> verdict word for the JSON's claims; a single 'shown' when there are none;
-    None when the JSON has no paired data (pending regeneration)."""
+    """criterion -> verdict word for the JSON's claims; a single 'shown' when there are none (and
+    dm-budget's Table 4 beside it, under "table4"); None when the JSON has no paired data (pending
+    regeneration)."""
     if not has_paired(numbers):
         return None
     if not numbers.get("claims"):
-        return {"": "shown"}
+        table4 = table4_verdict(numbers)
+        return {"": "shown"} if table4 is None else {"": "shown", "table4": table4}
     if numbers.get("quick"):
         return {c: "inconclusive" for c in criteria_of(numbers)}
     return {c: verdict_word([o[-1] for o in comparisons(numbers, c)]) for c in criteria_of(numbers)}
@@ -175,7 +189,14 @@ def verdict_section(name):
     if found is None:
         return f"Verdict by the rule: _{PENDING}._\n"
     if "" in found:
-        return "Verdict by the rule: **shown** (no comparison is claimed).\n"
+        text = "Verdict by the rule: **shown** (no comparison is claimed).\n"
+        if "table4" in found:
+            paired = numbers["convex_combination"]["from_snapshots"]["paired_log10"]
+            text += (f"\nTable 4 by the rule (claimed: with the convex combination fewer problems, "
+                     f"so log10(without) − log10(with) > 0): **{found['table4']}**, "
+                     f"{interval_text(paired)} over N = {paired['n']} seeds, "
+                     f"{outcome(paired['sign'], '<')}.\n")
+        return text
     quick = " (a --quick run: too small to decide)" if numbers.get("quick") else ""
     earlier = earlier_text(numbers)
     out = [f"_This JSON was {earlier}._\n"] if earlier else []
