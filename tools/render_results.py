@@ -189,14 +189,14 @@ def verdict_section(name):
     if found is None:
         return f"Verdict by the rule: _{PENDING}._\n"
     if "" in found:
-        text = "Verdict by the rule: **shown** (no comparison is claimed).\n"
-        if "table4" in found:
-            paired = numbers["convex_combination"]["from_snapshots"]["paired_log10"]
-            text += (f"\nTable 4 by the rule (claimed: with the convex combination fewer problems, "
-                     f"so log10(without) − log10(with) > 0): **{found['table4']}**, "
-                     f"{interval_text(paired)} over N = {paired['n']} seeds, "
-                     f"{outcome(paired['sign'], '<')}.\n")
-        return text
+        if "table4" not in found:
+            return "Verdict by the rule: **shown** (no comparison is claimed).\n"
+        paired = numbers["convex_combination"]["from_snapshots"]["paired_log10"]
+        return ("Verdict by the rule: **shown** (the curves claim no comparison).\n"
+                f"\nTable 4 by the rule (claimed: with the convex combination fewer problems, "
+                f"so log10(without) − log10(with) > 0): **{found['table4']}**, "
+                f"{interval_text(paired)} over N = {paired['n']} seeds, "
+                f"{outcome(paired['sign'], '<')}.\n")
     quick = " (a --quick run: too small to decide)" if numbers.get("quick") else ""
     earlier = earlier_text(numbers)
     out = [f"_This JSON was {earlier}._\n"] if earlier else []
