@@ -143,16 +143,25 @@ def criteria_of(numbers):
     return list(numbers.get("criteria", {}) or ["final"])
 
 
+# Lv et al.'s Table 4 as dm-budget measures it: with the convex combination fewer training problems
+# reach the threshold, so the paired log10(without) - log10(with) is positive, as for "with" lower
+# than "without".
+TABLE4_DIRECTION = "<"
+
+
+def table4_paired(numbers):
+    """dm-budget's paired log10(without) - log10(with) over seeds, or None where not measured."""
+    return numbers.get("convex_combination", {}).get("from_snapshots", {}).get("paired_log10")
+
+
 def table4_verdict(numbers):
-    """dm-budget's reading of Lv et al.'s Table 4, by the rule, or None where it is not measured.
-    The claim: with the convex combination fewer training problems reach the threshold, so the
-    paired log10(without) - log10(with) is positive, as for "with" lower than "without"."""
-    paired = numbers.get("convex_combination", {}).get("from_snapshots", {}).get("paired_log10")
+    """Table 4's verdict by the rule, or None where it is not measured."""
+    paired = table4_paired(numbers)
     if paired is None:
         return None
     if numbers.get("quick"):
         return "inconclusive"
-    return verdict_word([outcome(paired["sign"], "<")])
+    return verdict_word([outcome(paired["sign"], TABLE4_DIRECTION)])
 
 
 def verdicts(numbers):
@@ -191,12 +200,12 @@ def verdict_section(name):
     if "" in found:
         if "table4" not in found:
             return "Verdict by the rule: **shown** (no comparison is claimed).\n"
-        paired = numbers["convex_combination"]["from_snapshots"]["paired_log10"]
+        paired = table4_paired(numbers)
         return ("Verdict by the rule: **shown** (the curves claim no comparison).\n"
                 f"\nTable 4 by the rule (claimed: with the convex combination fewer problems, "
                 f"so log10(without) − log10(with) > 0): **{found['table4']}**, "
                 f"{interval_text(paired)} over N = {paired['n']} seeds, "
-                f"{outcome(paired['sign'], '<')}.\n")
+                f"{outcome(paired['sign'], TABLE4_DIRECTION)}.\n")
     quick = " (a --quick run: too small to decide)" if numbers.get("quick") else ""
     earlier = earlier_text(numbers)
     out = [f"_This JSON was {earlier}._\n"] if earlier else []
