@@ -10,6 +10,7 @@ experiment restarts, its finished curves read back from the cache. Start it and 
     nohup python tools/regenerate_results.py > runs/regenerate.log 2>&1 &
     python tools/regenerate_results.py --estimate      # CPU hours per experiment, from a timing
     python tools/regenerate_results.py --only dm-fig4-mnist,rnnprop-mlp-100
+    python tools/regenerate_results.py --only dm-fig7-cnn --panel 2   # its third panel's curves
     python tools/render_results.py                     # afterwards: RESULTS.md
 
 Estimate (`--estimate`, NumPy, one thread, measured on the shared 2-core CPU: 3 steps of Adam and
@@ -22,6 +23,10 @@ test run, a baseline once per criterion): about 13.5 CPU hours in all.
     rnnprop-mlp-2000 0.2 h, the 100- and 200-step MLP, quadratic and sine experiments 1.7 h
 
 Without the two CNN experiments the rest takes about 3.6 CPU hours.
+
+An experiment runs its panels one after the other. `--panel K` computes the curves of its K-th
+panel alone (from 0) into the cache and writes nothing else, so that a second core can work on a
+later panel while `reproduce` works on an earlier one; `reproduce` then reads them back.
 """
 import argparse
 import json
@@ -77,6 +82,31 @@ def regenerate(names, out, cache, logs):
     return failed
 
 
+def warm_panel(name, index, cache, out):
+    """Compute panel `index` of experiment `name` into the cache (every criterion's tuning and test
+    runs), as `minil2o reproduce NAME` would, without writing its JSON or figure."""
+    from minil2o.experiments import EXPERIMENTS
+    from minil2o.experiments.reproduce import add_arguments
+    from minil2o.experiments.runner import Runner
+    from minil2o.experiments.shipped import learned_label, load_learned
+    from minil2o.experiments.spec import panels_to_run
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([name, "--out", out, "--cache", cache])
+    exp = panels_to_run(EXPERIMENTS[name], args.cifar_dir)[0]
+    if not 0 <= index < len(exp.panels):
+        raise SystemExit(f"--panel {index} is not allowed for {name}: use 0 to "
+                         f"{len(exp.panels) - 1} ({', '.join(p.label for p in exp.panels)})")
+    learned = {}
+    for key in exp.learned:
+        opt, state = load_learned(key, False, False, out, print)
+        learned[learned_label(key, state)] = opt
+    runner = Runner(exp, args)
+    for criterion in exp.criteria:
+        runner.run_panel(exp.panels[index], learned, criterion)
+    print(f"{name}: panel {index} ({exp.panels[index].label}) is in {cache}", flush=True)
+
+
 def seconds_per_step(panel, optimizer, cache, steps=3):
     """Seconds one optimizer step (with its loss and gradient) takes on a test problem of panel."""
     import numpy as np
@@ -123,10 +153,17 @@ def main():
     parser.add_argument("--cache", default="runs/reproduce-cache")
     parser.add_argument("--logs", default="runs/regenerate")
     parser.add_argument("--only", help="comma-separated experiment names (default: all)")
+    parser.add_argument("--panel", type=int,
+                        help="with --only NAME: compute that panel's curves into the cache, and exit")
     parser.add_argument("--estimate", action="store_true",
                         help="print the CPU hours each experiment should take, and exit")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(ORDER)
+    if args.panel is not None:
+        if len(names) != 1:
+            raise SystemExit("--panel needs one experiment: --only NAME")
+        warm_panel(names[0], args.panel, args.cache, args.out)
+        return 0
     if args.estimate:
         from minil2o.experiments import EXPERIMENTS
         cache, total = {}, 0.0
