@@ -73,8 +73,9 @@ def regenerate(names, out, cache, logs):
         start = time.time()
         print(f"{name}: running (log {os.path.join(logs, name + '.log')})", flush=True)
         with open(os.path.join(logs, f"{name}.log"), "a") as log:
-            code = subprocess.call([sys.executable, "-m", "minil2o", "reproduce", name, "--out", out,
-                                    "--cache", cache], stdout=log, stderr=subprocess.STDOUT)
+            code = subprocess.call([sys.executable, "-m", "minil2o", "reproduce", name,
+                                    "--out", out, "--cache", cache],
+                                   stdout=log, stderr=subprocess.STDOUT)
         print(f"{name}: {'done' if code == 0 else f'FAILED (exit {code})'} in "
               f"{(time.time() - start) / 3600:.2f} h", flush=True)
         if code:
@@ -154,7 +155,8 @@ def main():
     parser.add_argument("--logs", default="runs/regenerate")
     parser.add_argument("--only", help="comma-separated experiment names (default: all)")
     parser.add_argument("--panel", type=int,
-                        help="with --only NAME: compute that panel's curves into the cache, and exit")
+                        help="with --only NAME: compute that panel's curves into the cache, "
+                             "and exit")
     parser.add_argument("--estimate", action="store_true",
                         help="print the CPU hours each experiment should take, and exit")
     args = parser.parse_args()
