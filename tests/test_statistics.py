@@ -2,6 +2,7 @@
 hand computation, and its coverage), diverged runs, the learning-rate grid that grows past an edge,
 the criteria (final loss, mean over the horizon, Lv et al.'s loss at the final parameters), the
 training-budget experiment, and the verdict rule that RESULTS.md applies to every claim."""
+import argparse
 import importlib.util
 import json
 import math
@@ -360,14 +361,20 @@ def test_the_seed_to_ship_is_chosen_on_validation(tmp_path):
         assert scores[seed] == pytest.approx(want, rel=1e-12)
 
 
-def test_regeneration_redoes_a_json_made_otherwise_than_the_experiment_is_now(tmp_path):
-    """tools/regenerate_results.py skips only a full-size JSON with the paired statistics of the
-    experiment as defined now: its learned optimizers (shipped by the same command), its number
-    of test problems and, for dm-budget, every snapshot."""
+def regenerate_tool():
+    """tools/regenerate_results.py as a module."""
     spec = importlib.util.spec_from_file_location("regenerate_results",
                                                   ROOT / "tools" / "regenerate_results.py")
     regen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(regen)
+    return regen
+
+
+def test_regeneration_redoes_a_json_made_otherwise_than_the_experiment_is_now(tmp_path):
+    """tools/regenerate_results.py skips only a full-size JSON with the paired statistics of the
+    experiment as defined now: its learned optimizers (shipped by the same command), its number
+    of test problems and, for dm-budget, every snapshot."""
+    regen = regenerate_tool()
     assert set(regen.ORDER) == set(experiments.EXPERIMENTS)
     exp = experiments.EXPERIMENTS["dm-fig4-mnist"]
     now = {"schema": 2, "quick": False, "num_test": exp.num_test,
@@ -387,3 +394,28 @@ def test_regeneration_redoes_a_json_made_otherwise_than_the_experiment_is_now(tm
                               for k in exp.learned}, "num_test": exp.num_test}
     assert finished("dm-budget", **budget_now, budget={"missing": []})
     assert not finished("dm-budget", **budget_now, budget={"missing": ["dm-mnist-s0/at-3000.npz"]})
+
+
+def test_a_panel_computed_on_its_own_is_read_back_by_reproduce(tmp_path):
+    """regenerate_results --panel K fills the cache with exactly curves that `minil2o reproduce`
+    asks for: reproducing afterwards reads them back untouched, and its JSON is the one a run
+    from an empty cache writes."""
+    from minil2o.experiments.reproduce import add_arguments, run_experiment
+    regen, name = regenerate_tool(), "dm-fig5-generalization"
+
+    def reproduce(cache):
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        args = parser.parse_args([name, "--quick", "--out", str(tmp_path / cache),
+                                  "--cache", str(tmp_path / cache)])
+        numbers = run_experiment(name, args, log=lambda *a: None)
+        return {k: v for k, v in numbers.items() if k != "seconds"}
+
+    regen.warm_panel(name, 1, str(tmp_path / "warm"), str(tmp_path / "warm"), quick=True)
+    warmed = {f.name: f.stat().st_mtime_ns for f in (tmp_path / "warm").glob("*.npy")}
+    fresh = reproduce("fresh")
+    assert warmed and set(warmed) < {f.name for f in (tmp_path / "fresh").glob("*.npy")}
+    assert reproduce("warm") == fresh
+    assert all((tmp_path / "warm" / f).stat().st_mtime_ns == t for f, t in warmed.items())
+    with pytest.raises(SystemExit, match="--panel 9 is not allowed"):
+        regen.warm_panel(name, 9, str(tmp_path / "warm"), str(tmp_path / "warm"), quick=True)

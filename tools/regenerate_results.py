@@ -83,24 +83,26 @@ def regenerate(names, out, cache, logs):
     return failed
 
 
-def warm_panel(name, index, cache, out):
+def warm_panel(name, index, cache, out, quick=False):
     """Compute panel `index` of experiment `name` into the cache (every criterion's tuning and test
-    runs), as `minil2o reproduce NAME` would, without writing its JSON or figure."""
+    runs), as `minil2o reproduce NAME [--quick]` would, without writing its JSON or figure."""
     from minil2o.experiments import EXPERIMENTS
+    from minil2o.experiments.registry import quick_version
     from minil2o.experiments.reproduce import add_arguments
     from minil2o.experiments.runner import Runner
     from minil2o.experiments.shipped import learned_label, load_learned
     from minil2o.experiments.spec import panels_to_run
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args([name, "--out", out, "--cache", cache])
+    args = parser.parse_args([name, "--out", out, "--cache", cache] + ["--quick"] * quick)
     exp = panels_to_run(EXPERIMENTS[name], args.cifar_dir)[0]
+    exp = quick_version(exp) if quick else exp
     if not 0 <= index < len(exp.panels):
         raise SystemExit(f"--panel {index} is not allowed for {name}: use 0 to "
                          f"{len(exp.panels) - 1} ({', '.join(p.label for p in exp.panels)})")
     learned = {}
     for key in exp.learned:
-        opt, state = load_learned(key, False, False, out, print)
+        opt, state = load_learned(key, False, quick, out, print)
         learned[learned_label(key, state)] = opt
     runner = Runner(exp, args)
     for criterion in exp.criteria:
