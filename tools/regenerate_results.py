@@ -86,6 +86,7 @@ def regenerate(names, out, cache, logs):
 def warm_panel(name, index, cache, out, quick=False):
     """Compute panel `index` of experiment `name` into the cache (every criterion's tuning and test
     runs), as `minil2o reproduce NAME [--quick]` would, without writing its JSON or figure."""
+    import numpy as np
     from minil2o.experiments import EXPERIMENTS
     from minil2o.experiments.registry import quick_version
     from minil2o.experiments.reproduce import add_arguments
@@ -105,8 +106,9 @@ def warm_panel(name, index, cache, out, quick=False):
         opt, state = load_learned(key, False, quick, out, print)
         learned[learned_label(key, state)] = opt
     runner = Runner(exp, args)
-    for criterion in exp.criteria:
-        runner.run_panel(exp.panels[index], learned, criterion)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # as the CLI runs it
+        for criterion in exp.criteria:
+            runner.run_panel(exp.panels[index], learned, criterion)
     print(f"{name}: panel {index} ({exp.panels[index].label}) is in {cache}", flush=True)
 
 
