@@ -89,9 +89,8 @@ def warm_panel(name, index, cache, out, quick=False):
     import numpy as np
     from minil2o.experiments import EXPERIMENTS
     from minil2o.experiments.registry import quick_version
-    from minil2o.experiments.reproduce import add_arguments
+    from minil2o.experiments.reproduce import add_arguments, load_experiment_optimizers
     from minil2o.experiments.runner import Runner
-    from minil2o.experiments.shipped import learned_label, load_learned
     from minil2o.experiments.spec import panels_to_run
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -101,10 +100,7 @@ def warm_panel(name, index, cache, out, quick=False):
     if not 0 <= index < len(exp.panels):
         raise SystemExit(f"--panel {index} is not allowed for {name}: use 0 to "
                          f"{len(exp.panels) - 1} ({', '.join(p.label for p in exp.panels)})")
-    learned = {}
-    for key in exp.learned:
-        opt, state = load_learned(key, False, quick, out, print)
-        learned[learned_label(key, state)] = opt
+    learned = load_experiment_optimizers(exp, args)[0]
     runner = Runner(exp, args)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # as the CLI runs it
         for criterion in exp.criteria:

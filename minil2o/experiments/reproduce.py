@@ -32,6 +32,18 @@ def run_kind(exp, runner, learned, out_dir):
     return part
 
 
+def load_experiment_optimizers(exp, args, log=print):
+    """The experiment's learned optimizers as {label: optimizer} (shipped, or retrained as args
+    says), and for the JSON each one's {key: {status, label, train_command}}."""
+    learned, status = {}, {}
+    for key in exp.learned:
+        opt, state = load_learned(key, args.retrain, args.quick, args.out, log)
+        label = learned_label(key, state)
+        learned[label] = opt
+        status[key] = {"status": state, "label": label, "train_command": train_command(key)}
+    return learned, status
+
+
 def run_experiment(name, args, log=print):
     """Run experiment `name` as `args` says (quick, out, num_test, retrain, seed, cache,
     cifar_dir); write OUT/NAME.json and OUT/NAME.png. Returns the JSON dict."""
@@ -47,12 +59,7 @@ def run_experiment(name, args, log=print):
     for label in skipped:
         log(f"  panel {label!r} left out: it needs CIFAR-10 (--cifar-dir or ${CIFAR_ENV})")
     os.makedirs(args.out, exist_ok=True)
-    learned, status = {}, {}
-    for key in exp.learned:
-        opt, state = load_learned(key, args.retrain, args.quick, args.out, log)
-        label = learned_label(key, state)
-        learned[label] = opt
-        status[key] = {"status": state, "label": label, "train_command": train_command(key)}
+    learned, status = load_experiment_optimizers(exp, args, log)
     part = run_kind(exp, Runner(exp, args, log), learned, args.out)
     numbers = {"experiment": exp.name, "source": exp.source, "claim": exp.claim, "note": exp.note,
                "quick": bool(args.quick), "steps": exp.steps, "num_test": exp.num_test,
