@@ -22,7 +22,9 @@ test run, a baseline once per criterion): about 13.5 CPU hours in all.
     dm-budget 1 h (33 snapshots with Table 4's), rnnprop-mlp-10000 0.5 h, neural art 0.4 h,
     rnnprop-mlp-2000 0.2 h, the 100- and 200-step MLP, quadratic and sine experiments 1.7 h
 
-Without the two CNN experiments the rest takes about 3.6 CPU hours.
+Without the two CNN experiments the rest takes about 3.6 CPU hours. Measured here, the CNNs took
+more than estimated: dm-fig7-cnn about 6.8 CPU hours, rnnprop-cnn about 4.6 (two panels, one core
+each, 2.1 and 2.5 hours).
 
 An experiment runs its panels one after the other. `--panel K` computes the curves of its K-th
 panel alone (from 0) into the cache and writes nothing else, so that a second core can work on a
