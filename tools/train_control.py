@@ -1,0 +1,49 @@
+"""Meta-train Lv et al.'s control recipes (section 5.5) at several seeds, resumably.
+
+Each (recipe, seed) is the shipped control optimizer's training configuration
+(minil2o/experiments/rnnprop.py) with its seed replaced, trained into `ROOT/NAME-sSEED/`; a run
+there is continued with resume, never replaced. Seeds are taken in order across the recipes (every
+recipe reaches seed 1 before any reaches seed 2), so a stop at any time leaves whole seeds behind.
+Seed 0 is the shipped file itself (the same configuration, bit for bit). Run it again to continue:
+
+    python tools/train_control.py --root results/rnnprop-control/runs --seeds 1,2,3,4
+"""
+import argparse
+import dataclasses
+import os
+import shutil
+import sys
+
+RECIPES = ("rnnprop-mnist-e10", "rnnprop-mnist-rs-only", "rnnprop-mnist-cc-only",
+           "dm-mnist-tricks", "dm-mnist-e10")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default="results/rnnprop-control/runs")
+    parser.add_argument("--seeds", default="1,2,3,4")
+    parser.add_argument("--recipes", default=",".join(RECIPES))
+    args = parser.parse_args()
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for name in args.recipes.split(","):
+            reach(args.root, name, seed)
+
+
+def reach(root, name, seed):
+    """Train NAME at `seed` to its full budget; keep its selected optimizer as final.npz."""
+    from minil2o.experiments.registry import PRETRAINED
+    from minil2o.train import Trainer
+    out = os.path.join(root, f"{name}-s{seed}")
+    final = os.path.join(out, "final.npz")
+    if os.path.exists(final):
+        return
+    config = dataclasses.replace(PRETRAINED[name].config, seed=seed)
+    resume = os.path.exists(os.path.join(out, "train_state.npz"))
+    print(f"{name} seed {seed} -> {out}" + (" (resumed)" if resume else ""), flush=True)
+    Trainer(config, out_dir=out, resume=resume, overwrite=False).run(progress=False)
+    shutil.copyfile(os.path.join(out, "optimizer.npz"), final + ".tmp")
+    os.replace(final + ".tmp", final)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
