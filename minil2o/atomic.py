@@ -33,11 +33,23 @@ def temp_name(path):
     return os.path.join(folder, f".{name}.tmp")
 
 
+def file_mode(path):
+    """The permissions a replacement of `path` gets: the old file's, else rw-r--r-- less the
+    umask (what open() would give a new file)."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _open_temp(path, tmp, mode):
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
     os.makedirs(folder, exist_ok=True)
     if tmp is None:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        os.fchmod(fd, file_mode(path))                 # mkstemp's 0600 would outlive the rename
     else:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     return os.fdopen(fd, mode), tmp

@@ -24,7 +24,7 @@ def im2col(x, k):
     """The k x k neighbourhoods of every pixel, as the columns of one matrix: (C*k*k, N*H*W).
 
     x: (N, C, H, W), k odd. With p = (k - 1) // 2 and xpad = x padded by p zeros on each side,
-        cols[(c, i, j), (n, h, w)] = xpad[n, c, h + i, w + j]                         (7.4)
+        cols[(c, i, j), (n, h, w)] = xpad[n, c, h + i, w + j]                         (7.3)
     built from the k*k shifted slices xpad[:, :, i:i+H, j:j+W], one per kernel offset (i, j).
     The channel axis goes first (xpad is kept as (C, N, H+2p, W+2p)) so that the convolution of
     all N images is a single 2-D matrix product.
@@ -39,7 +39,7 @@ def im2col(x, k):
 
 
 def col2im(dcols, x_shape, k):
-    """The adjoint of im2col (7.5): add every column entry back onto the pixel it was copied from.
+    """The adjoint of im2col (7.4): add every column entry back onto the pixel it was copied from.
 
     dcols: (C*k*k, N*H*W); x_shape: (N, C, H, W). im2col copies xpad[n, c, h+i, w+j] into
     cols[(c, i, j), (n, h, w)], so its transpose sums, for each offset (i, j),
@@ -126,7 +126,7 @@ def maxpool2x2_forward(x):
 def maxpool2x2_backward(dout, cache):
     """Backward pass of maxpool2x2_forward: the max passes its gradient to the entry that won,
 
-        dx[n, c, 2h + r, 2w + s] = dout[n, c, h, w] * mask[n, c, 2h + r, 2w + s]       (7.6)
+        dx[n, c, 2h + r, 2w + s] = dout[n, c, h, w] * mask[n, c, 2h + r, 2w + s]       (7.5)
 
     dout: (N, C, H/2, W/2), broadcast over each window by a reshape. Returns dx: (N, C, H, W).
     """

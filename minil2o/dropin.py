@@ -30,6 +30,11 @@ of another shape, backend or dtype (complex, integer) than at init, and a gradie
 inf (the step is refused, with the number of such entries and the arrays holding them: a learned
 optimizer's state would carry them into every later step). That refusal is a GradientError, the
 policy of every public step (minil2o.validate.check_gradient), for hand-designed optimizers too.
+
+Array by array. `tree_init(opt, params)` and `tree_update(opt, grads, state, params)` run a
+hand-designed optimizer (minil2o.optimizers.hand) on each array separately, its state a plain dict
+of containers like params ({"t", "m", "v"} for Adam): the form a learner writes by hand (chapter
+11's exercise), equal to `pretrained(name).update` because the rules are coordinatewise.
 """
 import inspect
 from dataclasses import dataclass
@@ -313,3 +318,38 @@ def check_finite(grad, layout):
         raise GradientError(f"grads hold {error.count} non-finite entries (NaN or inf) in grads["
                             f"{', '.join(where)}]: the step is refused, the state is unchanged; "
                             "check your loss for overflow", error.count) from None
+
+
+# -- a hand-designed optimizer array by array (chapter 11's exercise) ------------------------------
+def _like(kind, keys, arrays):
+    """arrays in a container of `kind` (list, tuple or dict with `keys`)."""
+    return dict(zip(keys, arrays)) if kind is dict else kind(arrays)
+
+
+def tree_init(opt, params):
+    """The state of hand-designed optimizer `opt` before step 1, kept array by array: {"t": 0,
+    slot: a container like params of zeros, ...} (for Adam the slots m and v)."""
+    kind, keys, arrays = entries(params, "params")
+    return {"t": 0, **{s: _like(kind, keys, [xp.zeros_like(a) for a in arrays])
+                       for s in opt.slots}}
+
+
+def tree_update(opt, grads, state, params):
+    """One step of hand-designed optimizer `opt` over a list, tuple or dict of arrays, array by
+    array: each array takes opt's own step on its raveled entries with its own slots (the rules are
+    coordinatewise, so this is (11.2) on the concatenation (11.1); for Adam, (11.3)). state: as
+    tree_init made it. Returns (new params, new state {"t": t + 1, slot: ...}), in containers like
+    params, each array of its input's shape and dtype; nothing passed in is changed, so an old
+    state can be replayed."""
+    kind, keys, arrays = entries(params, "params")
+    _, _, grad_arrays = entries(grads, "grads")
+    slots = {s: entries(state[s], "state")[2] for s in opt.slots}
+    new_params, new_slots = [], {s: [] for s in opt.slots}
+    for i, (a, g) in enumerate(zip(arrays, grad_arrays)):
+        inner = {"t": state["t"], **{s: xp.reshape(slots[s][i], (-1,)) for s in opt.slots}}
+        step, inner = opt.step(xp.reshape(g, (-1,)), inner)                   # (size,)
+        new_params.append(xp.reshape(xp.reshape(a, (-1,)) + step, a.shape))
+        for s in opt.slots:
+            new_slots[s].append(xp.reshape(inner[s], a.shape))
+    return _like(kind, keys, new_params), {"t": state["t"] + 1, **{
+        s: _like(kind, keys, v) for s, v in new_slots.items()}}

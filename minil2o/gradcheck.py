@@ -89,6 +89,12 @@ def check_gradients(f, inputs, grads, h=1e-6, max_full=400, num_directions=4, se
     return errors
 
 
+def hvp_by_differences(grad, theta, v, h=1e-6):
+    """H v as the central difference of the gradient along v (5.4):
+    (grad(theta + h v) - grad(theta - h v)) / 2h, the reference for a Hessian-vector product."""
+    return (grad(theta + h * v) - grad(theta - h * v)) / (2 * h)
+
+
 def vjp_objective(f, dout):
     """Turn an array-valued f into the scalar <f(**inputs), dout>, whose gradient is the
     vector-Jacobian product that a layer's backward pass returns for upstream gradient `dout`."""

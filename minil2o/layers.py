@@ -9,10 +9,12 @@ All functions call the backend's `xp`, so they run on NumPy, CuPy and array_api_
     sigmoid tanh relu elu  elementwise activations                any shape
     one_hot                integer labels as one-hot rows         (N,) -> (N, C)
     softmax_cross_entropy  mean cross entropy and its gradient    (N, C) -> scalar
+    logsumexp              stable log sum exp, any namespace      (..., n, ...) -> (..., ...)
 
 The convolutional layers are in minil2o.convolution, the LSTM in minil2o.lstm.
 """
 import numpy as np
+from array_api_compat import array_namespace
 
 from .backend import asarray, xp
 from .errors import DataError, UsageError
@@ -171,3 +173,23 @@ def softmax_cross_entropy(logits, y):
     """
     loss, p = softmax_cross_entropy_probs(logits, y)
     return loss, (p - y) / logits.shape[0]                # (N, C)
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    """log sum_i exp(x_i) along `axis`, without overflow, for an array of any array API namespace:
+
+        m = max_i x_i,      logsumexp(x) = m + log sum_i exp(x_i - m)                     (10.1)
+
+    Every exp(x_i - m) is at most 1 and the largest is exactly 1, so the sum neither overflows nor
+    underflows to 0, whatever the size of x (entries of 1e3 or -1e3). The namespace is taken from x
+    (array_api_compat.array_namespace), not from the selected backend, so one process can call it
+    on NumPy, CuPy and array_api_strict arrays alike (chapter 10's exercise).
+
+    x: float32 or float64, ndim >= 1, finite entries; axis: in [-ndim, ndim). Returns an array of
+    x's namespace and dtype, of x's shape without `axis` (kept with size 1 when keepdims); x is
+    left as it was.
+    """
+    ns = array_namespace(x)
+    m = ns.max(x, axis=axis, keepdims=True)                # x's shape, size 1 along axis
+    out = m + ns.log(ns.sum(ns.exp(x - m), axis=axis, keepdims=True))
+    return out if keepdims else ns.squeeze(out, axis=axis)

@@ -5,7 +5,7 @@ import sys
 
 from minil2o.cli import main
 from minil2o.train import TrainConfig
-from minil2o.workbook.checks import tiny_family  # noqa: F401  (an MLP family on 40 examples)
+from gradient_checks import tiny_family  # noqa: F401  (an MLP family on 40 examples)
 
 
 def assert_right(report):

@@ -1,173 +1,167 @@
-"""The graded exercises of the tutorials: the check of each (tutorials/checks.py, the one the
-chapters call) passes on its solution (tutorials/solutions.py) and flags deliberately wrong
-versions of it: a missing term, swapped gates or blocks, a mean for a sum, a forgotten square.
-Where the workbook has the same exercise (checks.WORKBOOK), its checks alone pass the solution and
-flag every one of those wrong versions too.
-
-A wrong version is the solution's source with one edit, so each mistake is one line here. The checks
-run on tiny float64 inputs under every backend."""
-import inspect
-import re
+"""The grader itself: one grader for the chapters and the workbook, exercises in chapter order, every
+exercise proven by right and wrong versions (tests/test_exercises_*.py), a verdict that names the
+case, and a runner that cannot be fooled or hung (a time limit, SystemExit and KeyboardInterrupt
+as errors, leftover threads, `workbook new --force` whole or not at all)."""
+import os
 import pathlib
+import re
+import subprocess
 import sys
+import time
 
 import pytest
 
-from minil2o import workbook
+from minil2o import layers, workbook
+from minil2o.workbook.stubs import HEADER, workbook_source
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tutorials"))
-import checks  # noqa: E402
-import solutions  # noqa: E402
-
-# exercise -> (its solution, [(the mistake, the solution's text, the wrong text), ...])
-EXERCISES = {
-    "adagrad_step": (solutions.adagrad_step, [
-        ("forgotten square", "g * g", "xp.abs(g)"),
-        ("G_{t-1} for G_t", "xp.sqrt(G)", "xp.sqrt(state[\"G\"])"),
-        ("forgotten root", "xp.sqrt(G)", "G")]),
-    "tensor_sigmoid": (solutions.my_sigmoid, [
-        ("missing factor 1 - s", "s_bar * s * (1.0 - s)", "s_bar * s"),
-        ("upstream gradient dropped", "s_bar * s * (1.0 - s)", "s * (1.0 - s)"),
-        ("wrong sign in the forward", "xp.exp(-x.data)", "xp.exp(x.data)")]),
-    "lstm_step_backward": (solutions.my_lstm_step_backward, [
-        ("missing term of (3.5)", "dc + dh * o * (1.0 - tanh_c * tanh_c)", "dc"),
-        ("input and forget gates swapped",
-         "[di * i * (1.0 - i), df * f * (1.0 - f),", "[df * f * (1.0 - f), di * i * (1.0 - i),"),
-        ("mean for sum", "xp.sum(da, axis=0)", "xp.mean(da, axis=0)")]),
-    "lstm_backward": (solutions.my_lstm_backward, [
-        ("missing term of (3.10)", "dhs[:, t, :] + dh_next", "dhs[:, t, :]"),
-        ("weight gradients not summed", "dWx + dWx_t, dWh + dWh_t, db + db_t", "dWx_t, dWh_t, db_t"),
-        ("cell gradient dropped", "dh_next, dc_next, caches[t])",
-         "dh_next, 0 * dc_next, caches[t])")]),
-    "meta_gradient": (solutions.my_meta_gradient, [
-        ("the 1/B of the meta-batch forgotten", "(weights[t - 1] / B)", "weights[t - 1]"),
-        ("missing term a_{t+1} of (4.1)", "a = a + (weights[t - 1] / B)", "a = (weights[t - 1] / B)"),
-        ("missing Hessian term of (4.5)", "a = a + problem.hvp(", "a = a + 0 * problem.hvp("),
-        ("gradients one step off", "* tr.grads[t]", "* tr.grads[t - 1]")]),
-    "quadratic_loss_and_grad": (solutions.my_loss_and_grad, [
-        ("forgotten square, with its matching gradient", "xp.sum(r * r), xp.reshape(grad, (-1,))",
-         "xp.sum(r), xp.reshape(xp.matmul(Wt, xp.ones_like(grad)), (-1,))"),
-        ("missing factor 2", "2.0 * xp.matmul(Wt", "xp.matmul(Wt"),
-        ("W for W^T", "xp.matmul(Wt, xp.reshape(r", "xp.matmul(problem.W, xp.reshape(r")]),
-    "quadratic_hvp": (solutions.my_hvp, [
-        ("missing factor 2", "2.0 * xp.matmul(Wt, Wv)", "xp.matmul(Wt, Wv)"),
-        ("W W^T for W^T W", "xp.matmul(Wt, Wv)", "xp.matmul(problem.W, Wv)")]),
-    "mlp_loss_and_grad": (solutions.my_mlp_loss_and_grad, [
-        ("sum for mean in delta", "- Y) / N", "- Y)"),
-        ("missing sigmoid derivative", " * h * (1.0 - h)", ""),
-        ("mean for sum in the bias gradient", "xp.sum(delta, axis=0)", "xp.mean(delta, axis=0)")]),
-    "conv2d_backward": (solutions.my_conv2d_backward, [
-        ("mean for sum", "xp.sum(dout2, axis=1)", "xp.mean(dout2, axis=1)"),
-        ("kernel flipped", "dw = xp.reshape(dout2 @ cols.T, w.shape)",
-         "dw = xp.flip(xp.reshape(dout2 @ cols.T, w.shape), axis=(2, 3))"),
-        ("input and output channels swapped", "xp.reshape(dout2 @ cols.T, w.shape)",
-         "xp.permute_dims(xp.reshape(dout2 @ cols.T, (3, 4, 3, 3)), (1, 0, 2, 3))")]),
-    "gram_backward": (solutions.my_gram_backward, [
-        ("missing transposed term", "(dG + dG.T)", "2 * dG"),
-        ("forgotten 1/M", " / F.shape[1]", "")]),
-    "rnnprop_relative_inputs_backward": (solutions.my_relative_inputs_backward, [
-        ("missing term from the next step's m", " + d_state[\"m\"]", ""),
-        ("beta1 for 1 - beta1", "(1.0 - opt.beta1) * d_m", "opt.beta1 * d_m"),
-        ("bias correction c2 forgotten", " / (2.0 * sqrt_v) / c2", " / (2.0 * sqrt_v)")]),
-    "rnnprop_step_backward": (solutions.my_rnnprop_step_backward, [
-        ("missing term from the next step's m", " + d_state[\"m\"]", ""),
-        ("ELU derivative wrong", "z + 1.0)", "z)"),
-        ("tanh derivative not squared", "(1.0 - out * out)", "(1.0 - out)")]),
-}
+TESTS = pathlib.Path(__file__).resolve().parent
+ROOT = TESTS.parent
+CHAPTERS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
+NAMES = [ex.name for ex in workbook.EXERCISES]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
-def wrong_version(solution, old, new):
-    """The solution with `old` replaced by `new` (once); helpers it calls are edited likewise."""
-    namespace = dict(vars(solutions))
-    source = inspect.getsource(solution)
-    if solution is solutions.my_rnnprop_step_backward:
-        source = inspect.getsource(solutions.my_relative_inputs_backward) + "\n" + source
-    assert source.count(old) == 1, f"{old!r} should occur once in {solution.__name__}"
-    exec(compile(source.replace(old, new), "<wrong version>", "exec"), namespace)  # noqa: S102
-    return namespace[solution.__name__]
+def called_in(path):
+    return re.findall(r'^check\("(\w+)"', path.read_text(encoding="utf-8"), re.M)
 
 
-def test_every_check_has_a_solution_and_mistakes():
-    assert set(EXERCISES) == set(checks.GRADERS)
-    assert all(len(mistakes) >= 2 for _, mistakes in EXERCISES.values())
-
-
-@pytest.mark.parametrize("name", sorted(EXERCISES))
-def test_solution_passes(name):
-    errors = checks.check(name, EXERCISES[name][0], verbose=False)
-    assert checks.passed(errors), errors
-
-
-MISTAKES = [(name, m[0]) for name, (_, ms) in EXERCISES.items() for m in ms]
-
-
-def wrong_version_of(name, mistake):
-    solution, mistakes = EXERCISES[name]
-    old, new = next((o, n) for m, o, n in mistakes if m == mistake)
-    return wrong_version(solution, old, new)
-
-
-@pytest.mark.parametrize("name, mistake", MISTAKES)
-def test_wrong_version_is_flagged(name, mistake):
-    errors = checks.check(name, wrong_version_of(name, mistake), verbose=False)
-    assert not checks.passed(errors), f"{name}: the check missed '{mistake}' ({errors})"
-
-
-def test_wired_exercises():
-    """Every exercise the workbook has is wired, and only those: Adagrad's step, the convolution's
-    and the Gram matrix's backward passes and RNNprop's whole step have no workbook counterpart."""
-    assert set(checks.WORKBOOK) == set(checks.GRADERS) - {
-        "adagrad_step", "conv2d_backward", "gram_backward", "rnnprop_step_backward"}
-
-
-@pytest.mark.parametrize("name", checks.WORKBOOK)
-def test_workbook_passes_the_solution(name):
-    result = workbook.check(name, EXERCISES[name][0], quiet=True)
-    assert result.right, result.line()
-
-
-@pytest.mark.parametrize("name, mistake", [m for m in MISTAKES if m[0] in checks.WORKBOOK])
-def test_workbook_flags_the_same_wrong_version(name, mistake):
-    result = workbook.check(name, wrong_version_of(name, mistake), quiet=True)
-    assert result.status == "wrong", f"{name}: the workbook missed '{mistake}' ({result.line()})"
-
-
-def test_check_prints_the_workbook_verdict(capsys):
-    grade = checks.check("lstm_step_backward", solutions.my_lstm_step_backward)
-    out = capsys.readouterr().out.splitlines()
-    assert grade.workbook.right and out[-1].startswith("workbook: lstm_step_backward ")
-    assert out[-1].split()[2] == "right"
-
-
-def test_unattempted_exercise_is_reported(capsys):
-    def unsolved(*args):
-        raise NotImplementedError
-    assert checks.check("gram_backward", unsolved) is None
-    assert "not attempted yet" in capsys.readouterr().out
-
-
-CHAPTERS = sorted((pathlib.Path(checks.__file__).parent).glob("[0-9][0-9]_*.py"))
+def test_one_grader_for_chapters_and_workbook():
+    """The chapters' check is the workbook's (no second grader to disagree with it), and every
+    exercise a chapter grades is the workbook's, in chapter order."""
+    assert not (ROOT / "tutorials" / "checks.py").exists()
+    common = (ROOT / "tutorials" / "_common.py").read_text(encoding="utf-8")
+    assert "from minil2o.workbook import check" in common
+    in_chapters = [name for p in CHAPTERS for name in called_in(p)]
+    assert set(in_chapters) <= set(NAMES) and len(set(in_chapters)) == len(in_chapters)
+    chapters = [ex.chapter for ex in workbook.EXERCISES]
+    assert chapters == sorted(chapters) and min(chapters) >= 1
+    for p in CHAPTERS:
+        for name in called_in(p):
+            assert workbook.table.BY_NAME[name].chapter == int(p.name[:2]), (p.name, name)
 
 
 @pytest.mark.parametrize("chapter", [p.name for p in CHAPTERS])
 def test_chapter_exercises_start_unsolved(chapter):
-    """Every cell of a chapter that calls check(...) defines the learner's function unsolved, and
-    every check it calls exists."""
-    text = (CHAPTERS[0].parent / chapter).read_text(encoding="utf-8")
-    cells = [c for c in text.split("\n# %%") if "\ncheck(" in "\n" + c]
-    for cell in cells:
+    """Every cell of a chapter that calls check(...) defines the learner's function unsolved."""
+    text = (ROOT / "tutorials" / chapter).read_text(encoding="utf-8")
+    for cell in [c for c in text.split("\n# %%") if "\ncheck(" in "\n" + c]:
         assert "raise NotImplementedError" in cell, f"{chapter}: an exercise starts solved"
-        for name in re.findall(r'^check\("(\w+)"', cell, re.M):
-            assert name in checks.GRADERS, f"{chapter}: no check named {name}"
 
 
-def test_every_open_question_has_an_answer():
-    asked = {key for p in CHAPTERS
-             for key in re.findall(r'^answer\("([\d.]+)"\)', p.read_text(encoding="utf-8"), re.M)}
-    assert asked == set(solutions.ANSWERS)
+def test_chapters_ten_and_eleven_have_exercises():
+    assert called_in(ROOT / "tutorials" / "10_gpu.py")
+    assert called_in(ROOT / "tutorials" / "11_own_model.py")
 
 
-def test_every_check_is_called_by_a_chapter():
-    called = {name for p in CHAPTERS
-              for name in re.findall(r'^check\("(\w+)"', p.read_text(encoding="utf-8"), re.M)}
-    assert called == set(checks.GRADERS)
+def test_every_exercise_is_proven_by_right_and_wrong_versions():
+    """Each exercise's group test passes it right versions and flags wrong ones."""
+    text = "\n".join(p.read_text(encoding="utf-8") for p in TESTS.glob("test_exercises_*.py"))
+    for name in NAMES:
+        assert re.search(rf'assert_right\(\s*"{name}"', text), f"{name}: no right version tested"
+        assert re.search(rf'assert_flagged\(\s*"{name}"', text), f"{name}: no wrong version"
+
+
+def test_stubs_state_their_contract_and_use_public_names(tmp_path):
+    source = workbook_source("w.py")
+    assert "problem._" not in source and "._" not in source.replace("__", "")
+    order = re.findall(r"^def (\w+)\(", source, re.M)
+    assert order == NAMES
+
+
+def test_a_verdict_names_the_case_the_output_and_the_equation():
+    def mean_for_sum(dout, cache):
+        x, W = cache
+        return dout @ W.T, x.T @ dout, layers.xp.mean(dout, axis=0)
+    result = workbook.check("linear_backward", mean_for_sum, quiet=True)
+    line = result.line()
+    assert result.status == "wrong" and "when N = " in line and "db:" in line
+    assert "revisit (2.2) and (2.3)" in line and f"--seed {result.seed}" in line
+    again = workbook.check("linear_backward", mean_for_sum, quiet=True, seed=result.seed)
+    assert again.line() == line                                   # the seed replays it
+
+
+def never_returns(dout, cache):
+    while True:
+        pass
+
+
+def exits(dout, cache):
+    sys.exit(0)
+
+
+def interrupts(dout, cache):
+    raise KeyboardInterrupt
+
+
+def test_time_limit():
+    start = time.perf_counter()
+    result = workbook.check("linear_backward", never_returns, quiet=True, time_limit=0.5)
+    assert result.status == "timed out" and "0.5 s" in result.line()
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("fn, what", [(exits, "SystemExit"), (interrupts, "KeyboardInterrupt")])
+def test_base_exceptions_are_errors_never_success(fn, what):
+    result = workbook.check("linear_backward", fn, quiet=True)
+    assert result.status == "error" and what in result.line()
+
+
+LEARNER = HEADER.format(path="w.py") + '''
+import sys
+import threading
+import time
+
+
+def linear_backward(dout, cache):
+    sys.exit(0)
+
+
+def sigmoid_backward(dout, cache):
+    threading.Thread(target=lambda: time.sleep(3600)).start()     # left running, not a daemon
+    return dout * cache * (1.0 - cache)
+
+
+def tanh_backward(dout, cache):
+    while True:
+        pass
+'''
+
+
+def test_the_command_cannot_be_fooled_or_hung(tmp_path):
+    """sys.exit inside a learner's function is an error (exit 1), a loop that never ends is timed
+    out, and a thread left running does not keep the command alive."""
+    (tmp_path / "w.py").write_text(LEARNER)
+    done = subprocess.run([sys.executable, "-m", "minil2o", "workbook", "check", "w.py",
+                           "linear_backward", "sigmoid_backward", "tanh_backward",
+                           "--time-limit", "1"], cwd=tmp_path, env=ENV, capture_output=True,
+                          text=True, timeout=120)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert lines[0].split()[:2] == ["linear_backward", "error"] and "SystemExit" in lines[0]
+    assert lines[1].split()[:2] == ["sigmoid_backward", "right"]
+    assert lines[2].split()[:3] == ["tanh_backward", "timed", "out"]
+    assert lines[3] == "1 of 3 right (1 error, 1 timed out)"
+
+
+def test_new_force_is_whole_or_not_at_all(tmp_path):
+    """`workbook new --force` killed at every file-system call it makes leaves the learner's file
+    either as it was or as the new stubs, never half-written."""
+    path, mine = tmp_path / "w.py", "def linear_backward(dout, cache):\n    return 'mine'\n"
+    whole = workbook_source(str(path))
+    outcomes, kill_at = set(), 1
+    while True:
+        for p in tmp_path.iterdir():
+            p.unlink()                     # a kill leaves its temporary file: start clean
+        path.write_text(mine)
+        done = subprocess.run([sys.executable, str(TESTS / "kill_at_write.py"), "workbook", "new",
+                               str(path), "--force"], env={**ENV, "KILL_AT": str(kill_at)},
+                              capture_output=True, text=True, timeout=120)
+        text = path.read_text()
+        assert text in (mine, whole), f"killed at write {kill_at}: the file is half-written"
+        outcomes.add(text == whole)
+        leftovers = [p.name for p in tmp_path.iterdir() if p.name != "w.py"]
+        assert done.returncode != 0 or not leftovers, leftovers
+        if done.returncode == 0:
+            break
+        kill_at += 1
+    assert kill_at > 1 and outcomes == {False, True}

@@ -3,17 +3,16 @@ against plain loops and the numerical edge cases (overflow, ties) the docstrings
 
 A backward pass returns the vector-Jacobian product dout^T J; it is checked as the gradient of the
 scalar <forward(inputs), dout> for a random dout (gradcheck.vjp_objective). The checks of the
-pieces that are workbook exercises live in minil2o/workbook/checks.py, where `minil2o workbook
-check` runs them on a learner's functions too; the tests below call them."""
+pieces that are workbook exercises are the workbook's (minil2o/workbook/checks_*.py, every drawn
+case), which `minil2o workbook check` runs on a learner's functions too."""
 import numpy as np
 import pytest
 
 from minil2o import convolution, layers, lstm
 from minil2o.backend import asarray, to_numpy, xp
 from minil2o.errors import DataError, UsageError
-from minil2o.workbook import checks
-from minil2o.workbook.checks import away_from_zero, f64, layer_errors, lstm_weights
-
+from exercise_tools import assert_right as exercise_right, library
+from gradient_checks import activation_backward, away_from_zero, f64, layer_errors, lstm_weights
 from helpers import assert_right
 
 TOL = 1e-7
@@ -21,19 +20,22 @@ TOL = 1e-7
 
 def check_layer(forward, backward, inputs, names, seed=1234, **kwargs):
     """Check backward(dout, cache) against central differences of <forward(**inputs), dout>
-    (checks.layer_errors); names: the inputs that backward's return values are gradients for."""
+    (gradient_checks.layer_errors); names: the inputs that backward's return values are gradients for."""
     errors = layer_errors(forward, backward, inputs, names, seed, **kwargs)
     print(f"  {errors}")
     assert max(errors.values()) < TOL, errors
 
 
-def test_linear():
-    assert_right(checks.linear_backward())
+@pytest.mark.parametrize("name", ["linear_backward", "sigmoid_backward", "tanh_backward",
+                                  "softmax_cross_entropy", "lstm_step_backward", "lstm_backward"])
+def test_exercise_pieces(name):
+    """The library's pieces that are workbook exercises, on every case of their checks."""
+    exercise_right(name, library(name))
 
 
 @pytest.mark.parametrize("name", sorted(layers.ACTIVATIONS))
 def test_activation(name):
-    assert_right(checks.activation_backward(name))
+    assert_right(activation_backward(name))
 
 
 def test_elu_values_and_no_overflow():
@@ -66,10 +68,6 @@ def test_elu_backward_needs_only_the_output():
 def test_elu_refuses_a_negative_alpha(alpha):
     with pytest.raises(UsageError, match="ELU alpha .* is not allowed: use a number >= 0"):
         layers.elu_forward(asarray([1.0, -1.0], dtype="float32"), alpha=alpha)
-
-
-def test_softmax_cross_entropy_gradient():
-    assert_right(checks.softmax_cross_entropy())
 
 
 def test_softmax_cross_entropy_large_logits_are_stable():
@@ -148,14 +146,6 @@ def test_batchnorm(rng, shape):
     np.testing.assert_allclose(to_numpy(out).mean(axis=axes, keepdims=True), beta, atol=1e-12)
     check_layer(convolution.batchnorm_forward, convolution.batchnorm_backward, inputs,
                 ["x", "gamma", "beta"])
-
-
-def test_lstm_step():
-    assert_right(checks.lstm_step_backward(N=3, D=4, H=5))
-
-
-def test_lstm_sequence():
-    assert_right(checks.lstm_backward_as_layer())
 
 
 def test_lstm_sequence_matches_steps(rng):

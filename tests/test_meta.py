@@ -7,16 +7,20 @@ quadratic and on a small MLP, in float64:
     at its recorded value;
   * with second derivatives: manual BPTT = central differences of the plain meta-loss;
   * and the two meta-gradients differ, so the option is not a no-op.
-The checks live in minil2o/workbook/checks_meta.py, where `minil2o workbook check` runs them on a
-learner's meta_gradient.
+The checks live in tests/gradient_checks.py; the workbook's meta_gradient exercise draws its own
+cases (minil2o/workbook/checks_optimizees.py), run here on the library too.
 """
 import pytest
 
-from minil2o.workbook import checks_meta
-
+import gradient_checks as checks_meta
+from exercise_tools import assert_right as exercise_right, library
 from helpers import assert_right
 
 OPTIMIZERS, PROBLEMS = list(checks_meta.OPTIMIZERS), list(checks_meta.PROBLEMS)
+
+
+def test_meta_gradient_exercise():
+    exercise_right("meta_gradient", library("meta_gradient"))
 
 
 @pytest.mark.parametrize("weighting", ["all", "last"])

@@ -1,15 +1,19 @@
 """The MLP optimizee: gradient and R-operator Hessian-vector product against central differences
-in float64 for every activation at one and two hidden layers (the check is minil2o/workbook/
-checks.py's), and a short Adam run on MNIST."""
+in float64 for every activation at one and two hidden layers (tests/gradient_checks.py), the
+workbook's mlp_loss_and_grad exercise on every case, and a short Adam run on MNIST."""
 import numpy as np
 import pytest
 
 from minil2o.backend import to_float, to_numpy, xp
 from minil2o.errors import DataError, UsageError
 from minil2o.problems.mlp import ACTIVATIONS, MLPFamily
-from minil2o.workbook import checks
-
+import gradient_checks as checks
+from exercise_tools import assert_right as exercise_right, library
 from helpers import assert_right, tiny_family
+
+
+def test_loss_and_grad_exercise():
+    exercise_right("mlp_loss_and_grad", library("mlp_loss_and_grad"))
 
 
 @pytest.mark.parametrize("hidden", [(5,), (5, 4)])

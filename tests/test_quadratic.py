@@ -1,6 +1,6 @@
 """The quadratic optimizee: loss against a direct formula, gradient and Hessian-vector product
-against central differences in float64 (the check is minil2o/workbook/checks.py's, which `minil2o
-workbook check` also runs on a learner's functions)."""
+against central differences in float64 (tests/gradient_checks.py), and the workbook's two quadratic
+exercises on every case (which `minil2o workbook check` also runs on a learner's functions)."""
 import numpy as np
 import pytest
 
@@ -8,17 +8,25 @@ from minil2o.backend import asarray, to_numpy
 from minil2o.errors import UsageError
 from minil2o.gradcheck import rel_error
 from minil2o.problems.quadratic import QuadraticFamily
-from minil2o.workbook import checks
-
+from exercise_tools import assert_right as exercise_right, library
+from gradient_checks import problem_report
 from helpers import assert_right
 
 
 def test_gradient_and_hvp():
     """f against problem.loss, the gradient by central differences, H v against the central
-    difference of the gradient, on three 10-d quadratics (checks.quadratic_problem)."""
-    report = checks.quadratic_problem()
-    assert report.notes["n"] == 30 and report.notes["num_problems"] == 3
-    assert_right(report)
+    difference of the gradient (5.4), on three 10-d quadratics."""
+    rng = np.random.default_rng(0)
+    problem = QuadraticFamily(dim=10, num_functions=3, dtype="float64").sample(rng)
+    theta = asarray(rng.standard_normal(problem.n), dtype="float64")
+    assert problem.n == 30 and problem.num_problems == 3
+    assert_right(problem_report(problem, rng, theta, None, type(problem).loss_and_grad,
+                                type(problem).hvp))
+
+
+@pytest.mark.parametrize("name", ["quadratic_loss_and_grad", "quadratic_hvp"])
+def test_exercises(name):
+    exercise_right(name, library(name))
 
 
 def test_loss_matches_formula(rng):

@@ -112,8 +112,8 @@ def softmax_cross_entropy(logits, y):
     "mlp_loss_and_grad": '''
 def mlp_loss_and_grad(problem, theta, batch):
     from minil2o.layers import softmax_cross_entropy_probs as softmax_cross_entropy
-    X, Y = problem._data(batch)
-    layers = problem._layers(theta)
+    X, Y = problem.data(batch)
+    layers = problem.layers(theta)
     hs = [X]
     for W, b in layers[:-1]:
         hs.append(problem.phi(hs[-1] @ W + b)[0])
@@ -123,7 +123,7 @@ def mlp_loss_and_grad(problem, theta, batch):
         grads.append((xp.matrix_transpose(hs[l]) @ delta, xp.sum(delta, axis=1)))
         if l > 0:
             delta = delta @ xp.matrix_transpose(layers[l][0])     # phi'(a) missing
-    return xp.sum(f), problem._flat(grads[::-1])
+    return xp.sum(f), problem.flatten(grads[::-1])
 ''',
     "quadratic_loss_and_grad": '''
 def quadratic_loss_and_grad(problem, theta, batch=None):
@@ -215,6 +215,39 @@ def rnnprop_relative_inputs_backward(opt, d_x, grad, d_state, parts):
     d_grad = d_x[:, 1] / denom + (1 - opt.beta1) * d_m + 2 * (1 - opt.beta2) * grad * d_v
     return opt.beta1 * d_m, opt.beta2 * d_v, d_grad
 ''',
+    "adagrad_step": '''
+def adagrad_step(opt, grad, state):
+    G = state["G"] + grad * grad
+    return -opt.lr * grad / xp.sqrt(G + opt.eps), {"t": state["t"] + 1, "G": G}  # eps inside
+''',
+    "conv2d_backward": '''
+def conv2d_backward(dout, cache):
+    from minil2o.convolution import conv2d_backward as library
+    dx, dw, db = library(dout, cache)
+    return dx, dw, xp.mean(dout, axis=(0, 2, 3))                  # a mean for the sum
+''',
+    "gram_backward": '''
+def gram_backward(dG, F, shape):
+    return xp.reshape(2.0 * dG @ F / F.shape[1], shape)           # dG assumed symmetric
+''',
+    "rnnprop_step_backward": '''
+def rnnprop_step_backward(opt, phi, d_update, d_state, cache, need_d_grad=False):
+    from minil2o.optimizers.learned import RNNprop
+    d_phi, d_prev, d_grad = RNNprop.step_backward(opt, phi, d_update, d_state, cache, need_d_grad)
+    return d_phi, {**d_prev, "m": 0 * d_prev["m"]}, d_grad        # m's gradient dropped
+''',
+    "logsumexp": '''
+def logsumexp(x, axis=-1, keepdims=False):
+    xp = array_namespace(x)
+    return xp.log(xp.sum(xp.exp(x), axis=axis, keepdims=keepdims))  # no shift: overflows
+''',
+    "adam_update": '''
+def adam_update(opt, grads, state, params):
+    from minil2o.dropin import tree_update
+    from minil2o.optimizers.hand import Adam
+    fixed = Adam(lr=opt.lr, beta1=0.9, beta2=0.999, eps=opt.eps)  # the betas written in
+    return tree_update(fixed, grads, state, params)
+''',
     "tensor_sigmoid": '''
 def tensor_sigmoid(x):
     s = 0.5 * xp.tanh(0.5 * x.data) + 0.5
@@ -290,14 +323,16 @@ def test_unknown_names_and_hints(tmp_path, capsys):
 
 def test_check_api_for_the_chapters(capsys):
     result = check("linear_backward", layers.linear_backward)
-    assert result.right and [m.output for m in result.measures] == ["dx", "dW", "db"]
+    compared = [m.output for m in result.measures if m.kind != "contract"]
+    assert result.right and {"dx", "dW", "db"} <= set(compared)
     assert capsys.readouterr().out.split()[:2] == ["linear_backward", "right"]
 
     def not_yet(dout, cache):
         raise NotImplementedError
     assert check("tanh_backward", not_yet, quiet=True).status == "not started"
     wrong = check("tanh_backward", lambda dout, out: dout * (1.0 - out), quiet=True)
-    assert wrong.status == "wrong" and wrong.measures[0].output == "dx"
-    assert wrong.measures[0].error > 1e-2
-    assert wrong.line().endswith("revisit (3.7), chapter 3 (tanh' = 1 - tanh^2)")
+    assert wrong.status == "wrong" and not wrong.measures[-1].right
+    assert wrong.measures[-1].output.startswith("dx")
+    assert wrong.measures[-1].error > 1e-2
+    assert "; revisit (3.7), chapter 3 [case " in wrong.line()
     assert capsys.readouterr().out == ""

@@ -21,7 +21,7 @@ from .learned import PublicStep
 
 
 class PerGroupOptimizer(PublicStep):
-    """One learned optimizer per parameter group (7.3), as in Andrychowicz et al., section 3.3.
+    """One learned optimizer per parameter group (7.6), as in Andrychowicz et al., section 3.3.
     optimizers: dict group -> learned optimizer; sizes: dict group -> coordinates per problem.
     Its public step checks the gradient as a learned optimizer's does (PublicStep)."""
 

@@ -157,7 +157,8 @@ class NAG(HandOptimizer):
 
 
 class Adagrad(HandOptimizer):
-    """Adagrad (Duchi et al. 2011; Table 1 of Lv et al.), eps after the square root as in Torch7:
+    """Adagrad (Duchi et al. 2011; Table 1 of Lv et al.; (1.6) in chapter 1), eps after the square
+    root as in Torch7:
 
         G_t = G_{t-1} + g_t^2,         G_0 = 0
         u_t = -alpha g_t / (sqrt(G_t) + eps),      eps = 1e-10

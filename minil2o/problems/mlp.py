@@ -78,6 +78,9 @@ class MLPProblem(Problem):
     group 'all'. A batch is (batch_size,) row indices for B = 1 and (B, batch_size) for B > 1.
     With group_by='layer' only B = 1 is allowed: a meta-batch of those is a ProblemBatch, which
     lays theta out group by group (see MLPFamily.sample_many).
+    The pieces of a forward and backward pass are public: data(batch) gives the batch's X and Y,
+    layers(theta) the (W_l, b_l), phi(a) the activation with its derivatives, and flatten lays
+    per-layer gradients out like theta.
     """
 
     def __init__(self, family, num_problems=1):
@@ -111,9 +114,10 @@ class MLPProblem(Problem):
                         for _ in range(self.num_problems)])           # (B, batch_size)
         return asarray((idx[0] if self.num_problems == 1 else idx).astype(np.int64))
 
-    def _data(self, batch):
-        """Each instance's rows X: (B, N, D) and one-hot Y: (B, N, C) for a batch of indices; for
-        None every row, shared by the instances: X: (1, N_data, D), Y: (1, N_data, C)."""
+    def data(self, batch):
+        """The examples of a batch: X: (B, N, D) and one-hot Y: (B, N, C), instance k's rows in
+        X[k], Y[k]. batch: row indices, (N,) for B = 1 or (B, N); None: every row of the data set,
+        shared by the instances, as X: (1, N_data, D), Y: (1, N_data, C) (they broadcast)."""
         X, Y = self.family.X, self.family.Y
         if batch is None:
             return xp.expand_dims(X, axis=0), xp.expand_dims(Y, axis=0)
@@ -122,27 +126,28 @@ class MLPProblem(Problem):
         return (xp.reshape(xp.take(X, rows, axis=0), (B, -1, X.shape[1])),   # (B, N, D)
                 xp.reshape(xp.take(Y, rows, axis=0), (B, -1, Y.shape[1])))   # (B, N, C)
 
-    def _layers(self, theta):
-        """theta: (B n,) as [(W_1, b_1), ..., (W_L, b_L)] with W_l: (B, D_{l-1}, D_l) and
-        b_l: (B, 1, D_l), a row per instance that broadcasts over its N examples."""
+    def layers(self, theta):
+        """theta: (B n,) as the layers' parameters [(W_1, b_1), ..., (W_L, b_L)] with
+        W_l: (B, D_{l-1}, D_l) and b_l: (B, 1, D_l), a row per instance that broadcasts over its
+        N examples. flatten is its inverse."""
         B = self.num_problems
         thetas = xp.reshape(theta, (B, -1))                # (B, n): row k is theta_k
         return [(xp.reshape(thetas[:, w], (B,) + shape),           # (B, D_{l-1}, D_l)
                  xp.reshape(thetas[:, b], (B, 1, shape[1])))       # (B, 1, D_l)
                 for w, b, shape in self.family.slices]
 
-    def _flat(self, dlayers):
-        """[(dW_1, db_1), ...], dW_l: (B, D_{l-1}, D_l), db_l: (B, D_l), as one (B n,) vector
-        in the layout of theta."""
+    def flatten(self, pairs):
+        """[(W_1, b_1), ...] (parameters or their gradients), W_l: (B, D_{l-1}, D_l), b_l: (B, D_l)
+        or (B, 1, D_l), as one (B n,) vector in the layout of theta: the inverse of layers."""
         B = self.num_problems
-        rows = [xp.reshape(piece, (B, -1)) for dW, db in dlayers for piece in (dW, db)]
+        rows = [xp.reshape(piece, (B, -1)) for W, b in pairs for piece in (W, b)]
         return xp.reshape(xp.concat(rows, axis=1), (-1,))  # (B, n) -> (B n,)
 
     def loss(self, theta, batch):
         """Forward pass only, (6.1) and (6.2): F(theta) = sum_k f_k(theta_k) on the batch (indices;
         None for the whole data set). Returns a 0-d array."""
-        X, Y = self._data(batch)
-        layers = self._layers(theta)
+        X, Y = self.data(batch)
+        layers = self.layers(theta)
         h = X                                              # (B, N, D)
         for W, b in layers[:-1]:
             h = self.phi(h @ W + b)[0]                     # (B, N, D_l)
@@ -175,8 +180,8 @@ class MLPProblem(Problem):
         Instance k's terms hold only theta_k, so dF/dtheta_k = df_k/dtheta_k.
         Returns F (0-d) and grad: (B n,), laid out like theta.
         """
-        X, Y = self._data(batch)
-        layers = self._layers(theta)
+        X, Y = self.data(batch)
+        layers = self.layers(theta)
         f, p, hs, acts = self._forward(layers, X, Y)
         delta = (p - Y) / X.shape[1]                       # (B, N, C)
         grads = []
@@ -186,7 +191,7 @@ class MLPProblem(Problem):
             if l > 0:
                 e = delta @ xp.matrix_transpose(layers[l][0])  # (B, N, D_{l-1})
                 delta = e * acts[l - 1][0]                 # (B, N, D_{l-1})
-        return xp.sum(f), self._flat(grads[::-1])
+        return xp.sum(f), self.flatten(grads[::-1])
 
     def hvp(self, theta, v, batch):
         """Exact Hessian-vector product H(theta) v by the R-operator (Pearlmutter 1994).
@@ -210,8 +215,8 @@ class MLPProblem(Problem):
         The instances share no parameter, so H is block-diagonal and each block acts on its v_k.
         Returns H v: (B n,).
         """
-        X, Y = self._data(batch)
-        layers, vlayers = self._layers(theta), self._layers(v)
+        X, Y = self.data(batch)
+        layers, vlayers = self.layers(theta), self.layers(v)
         _, p, hs, acts = self._forward(layers, X, Y)
         T = xp.matrix_transpose                            # T(A) = A^T of each instance
         Rh, Ra = [None], []                                # R{h_0} = 0: its terms are skipped
@@ -232,7 +237,7 @@ class MLPProblem(Problem):
                 e = delta @ T(W)                           # (B, N, D_{l-1})
                 Re = Rdelta @ T(W) + delta @ T(V)          # (B, N, D_{l-1})
                 delta, Rdelta = e * d1, Re * d1 + e * d2() * Ra[l - 1]
-        return self._flat(Rgrads[::-1])
+        return self.flatten(Rgrads[::-1])
 
 
 class MLPFamily(Family):

@@ -4,12 +4,21 @@
     minil2o workbook check w.py      the suite's own checks on the learner's functions
     minil2o workbook hint NAME       the derivation of one exercise, step by step
 
-    table.py         the exercises: name -> library function, equation, checks, hint
-    lookup.py        impl(name): the function a check tests (the library's, or a learner's)
-    measure.py       what a check returns: per output, its error and its bound
-    checks.py        the checks of the layers, the autograd engine and the optimizees
-    checks_meta.py   the checks of the learned optimizers and of the meta-gradient
-    api.py           check(name, fn): one exercise's verdict, as the chapters call it
+    table.py               the exercises, in chapter order: name -> library function, equation,
+                           checks, number of cases, contract, hint
+    lookup.py              impl(name): the function a check tests (the library's, or a learner's)
+    measure.py             what every check shares: drawn cases, contracts, measures with bounds
+    checks_stateful.py     chapters 1, 2: Adagrad's step (its state), the engine's sigmoid op
+    checks_layers.py       chapters 2, 3, 6: the linear layer, the activations, softmax
+    checks_sequences.py    chapters 3, 7, 8: the LSTM step and BPTT, convolution, Gram matrix
+    checks_meta.py         chapter 4: the meta-gradient of one truncation
+    checks_optimizees.py   chapters 5, 6: the quadratic and the MLP, loss, gradient and HVP
+    checks_preprocessing.py  chapter 6: Appendix A's preprocessing, forward and backward
+    checks_learned.py      the tools the learned optimizers' checks share
+    checks_learned_steps.py  chapters 4, 9: the DM and RNNprop steps backwards
+    checks_rnnprop.py      chapter 9: RNNprop's relative inputs, forward and backward
+    checks_own.py          chapters 10, 11: the array API, Adam over your own arrays
+    api.py                 check(name, fn): the one grader and its verdict, for chapters and CLI
     stubs.py         the learner's file
     cli.py           the `minil2o workbook` command
 """

@@ -1,16 +1,21 @@
 """The `minil2o workbook` command: new, check and hint.
 
-    minil2o workbook new FILE [--force]     write the stubs (never over a file, unless --force)
+    minil2o workbook new FILE [--force]     write the stubs (never over a file, unless --force;
+                                            written whole or not at all)
     minil2o workbook check FILE [NAME ...]  one line per exercise, then a summary; exit 0 only
-                                            when every exercise asked for is right
+          [--seed S] [--time-limit SECONDS] when every exercise asked for is right
     minil2o workbook hint NAME              the derivation of one exercise, step by step
 
 minil2o/cli.py hooks it in with `add_parser(subparsers)`; `run(args)` carries it out. A bad name, an
 existing FILE or a learner's file that does not import is a UsageError: one line, no traceback.
+A learner's function that never returns is stopped after --time-limit seconds (`timed out`), and
+threads it leaves behind do not keep the command from exiting.
 """
 import importlib.util
+import math
 import os
 import sys
+import threading
 import traceback
 
 from ..errors import UsageError
@@ -35,6 +40,10 @@ def add_parser(subparsers):
                            "NAMEs given) on the functions of FILE; exit 0 only when all are right.")
     check.add_argument("file", metavar="FILE", help="your workbook file")
     check.add_argument("names", nargs="*", metavar="NAME", help="only these exercises")
+    check.add_argument("--seed", type=int, default=None, help="draw the cases from this seed "
+                       "(a failure prints the seed that replays it; default: each exercise's own)")
+    check.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                       help="stop an exercise that runs longer (default 60)")
     hint = sub.add_parser("hint", help="print the derivation of one exercise",
                           description="Print the steps of one exercise's derivation (no code).")
     hint.add_argument("name", metavar="NAME", help="an exercise, e.g. lstm_step_backward")
@@ -55,11 +64,15 @@ def known(names):
 
 
 def cmd_new(args):
+    from ..atomic import atomic_file
     from .stubs import workbook_source
-    if os.path.exists(args.file) and not args.force:
+    if os.path.lexists(args.file) and not args.force:
         raise UsageError(f"{args.file} exists: choose another name, or add --force to overwrite it")
-    with open(args.file, "w", encoding="utf-8") as f:
-        f.write(workbook_source(args.file))
+    if os.path.isdir(args.file):
+        raise UsageError(f"{args.file} is a folder: a workbook is a file, e.g. {args.file}/w.py")
+    source = workbook_source(args.file).encode("utf-8")
+    with atomic_file(os.path.realpath(args.file)) as f:   # the old file stays until the new is whole
+        f.write(source)
     print(f"wrote {len(EXERCISES)} exercises to {args.file}; check them with "
           f"`minil2o workbook check {args.file}`")
     return 0
@@ -93,23 +106,42 @@ def load_learner(path):
     return module
 
 
+def checked_limit(seconds):
+    """--time-limit: a positive, finite number of seconds (default api.TIME_LIMIT)."""
+    from .api import TIME_LIMIT
+    if seconds is None:
+        return TIME_LIMIT
+    if not (math.isfinite(seconds) and 0 < seconds <= 86400):
+        raise UsageError(f"--time-limit {seconds:g}: give seconds in (0, 86400]")
+    return seconds
+
+
 def cmd_check(args):
     from .api import Result, run as run_exercise
     names = known(args.names) or list(BY_NAME)
+    limit = checked_limit(args.time_limit)
+    if args.seed is not None and not 0 <= args.seed < 2 ** 63:
+        raise UsageError(f"--seed {args.seed}: give an integer in [0, 2^63)")
     learner = load_learner(args.file)
     results = []
     for name in names:
         fn = getattr(learner, name, None)
         if callable(fn):
-            results.append(run_exercise(BY_NAME[name], fn, args.file))
+            results.append(run_exercise(BY_NAME[name], fn, args.file, args.seed, limit))
         else:
             results.append(Result(BY_NAME[name], "missing", message=f"{args.file} defines no "
                                   f"function {name}"))
         print(results[-1].line())
         sys.stdout.flush()
     counts = {s: sum(r.status == s for r in results)
-              for s in ("wrong", "not started", "error", "missing")}
+              for s in ("wrong", "not started", "error", "timed out", "missing")}
     rest = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     right = sum(r.right for r in results)
     print(f"{right} of {len(results)} right" + (f" ({rest})" if rest else ""))
-    return 0 if right == len(results) else 1
+    code = 0 if right == len(results) else 1
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):
+        sys.stdout.flush()                       # threads the learner's code left running
+        sys.stderr.flush()                       # would keep the process alive: leave now
+        os._exit(code)
+    return code

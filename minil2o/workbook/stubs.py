@@ -22,12 +22,14 @@ to check every exercise (name some after the file to check only those), and
 for the derivation of one, step by step.
 
 The checks are minil2o's own gradient checks (float64, central differences or an independent
-answer), run with your function in place of the library's. Write array code with `xp`, so the
-checks also run under MINIL2O_BACKEND=strict and cupy.
+answer), run over many drawn cases with your function in place of the library's. Write array
+code with `xp` (or, where the docstring says so, the namespace of the inputs:
+`array_namespace(x)`), so the checks also run under MINIL2O_BACKEND=strict and cupy.
 """
 import math
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from minil2o.autograd import Tensor
 from minil2o.backend import xp
