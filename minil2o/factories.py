@@ -43,7 +43,7 @@ def build_family(config, split=None):
     if config.random_scaling > 0 and split == "train":
         family = RandomScaledFamily(family, config.random_scaling)
     if config.convex_combination and split == "train":
-        family = ConvexCombinedFamily(family, r=config.random_scaling or 1.0)
+        family = ConvexCombinedFamily(family, r=config.convex_scaling)
     return family
 
 

@@ -251,6 +251,8 @@ def check_same_config(saved, config, path):
     ours = json.loads(json.dumps(dataclasses.asdict(config)))
     if isinstance(saved, dict):
         defaults = json.loads(json.dumps(dataclasses.asdict(type(config)())))
+        if "convex_scaling" not in saved:        # before the setting, g took the optimizee's r
+            defaults["convex_scaling"] = saved.get("random_scaling") or 1.0
         saved = {**defaults, **saved, "epochs": ours["epochs"]}   # more epochs may follow
     if saved != ours:
         diff = sorted(k for k in ours if not isinstance(saved, dict) or saved.get(k) != ours[k])

@@ -68,6 +68,8 @@ class TrainConfig:
     second_derivatives: bool = option(False, "keep the dashed edges (Hessian-vector products)")
     random_scaling: float = option(0.0, "RNNprop's r: c = exp(U(-r, r)) per coordinate (0: off)")
     convex_combination: bool = option(False, "RNNprop: add a randomly scaled 20-d quadratic")
+    convex_scaling: float = option(1.0, "the convex function's own Random Scaling r (Lv et al.'s "
+                                   "code: 1, beside r = 3 for the MNIST MLP)")
     selection: str = option("validation", "checkpoint selection (dm: validation; rnnprop: "
                             "train-average)", choices=("validation", "train-average"),
                             by=("optimizer", {"rnnprop": "train-average"}))
@@ -100,6 +102,7 @@ class TrainConfig:
         check_range(self.meta_lr, "meta_lr", 0, 10, open_low=True)
         check_number(self.clip_norm, "clip_norm", note=" (0: off)")
         check_range(self.random_scaling, "random_scaling", 0, 20)   # exp(20) = 4.9e8
+        check_range(self.convex_scaling, "convex_scaling", 0, 20)
         for name in ("problem_kwargs", "optimizer_kwargs"):
             settings = getattr(self, name)
             if not isinstance(settings, dict) or not all(isinstance(k, str) for k in settings):

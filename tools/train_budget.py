@@ -32,7 +32,7 @@ RECIPES = {
     # RNNprop as in its public code: both tricks, meta learning rate 1e-4 (the shipped
     # rnnprop-mnist used 1e-3)
     "rnnprop-mnist": ["--optimizer", "rnnprop", "--random-scaling", "3", "--convex-combination",
-                      "--meta-lr", "0.0001"],
+                      "--convex-scaling", "3", "--meta-lr", "0.0001"],    # g at r = 3, as trained
     # Lv et al. Table 4's control: the same without the convex combination (section 4.2); not in
     # the default --optimizers, run it with --optimizers rnnprop-mnist-no-cc
     "rnnprop-mnist-no-cc": ["--optimizer", "rnnprop", "--random-scaling", "3", "--meta-lr", "0.0001"],

@@ -7,6 +7,7 @@ from .spec import ALL_BASELINES, BEST, MLP, Claim, Experiment, Panel, Pretrained
 
 RNNPROP_MNIST = dict(problem="mnist-mlp", optimizer="rnnprop", weighting="last",
                      selection="train-average", random_scaling=3.0, convex_combination=True,
+                     convex_scaling=3.0,     # as trained: Lv et al.'s code scales g with r = 1
                      meta_lr=0.001, problems_per_epoch=10, seed=0)
 
 PRETRAINED = {
@@ -22,13 +23,14 @@ PRETRAINED = {
                                "control: the DM optimizer at the other control optimizers' "
                                "budget (10 epochs of 10 problems, seed 0)", stand_in="dm-mnist"),
     "dm-mnist-tricks": Pretrained(TrainConfig(
-        epochs=10, **{**DM_MNIST, "random_scaling": 3.0, "convex_combination": True}),
+        epochs=10, **{**DM_MNIST, "random_scaling": 3.0, "convex_combination": True,
+                      "convex_scaling": 3.0}),
         "control: DM optimizer trained with both RNNprop tricks", stand_in="dm-mnist"),
     "rnnprop-mnist-rs-only": Pretrained(TrainConfig(
         epochs=10, **{**RNNPROP_MNIST, "convex_combination": False}),
         "control: RNNprop with Random Scaling only", stand_in=""),
     "rnnprop-mnist-cc-only": Pretrained(TrainConfig(
-        epochs=10, **{**RNNPROP_MNIST, "random_scaling": 0.0}),
+        epochs=10, **{**RNNPROP_MNIST, "random_scaling": 0.0, "convex_scaling": 1.0}),
         "control: RNNprop with the convex combination only", stand_in=""),
 }
 

@@ -31,7 +31,7 @@ def train_command(name):
     parts += [f"--optimizer-arg {k}={v}" for k, v in c.optimizer_kwargs.items()]
     flags = {"horizon": c.horizon, "unroll": c.unroll, "meta-lr": c.meta_lr, "epochs": c.epochs,
              "problems-per-epoch": c.problems_per_epoch, "random-scaling": c.random_scaling,
-             "validation-problems": c.validation_problems, "seed": c.seed}
+             "convex-scaling": c.convex_scaling, "validation-problems": c.validation_problems, "seed": c.seed}
     for flag, value in flags.items():
         if flag in ("epochs", "seed") or value != getattr(default, flag.replace("-", "_")):
             parts.append(f"--{flag} {value:g}" if isinstance(value, float) else f"--{flag} {value}")
