@@ -318,12 +318,22 @@ plt.tight_layout()
 #
 # ## Exercises
 #
-# 1. **Adagrad.** Implement the Adagrad row of Table 1 in `adagrad_step` below (replace the
-#    `NotImplementedError` by $G_t = G_{t-1} + g_t^2$ and $\Delta\theta_t = -\alpha g_t/(\sqrt{G_t}+\epsilon)$).
-#    The check compares your updates and $G_t$ with `hand.Adagrad` on 20 random gradients and should
-#    print relative errors below 1e-7. (The `minil2o workbook` has no Adagrad exercise; its first
-#    exercise comes with chapter 2: `minil2o workbook new w.py`, then
-#    `minil2o workbook check w.py linear_backward`.)
+# 1. **Adagrad.** Implement the Adagrad row of Table 1 as the library has it: `adagrad_step(opt,
+#    grad, state)` below is the method `hand.Adagrad.step` written as a function, its `self` the
+#    argument `opt` ($\alpha$ is `opt.lr`, $\epsilon$ is `opt.eps`):
+#    $$G_t = G_{t-1} + g_t^2, \qquad \Delta\theta_t = -\alpha\,\frac{g_t}{\sqrt{G_t} + \epsilon}. \tag{1.6}$$
+#    `state` is `{"t": t - 1, "G": G_{t-1}}`; return the update and a new state
+#    `{"t": t, "G": G_t}`, leaving the state passed in as it was (the caller may replay it). The
+#    check, the workbook's `adagrad_step`, draws 24 cases: 1 to 9 coordinates, $\alpha$ and
+#    $\epsilon$ across their ranges, gradients near $\epsilon$ (where its place decides the step),
+#    of scale 1 and spread over decades, float32 and float64, one step from a state after up to 30
+#    steps and a few steps in a row. It compares each update and $G_t$ with a float64 answer and
+#    checks the contract (dtype kept, the state passed in left as it was). It prints one line, the
+#    same as `minil2o workbook check w.py adagrad_step` (after `minil2o workbook new w.py`):
+#    `right`; or `wrong` with the case's settings, the output that differs, its error and bound, the
+#    equation to revisit and the seed that replays the case; `error` with the line of your code that
+#    raised; or `not started` while the function still raises `NotImplementedError` (the chapter
+#    goes on).
 # 2. Is Momentum in the first class or the second? Predict, then rerun the scaling cell with
 #    `hand.Momentum(lr=0.001)`.
 # 3. Find the largest stable step of section 1.2 by bisection on $\alpha$ (diverged or not after 200
@@ -332,15 +342,17 @@ plt.tight_layout()
 #    Find it with the one-step check above.
 
 # %%
-def adagrad_step(g, state, lr, eps=1e-10):
-    """Exercise 1: Adagrad's row of Table 1 (Lv et al. 2017), one step,
+def adagrad_step(opt, grad, state):
+    """Exercise 1: one step of Adagrad, Table 1 (Lv et al. 2017), eq. (1.6): the method
+    hand.Adagrad.step as a function, its `self` the argument `opt` (opt.lr is alpha, opt.eps is
+    eps).
 
-        G_t = G_{t-1} + g_t^2,    Delta theta_t = -alpha g_t / (sqrt(G_t) + eps).
+    grad: (n,), the gradient g_t; state: {"t": t - 1, the steps taken so far, "G": G_{t-1} (n,)}.
+    Returns the update Delta theta_t (n,) and a new state {"t": t, "G": G_t}, arrays of grad's
+    dtype; the state passed in is left as it was."""
+    raise NotImplementedError("write eq. (1.6) here")
 
-    g: (n,) the gradient; state: {"G": G_{t-1}} (n,). Returns the update (n,) and {"G": G_t}."""
-    raise NotImplementedError("write Table 1's Adagrad row here")
-
-check("adagrad_step", adagrad_step)      # against hand.Adagrad, on 20 random gradients
+check("adagrad_step", adagrad_step)      # 24 drawn cases: sizes 1 to 9, alpha and eps, |g| near eps, float32
 
 
 # %% [markdown]

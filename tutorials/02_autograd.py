@@ -264,13 +264,14 @@ errors = check_gradients(lambda X, W, b: forward(Tensor(X), Tensor(W), Tensor(b)
 #    $e^{-x}/(1 + e^{-x})^2 = \sigma(x) \cdot \frac{e^{-x}}{1 + e^{-x}}$, and $\frac{e^{-x}}{1 + e^{-x}} = 1 - \sigma(x)$:
 #    $$\sigma'(x) = \sigma(x)\,(1 - \sigma(x)), \quad\text{so}\quad \bar x = \bar s \odot s \odot (1 - s). \tag{2.6}$$
 #    Implement `my_sigmoid` below with `custom_op([x], s, lambda s_bar: [...])`: the forward value `s`
-#    and the backward rule (2.6). The check compares $s$ with $1/(1+e^{-x})$ and $\bar x$ with central
-#    differences of it, and should print relative errors below 1e-7. It is the workbook's exercise
-#    `tensor_sigmoid` (same name and signature): the check also runs the workbook's checks on your
-#    function and prints their verdict on its last line, `workbook: tensor_sigmoid right ...`. The
-#    same checks on a file: `minil2o workbook new w.py`, then
-#    `minil2o workbook check w.py tensor_sigmoid`; the layer versions of (2.2), (2.3) and (2.6) are
-#    `minil2o workbook check w.py linear_backward sigmoid_backward`.
+#    and the backward rule (2.6). The check, the workbook's `tensor_sigmoid`, draws 24 cases:
+#    tensors of 1 to 3 axes (every size 1 too), entries at $\pm 800$ (where $e^{-x}$ overflows),
+#    float32 and float64, `x.grad` already holding a value (the backward pass must add to it) and
+#    $x$ used more than once. It compares $s$ and $\bar x$ with float64 closed forms, checks that
+#    the new Tensor has $x$ as its input and keeps its dtype, and prints one verdict line, the same
+#    as `minil2o workbook check w.py tensor_sigmoid` (after `minil2o workbook new w.py`); the layer
+#    versions of (2.2), (2.3) and (2.6) are `minil2o workbook check w.py linear_backward
+#    sigmoid_backward`.
 # 2. In `Scalar.backward`, replace `u.grad += ...` by `u.grad = ...`. Which of the two gradients of
 #    section 2.1 goes wrong, and why?
 # 3. Fit the slopes of the two branches of the float64 curve in section 2.4. What do you expect from
@@ -280,12 +281,14 @@ errors = check_gradients(lambda X, W, b: forward(Tensor(X), Tensor(W), Tensor(b)
 
 # %%
 def my_sigmoid(x):
-    """Exercise 1: sigma as a custom op. Forward s = 1 / (1 + exp(-x)) on x.data; backward (2.6),
-    x_bar = s_bar * s * (1 - s). x: a Tensor of any shape. Returns a Tensor:
-    custom_op([x], s, lambda s_bar: [...], name="sigmoid")."""
+    """Exercise 1: the sigmoid as one op of the engine, eqs. (2.1) and (2.6).
+
+    x: a Tensor of any shape and float dtype. Returns a new Tensor holding sigma(x.data), of x's
+    shape and dtype, with x as its input, whose backward pass adds the adjoint (2.6) to x.grad:
+    it accumulates, for x may feed other ops too. x.data is left as it was."""
     raise NotImplementedError("write the forward value and eq. (2.6) here")
 
-check("tensor_sigmoid", my_sigmoid)      # s against 1 / (1 + e^-x), x_bar against central differences
+check("tensor_sigmoid", my_sigmoid)      # 24 drawn cases: 1 to 3 axes, entries at +-800, x used twice, float32
 
 
 # %% [markdown]

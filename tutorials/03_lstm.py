@@ -22,7 +22,7 @@
 #
 # The optimizer of Andrychowicz et al. is a two-layer LSTM applied to every coordinate of the optimizee;
 # RNNprop's sequence task trains an LSTM as the optimizee. Both use the same two functions of
-# `minil2o.layers`: `lstm_step_forward` and `lstm_step_backward`, and their loops over time
+# `minil2o.lstm`: `lstm_step_forward` and `lstm_step_backward`, and their loops over time
 # `lstm_forward` and `lstm_backward`. This chapter derives them, implements the forward step from
 # scratch, checks the hand-written backward pass against central differences and against the autograd
 # engine of chapter 2 running the same LSTM, and looks at how far gradients travel back in time.
@@ -255,14 +255,19 @@ plt.title("gradient reaching back in time");
 # ## Exercises
 #
 # 1. **The step backward pass.** Implement `my_lstm_step_backward(dh, dc, cache)` below from (3.5) to
-#    (3.8). The cache holds `(x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c)`. The check compares each
-#    of the six outputs with central differences of $\langle h, \bar h\rangle + \langle c, \bar c\rangle$
-#    and should print relative errors below 1e-7. The check also runs the workbook's checks on it
-#    and prints their verdict (`workbook: ...`); on a file (`minil2o workbook new w.py`):
-#    `minil2o workbook check w.py lstm_step_backward` (and `tanh_backward` for the tanh' of (3.7)).
+#    (3.8). The cache holds `(x, h_prev, c_prev, Wx, Wh, i, f, o, g, tanh_c)`. The check, the
+#    workbook's `lstm_step_backward`, draws 24 cases: $N$, $D$, $H$ from 1 to 5 ($D \ne H$, $N = 1$
+#    too), gates small, moderate and saturated, $\bar h$ or $\bar c$ zero so that each path of (3.5)
+#    is checked alone, float32 and float64. It compares all six outputs with complex-step
+#    derivatives of $\langle h, \bar h\rangle + \langle c, \bar c\rangle$ and prints one verdict line,
+#    the same as `minil2o workbook check w.py lstm_step_backward` (after `minil2o workbook new w.py`;
+#    `tanh_backward` is the tanh' of (3.7)).
 # 2. **Backpropagation through time.** Implement `my_lstm_backward(dhs, caches)` as the loop (3.10) over
-#    `lstm.lstm_step_backward`. The check should print relative errors below 1e-7, and the
-#    workbook's verdict `right`. Workbook: `minil2o workbook check w.py lstm_backward`.
+#    `lstm.lstm_step_backward`. The check, the workbook's `lstm_backward`, draws 24 sequences:
+#    $T = 1$ to 6 steps, sizes from 1 to 4 ($N = 1$ too), gates small to saturated, gradients at
+#    every step or at the last only, float32 and float64; it compares $\bar x$, $\bar h_0$ and the
+#    weight gradients with complex-step derivatives and prints one verdict line, the same as
+#    `minil2o workbook check w.py lstm_backward`.
 # 3. Set the forget-gate bias (entries $H$ to $2H$ of $b$) to $+3$ in the last plot. What happens to the
 #    curves, and why?
 # 4. The learned optimizer's rows are coordinates of the optimizee, all sharing $W_x, W_h, b$. Which
@@ -277,7 +282,7 @@ def my_lstm_step_backward(dh, dc, cache):
     dWh (H, 4H), db (4H,)."""
     raise NotImplementedError("write eqs. (3.5) to (3.8) here")
 
-check("lstm_step_backward", my_lstm_step_backward)   # each output against central differences
+check("lstm_step_backward", my_lstm_step_backward)   # 24 drawn cases: sizes 1 to 5, gates saturated or not, float32
 
 
 # %%
@@ -289,7 +294,7 @@ def my_lstm_backward(dhs, caches):
     Returns dx (N, T, D), dh0 (N, H), dWx, dWh, db."""
     raise NotImplementedError("write the loop (3.10) here")
 
-check("lstm_backward", my_lstm_backward)             # each output against central differences
+check("lstm_backward", my_lstm_backward)             # 24 drawn cases: T = 1 to 6, dh at every step or the last
 
 
 # %% [markdown]

@@ -148,50 +148,29 @@ draw_graph(ax, nodes, edges, r"three steps of (1): gradients flow back along sol
 #
 # $$a_t = \sum_{s=t}^{K} w_s \nabla_s. \tag{4.2}$$
 #
-# The update $g_t$ reaches $L$ only through $\theta_{t+1}$, so its adjoint is
+# The update $g_{t-1}$ reaches $L$ only through $\theta_t = \theta_{t-1} + g_{t-1}$, so its adjoint is
 #
-# $$\bar g_t = a_{t+1}. \tag{4.3}$$
+# $$\bar g_{t-1} = a_t. \tag{4.3}$$
 #
-# This is the error signal fed into the backward pass of the optimizer's step $t$
-# (`opt.step_backward`, built from chapter 3's `lstm_step_backward`), which runs from $t = K-1$ down to
-# $0$, passing the LSTM state's gradient back one step at a time, and whose parameter gradients add up:
+# This is the error signal fed into the backward pass of the optimizer's step $t-1$
+# (`opt.step_backward`, built from chapter 3's `lstm_step_backward`). The walk goes backwards,
+# $t = K, \dots, 1$: form $a_t$ by (4.1), run the backward pass of step $t-1$ with $\bar g_{t-1} = a_t$
+# and $\bar h_t$, the adjoint of the state that step produced (zero for the last step, else what the
+# backward pass of step $t$ returned one iteration earlier), and add up the parameter gradients:
 #
-# $$\frac{\partial L}{\partial \phi} = \sum_{t=0}^{K-1} \bar\phi^{(t)}, \qquad
-# \big(\bar\phi^{(t)}, \bar h_t, \bar\nabla_t\big) = \text{step backward}\big(\bar g_t, \bar h_{t+1}\big). \tag{4.4}$$
-#
-# **Inside the step backward.** One step of $m$ (section 4.2) is: the input $x = \text{pre}(\nabla_t)$
-# (preprocessing: the identity here, Appendix A in chapter 6), two LSTM steps (3.1) to (3.4),
-# $(h^1_{t+1}, c^1_{t+1}) = \text{LSTM}_1(x, h^1_t, c^1_t)$ and $(h^2_{t+1}, c^2_{t+1}) =
-# \text{LSTM}_2(h^1_{t+1}, h^2_t, c^2_t)$, and the read-out $g_t = s\,(h^2_{t+1} W_{\text{out}} +
-# b_{\text{out}})$ with the output scale $s$. Its backward pass receives $\bar g_t$ and, from step $t+1$,
-# the adjoints $\bar h^{l,\text{next}}$, $\bar c^{l,\text{next}}$ of the state it produced. Through the
-# read-out (a linear layer, (2.2) and (2.3)):
-#
-# $$\bar o = s\,\bar g_t,\qquad \bar W_{\text{out}} = (h^2_{t+1})^\top \bar o,\qquad
-# \bar b_{\text{out}} = \textstyle\sum_i \bar o_i,\qquad
-# \bar h^2_{t+1} = \bar o\, W_{\text{out}}^\top + \bar h^{2,\text{next}}. \tag{4.7}$$
-#
-# The top hidden state is used twice, by the read-out and by the next step, so its adjoint is a sum
-# (the `+=` of (2.1)). Layer 2's step backward (3.5) to (3.8) with $(\bar h^2_{t+1}, \bar c^{2,\text{next}})$
-# returns its weight gradients, the adjoints of $h^2_t, c^2_t$ (passed to step $t-1$) and the adjoint
-# of its input $h^1_{t+1}$, which is again used twice:
-#
-# $$\bar h^1_{t+1} = \bar x^{(2)} + \bar h^{1,\text{next}}. \tag{4.8}$$
-#
-# Layer 1's step backward with $(\bar h^1_{t+1}, \bar c^{1,\text{next}})$ returns its weight gradients,
-# the adjoints of $h^1_t, c^1_t$, and $\bar x$, the adjoint of its input; only when the dashed edges
-# are kept is $\bar x$ carried on, through the preprocessing, to $\bar\nabla_t$. Each $\bar W$ of a step
-# sums over the $n$ coordinates (the rows), as (3.8) sums over its rows, and (4.4) then sums over
-# the steps. This is `opt.step_backward` (and `lstm_stack_backward` for the two layers).
+# $$\frac{\partial L}{\partial \phi} = \sum_{t=1}^{K} \bar\phi^{(t-1)}, \qquad
+# \big(\bar\phi^{(t-1)}, \bar h_{t-1}, \bar\nabla_{t-1}\big) = \text{step backward}_{t-1}\big(\bar g_{t-1},\, \bar h_t\big). \tag{4.4}$$
 #
 # Keeping the dashed edges adds the path $\theta_t \to \nabla_t \to m$. With $H_t$ the Hessian of $f$
 # at $\theta_t$, the Jacobian of $\nabla_t = \nabla f(\theta_t)$ with respect to $\theta_t$ is $H_t$, which
 # is symmetric, so by (2.1) this path adds $H_t^\top\bar\nabla_t = H_t\bar\nabla_t$, with $\bar\nabla_t$ the
-# adjoint of the gradient that the step's backward pass returns:
+# adjoint of the gradient that the backward pass of step $t$ returns:
 #
 # $$a_t = w_t \nabla_t + a_{t+1} + H_t \bar\nabla_t, \tag{4.5}$$
 #
-# one Hessian-vector product per step (`problem.hvp`), and (4.2) no longer holds.
+# one Hessian-vector product per step (`problem.hvp`), and (4.2) no longer holds. In the walk, the
+# backward pass of step $t-1$ returns $\bar\nabla_{t-1}$, and $H_{t-1}\bar\nabla_{t-1}$ (`problem.hvp` at
+# $\theta_{t-1}$) goes into $a_{t-1}$ before the next iteration forms it.
 #
 # **A meta-batch.** The expectation $\mathbb{E}_f$ of (3) is estimated on $B$ functions at once: one
 # problem holds them side by side ($\theta_t$ is $B$ stacked vectors, its loss $F(\theta_t) =
@@ -202,8 +181,35 @@ draw_graph(ax, nodes, edges, r"three steps of (1): gradients flow back along sol
 # $$a_t = \frac{w_t}{B} \nabla F(\theta_t) + a_{t+1}. \tag{4.6}$$
 #
 # The LSTM's weights are shared by all coordinates of all $B$ functions, so (4.4) sums their
-# contributions: without the $1/B$ the meta-gradient would grow with the batch. In this section
-# $B = 1$. From scratch, (4.1) against (4.2) on a tiny unroll (a 3-d quadratic, an LSTM of 4 units, $K = 5$, float64):
+# contributions: without the $1/B$ the meta-gradient would grow with the batch.
+#
+# **Inside the step backward.** Step $t-1$ of $m$ (section 4.2) is: the input $x = \text{pre}(\nabla_{t-1})$
+# (preprocessing: the identity here, Appendix A in chapter 6), two LSTM steps (3.1) to (3.4),
+# $(h^1_t, c^1_t) = \text{LSTM}_1(x, h^1_{t-1}, c^1_{t-1})$ and $(h^2_t, c^2_t) =
+# \text{LSTM}_2(h^1_t, h^2_{t-1}, c^2_{t-1})$, and the read-out $g_{t-1} = s\,(h^2_t W_{\text{out}} +
+# b_{\text{out}})$ with the output scale $s$. Its backward pass receives $\bar g_{t-1} = a_t$ and, from
+# step $t$, the adjoints $\bar h^{l,\text{next}}$, $\bar c^{l,\text{next}}$ of the state it produced
+# (zero for the last step). Through the read-out (a linear layer, (2.2) and (2.3)):
+#
+# $$\bar o = s\,\bar g_{t-1},\qquad \bar W_{\text{out}} = (h^2_t)^\top \bar o,\qquad
+# \bar b_{\text{out}} = \textstyle\sum_i \bar o_i,\qquad
+# \bar h^2_t = \bar o\, W_{\text{out}}^\top + \bar h^{2,\text{next}}. \tag{4.7}$$
+#
+# The top hidden state is used twice, by the read-out and by the next step, so its adjoint is a sum
+# (the `+=` of (2.1)). Layer 2's step backward (3.5) to (3.8) with $(\bar h^2_t, \bar c^{2,\text{next}})$
+# returns its weight gradients, the adjoints of $h^2_{t-1}, c^2_{t-1}$ (passed to step $t-2$) and the
+# adjoint of its input $h^1_t$, which is again used twice:
+#
+# $$\bar h^1_t = \bar x^{(2)} + \bar h^{1,\text{next}}. \tag{4.8}$$
+#
+# Layer 1's step backward with $(\bar h^1_t, \bar c^{1,\text{next}})$ returns its weight gradients,
+# the adjoints of $h^1_{t-1}, c^1_{t-1}$, and $\bar x$, the adjoint of its input; only when the dashed
+# edges are kept (4.5) is $\bar x$ carried on, through the preprocessing, to $\bar\nabla_{t-1}$. Each
+# $\bar W$ of a step sums over the $n$ coordinates (the rows), as (3.8) sums over its rows, and (4.4)
+# then sums over the steps. This is `opt.step_backward` (and `lstm_stack_backward` for the two layers).
+#
+# In this section $B = 1$. From scratch, (4.1) against (4.2) on a tiny unroll (a 3-d quadratic, an
+# LSTM of 4 units, $K = 5$, float64):
 
 # %%
 rng = np.random.default_rng(0)
@@ -323,7 +329,7 @@ plt.tight_layout()
 # * It is coordinatewise: one small LSTM, shared weights, a state per coordinate; $\phi$ does not grow
 #   with the optimizee.
 # * With the dashed edges dropped, the adjoint of $\theta_t$ is a reverse cumulative sum of the weighted
-#   gradients (4.1, 4.2); the update $g_t$ receives $a_{t+1}$ (4.3); BPTT through the optimizer's LSTM
+#   gradients (4.1, 4.2); the update $g_{t-1}$ receives $a_t$ (4.3); BPTT through the optimizer's LSTM
 #   gives $\partial L/\partial\phi$ (4.4). Keeping them adds $H_t\bar\nabla_t$ (4.5).
 # * Both versions match central differences to about $10^{-8}$, each against its own function; they
 #   are different gradients, and the difference grows once the optimizer responds to its input.
@@ -336,14 +342,17 @@ plt.tight_layout()
 #    adjoint of (4.3), add up $\bar\phi$ (4.4), and for (4.5) add
 #    `problem.hvp(tr.thetas[t - 1], d_grad, tr.batches[t - 1])`. Start `d_state` from
 #    `minil2o.meta.zeros_like_state(tr.state)`, and divide the weights by the meta-batch size $B$
-#    (`problem.num_problems`) as in (4.6). The check runs both versions on a meta-batch of two
-#    quadratics against central differences of the unroll's loss (dropped: with the recorded
-#    gradients as constants; kept: the true meta-loss) and should print relative errors below 1e-7;
-#    it also runs the workbook's checks on your function and prints their verdict. Workbook:
-#    `minil2o workbook check w.py meta_gradient` (after `minil2o workbook new w.py`), and
-#    `minil2o workbook check w.py dm_step_backward` for the step's adjoint (4.3), (4.4).
-# 2. Set `weights = meta_weights(K, "last")` and rerun the check. Which entries of $a_t$ does (4.2) give
-#    now?
+#    (`problem.num_problems`) as in (4.6). The check, the workbook's `meta_gradient`, draws 24
+#    truncations: $K = 1$ to 6 steps, weights random, `"last"` and partly zero, meta-batches of
+#    $B = 1$ to 3 (the $1/B$), the DM optimizer and RNNprop, quadratics and a small MLP whose
+#    Hessian changes with $\theta$, with and without second derivatives, float32 too. It compares
+#    $\bar\phi$ with the autograd engine and central differences of the unroll's loss (dropped: with
+#    the recorded gradients as constants; kept: the true meta-loss), checks that `phi`, the weights
+#    and `tr` are left as they were, and prints one verdict line, the same as
+#    `minil2o workbook check w.py meta_gradient` (after `minil2o workbook new w.py`);
+#    `dm_step_backward` is the step's adjoint (4.3), (4.4).
+# 2. Set `weights = meta_weights(K, "last")` and rerun the cell of (4.1) against (4.2). Which entries
+#    of $a_t$ does (4.2) give now?
 # 3. Train the toy optimizer with `second_derivatives=True` in the loop of section 4.5. Is it better
 #    after 300 meta-steps? What does each meta-step cost?
 # 4. Scale the quadratic by 10 (chapter 1's `Scaled`) and evaluate the trained toy optimizer on it.
@@ -357,7 +366,7 @@ def my_meta_gradient(opt, phi, problem, tr, weights, second_derivatives=False):
     and the sum (4.4). Returns d_phi, a dict shaped like phi."""
     raise NotImplementedError("write the loop of eqs. (4.1) / (4.5), (4.3), (4.4) and (4.6) here")
 
-check("meta_gradient", my_meta_gradient)   # on B = 2 quadratics, against central differences
+check("meta_gradient", my_meta_gradient)   # 24 drawn truncations: K = 1 to 6, B = 1 to 3, DM and RNNprop, MLP
 
 
 # %% [markdown]

@@ -187,10 +187,13 @@ plt.tight_layout()
 # 1. **The quadratic's gradient and Hessian-vector product.** Implement `my_loss_and_grad` and
 #    `my_hvp` below with `xp` from (5.1) to (5.3) (use `problem.W`, `problem.y`, `xp.matmul` and
 #    reshapes to (B, d, 1)). Their signatures are the library's `QuadraticProblem.loss_and_grad`
-#    and `hvp`, with `batch` unused (a quadratic has no data). The check compares your $f$ with the
-#    library's loss and your gradient with central differences *of the library's loss* (so a wrong
-#    loss with its matching gradient is caught), and $Hv$ with (5.4); it should print relative
-#    errors below 1e-7, then the verdict of the workbook's checks on the same functions. Workbook:
+#    and `hvp`, with `batch` unused (a quadratic has no data). The checks, the workbook's
+#    `quadratic_loss_and_grad` and `quadratic_hvp`, draw 24 cases each: $B = 1$ to 4 functions of
+#    dimension $d = 1$ to 7 (not only this chapter's 10), $W$ not symmetric, $\theta$ at scales
+#    0.01, 1 and 10, float32 and float64. They compare $f$ and the gradient with (5.1) and (5.2),
+#    and $Hv$ with $2 W_b^\top W_b v_b$ (5.3), computed in float64 on the host (so a wrong loss
+#    with its matching gradient is caught), check that `theta`, `v`, $W$ and $y$ are left as they
+#    were, and each prints one verdict line, the same as
 #    `minil2o workbook check w.py quadratic_loss_and_grad quadratic_hvp`.
 # 2. Retrain with `second_derivatives=True` in the `TrainConfig` (the quadratic has `hvp`). Is the
 #    optimizer better after the same number of meta-steps? How much slower is a meta-step?
@@ -211,8 +214,8 @@ def my_hvp(problem, theta, v, batch=None):
     unused. Returns (B d,)."""
     raise NotImplementedError("write eq. (5.3) here")
 
-check("quadratic_loss_and_grad", my_loss_and_grad)   # f against problem.loss, grad against its central differences
-check("quadratic_hvp", my_hvp)                       # against (5.4) on the library's gradient
+check("quadratic_loss_and_grad", my_loss_and_grad)   # 24 drawn cases: B = 1 to 4, d = 1 to 7, W not symmetric
+check("quadratic_hvp", my_hvp)                       # 24 drawn cases: B = 1 to 4, d = 1 to 7, against 2 W^T W v
 
 
 # %% [markdown]

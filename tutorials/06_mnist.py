@@ -328,14 +328,16 @@ print("total |update| per coordinate:     ", np.abs(updates).sum(axis=0))
 #
 # ## Exercises
 #
-# 1. **The MLP gradient.** Implement `my_mlp_loss_and_grad` below from (6.1) to (6.3) (for any number
-#    of hidden layers: `problem.family.slices` gives each layer's weight slice, bias slice and shape).
-#    The check compares $f$ with the library's loss and the gradient with central differences of
-#    that loss, on a 6-5-3 network over 20 examples, and should print relative errors below 1e-7;
-#    then the workbook's checks run on the same function (a minibatch of 4 rows, and two hidden
-#    layers) and print their verdict. Workbook: `minil2o workbook check w.py mlp_loss_and_grad`
-#    (and `softmax_cross_entropy` for the $\delta_L$ of (6.3), `preprocess_forward` and
-#    `preprocess_backward` for Appendix A).
+# 1. **The MLP gradient.** Implement `my_mlp_loss_and_grad` below from (6.1) to (6.3), for any
+#    number of hidden layers, any of the family's activations and a meta-batch of B instances
+#    (`problem.data`, `problem.layers`, `problem.phi` and `problem.flatten` give the data, the
+#    layers' weights, the activation with its derivative, and the layout of theta). The check, the
+#    workbook's `mlp_loss_and_grad`, draws 24 cases: $B = 1$ to 3 instances, 1 to 3 hidden layers
+#    of widths 1 to 6, every activation (sigmoid, tanh, ReLU, ELU), a minibatch or every row,
+#    float32 and float64. It compares $f$ and the gradient with backpropagation in float64 on the
+#    host, checks that `theta` and the batch are left as they were, and prints one verdict line,
+#    the same as `minil2o workbook check w.py mlp_loss_and_grad` (and `softmax_cross_entropy` for
+#    the $\delta_L$ of (6.3), `preprocess_forward` and `preprocess_backward` for Appendix A).
 # 2. Replace the pooled 14 x 14 digits by the full 784 pixels (`X` instead of `X14`). Does the learned
 #    optimizer behave the same? Why can it run on both at all?
 # 3. Feed gradients of sizes $10^{-8}, 10^{-6}, \dots, 1$ through `preprocess_forward` with
@@ -345,14 +347,15 @@ print("total |update| per coordinate:     ", np.abs(updates).sum(axis=0))
 
 # %%
 def my_mlp_loss_and_grad(problem, theta, batch):
-    """Exercise 1: eqs. (6.1) to (6.3) for one MLP with sigmoid hidden layers, on the rows `batch`
-    of the data set (row indices; None: every row): problem.family.X (N, D), the one-hot
-    problem.family.Y (N, C) (xp.take(X, batch, axis=0) picks the rows), and the layout
-    problem.family.slices [(w slice, b slice, (D_in, D_out)), ...] of theta. The signature is the
-    library's MLPProblem.loss_and_grad. Returns f (0-d) and its gradient, shaped like theta."""
+    """Exercise 1: eqs. (6.1) to (6.3) for B MLPs at once, on the rows `batch` (None: every row).
+    X, Y = problem.data(batch): (B, N, D), one-hot (B, N, C) (B = 1 for every row: broadcast);
+    problem.layers(theta): [(W_l: (B, D_{l-1}, D_l), b_l: (B, 1, D_l))]; problem.phi(a) gives
+    (phi(a), phi'(a), ...); problem.flatten([(dW_l, db_l)]) lays gradients out like theta.
+    Returns F = the sum over instances of the mean cross entropy (0-d) and dF/dtheta, shaped and
+    typed like theta; theta and the problem are left as they were."""
     raise NotImplementedError("write eqs. (6.1) to (6.3) here")
 
-check("mlp_loss_and_grad", my_mlp_loss_and_grad)   # a 6-5-3 network on 20 examples
+check("mlp_loss_and_grad", my_mlp_loss_and_grad)   # 24 drawn cases: B = 1 to 3, 1 to 3 layers, every activation
 
 
 # %% [markdown]

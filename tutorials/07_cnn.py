@@ -88,26 +88,26 @@ print("eq. (7.1) vs conv2d_forward:", rel_error(out, out_mine))
 # **im2col and col2im.** With rows indexed by $(c, i, j)$ (channel, kernel offset) and columns by
 # $(n, h, w)$ (image, pixel), `im2col` is a copy:
 #
-# $$\text{cols}_{(c,i,j),(n,h,w)} = x^{\text{pad}}_{n,c,h+i,w+j}, \tag{7.4}$$
+# $$\text{cols}_{(c,i,j),(n,h,w)} = x^{\text{pad}}_{n,c,h+i,w+j}, \tag{7.3}$$
 #
 # so that $\sum_{c,i,j} w_{f,c,i,j}\,\text{cols}_{(c,i,j),(n,h,w)}$ is the sum of (7.1): row $f$ of $W_2$
 # times column $(n,h,w)$ of cols. A padded pixel $x^{\text{pad}}_{n,c,h',w'}$ is copied into every
 # column whose window covers it, once for each offset $(i, j)$ with $h + i = h'$, $w + j = w'$. By the
 # `+=` of (2.1), its adjoint is the sum of the adjoints of all its copies:
 #
-# $$\bar x^{\text{pad}}_{n,c,h',w'} = \sum_{i,j} \overline{\text{cols}}_{(c,i,j),(n,\,h'-i,\,w'-j)}, \tag{7.5}$$
+# $$\bar x^{\text{pad}}_{n,c,h',w'} = \sum_{i,j} \overline{\text{cols}}_{(c,i,j),(n,\,h'-i,\,w'-j)}, \tag{7.4}$$
 #
 # over the offsets for which $(h'-i, w'-j)$ is a pixel; $\bar x$ is $\bar x^{\text{pad}}$ without its
-# border (the padding is constant). That is `col2im`, the transpose of the linear map (7.4), and
+# border (the padding is constant). That is `col2im`, the transpose of the linear map (7.3), and
 # (7.2) follows: $\text{out}_2 = W_2\,\text{cols} + b$ is a linear layer (2.2), (2.3) whose input
-# cols is (7.4) of $x$. A transpose is checked by the identity $\langle \text{im2col}(x), Y\rangle =
-# \langle x, \text{col2im}(Y)\rangle$ for any $x$ and $Y$; and (7.4) by a loop:
+# cols is (7.3) of $x$. A transpose is checked by the identity $\langle \text{im2col}(x), Y\rangle =
+# \langle x, \text{col2im}(Y)\rangle$ for any $x$ and $Y$; and (7.3) by a loop:
 
 # %%
 cols = to_numpy(convolution.im2col(asarray(x), 3))                        # (C k k, N H W) = (27, 50)
 cols_mine = np.array([[xpad[n, c, h + i, w_ + j] for n in range(2) for h in range(5) for w_ in range(5)]
-                      for c in range(3) for i in range(3) for j in range(3)])   # eq. (7.4)
-print("eq. (7.4) vs im2col:", rel_error(cols, cols_mine))
+                      for c in range(3) for i in range(3) for j in range(3)])   # eq. (7.3)
+print("eq. (7.3) vs im2col:", rel_error(cols, cols_mine))
 Y = rng.standard_normal(cols.shape)
 lhs = np.sum(cols * Y)                                                  # <im2col(x), Y>
 rhs = np.sum(x * to_numpy(convolution.col2im(asarray(Y), x.shape, 3)))       # <x, col2im(Y)>
@@ -119,10 +119,10 @@ print("col2im is the transpose of im2col:", abs(lhs - rhs) / abs(lhs))
 # (for inputs without ties, a small change does not change the winner), so its derivative is 1 with
 # respect to the winner and 0 with respect to the three others:
 #
-# $$\bar x_{n,c,2h+r,2w+s} = \bar{\text{out}}_{n,c,h,w}\;[\,(r,s) \text{ is the window's maximum}\,]. \tag{7.6}$$
+# $$\bar x_{n,c,2h+r,2w+s} = \bar{\text{out}}_{n,c,h,w}\;[\,(r,s) \text{ is the window's maximum}\,]. \tag{7.5}$$
 #
 # `maxpool2x2_forward` keeps the 0/1 mask of winners (on ties, the first in reading order: then the
-# function has a kink, and (7.6) picks one of its one-sided derivatives). Against central differences:
+# function has a kink, and (7.5) picks one of its one-sided derivatives). Against central differences:
 
 # %%
 x_pool = asarray(rng.standard_normal((2, 3, 4, 4)), dtype="float64")   # continuous: no ties
@@ -139,7 +139,7 @@ errors = check_gradients(vjp_objective(lambda x: convolution.maxpool2x2_forward(
 # two conv layers instead of three (12 -> 6 -> 3 pixels). The problem names two parameter groups,
 # slices of $\theta$: `conv` (filters and biases) and `fc` (weights and biases). Its gradient, written
 # by hand in `CNNProblem.loss_and_grad`, chains pieces derived already: the softmax cross entropy and
-# the fully connected layers (6.3), (6.4), ReLU, the pooling (7.6) and the convolutions (7.2). ReLU,
+# the fully connected layers (6.3), (6.4), ReLU, the pooling (7.5) and the convolutions (7.2). ReLU,
 # $r(a) = \max(a, 0)$, has slope 1 where $a > 0$ and 0 where $a < 0$, so its backward pass is
 # $\bar a = \bar r \odot [a > 0]$ (at $a = 0$, a kink, it takes the one-sided slope 0).
 
@@ -159,13 +159,13 @@ for prm, size in zip(problem.params, problem.sizes):
 # With groups $G$ (here conv and fc), each a slice of $\theta$, the optimizer is a set of coordinatewise
 # LSTMs with their own parameters $\phi_G$ and states, and the update is assembled group by group:
 #
-# $$g_t[G] = m\big(\nabla_t[G],\, h_t[G];\ \phi_G\big). \tag{7.3}$$
+# $$g_t[G] = m\big(\nabla_t[G],\, h_t[G];\ \phi_G\big). \tag{7.6}$$
 #
 # The meta-loss (3) is unchanged, and because the groups share no coordinate and no parameter, its
 # gradient with respect to $\phi_G$ is the backward pass of $m(\cdot;\phi_G)$ on its own slice:
 # `PerGroupOptimizer.step_backward` calls each group's `step_backward` on its slice. Its $\phi$ is one
 # flat dict with keys `"conv/..."` and `"fc/..."`, so the meta-training loop of chapter 4 applies
-# as is. A check of (7.3): the grouped step equals the two optimizers run separately.
+# as is. A check of (7.6): the grouped step equals the two optimizers run separately.
 
 # %%
 sizes = {g: s.stop - s.start for g, s in problem.groups.items()}
@@ -180,7 +180,7 @@ update, _, _ = grouped.step_forward(phi, grad, grouped.init_state(problem.n))
 parts = [grouped.optimizers[g].step_forward(grouped.part(phi, g), grad[s],
                                             grouped.optimizers[g].init_state(sizes[g]))[0]
          for g, s in problem.groups.items()]
-print("eq. (7.3), grouped vs separate:", rel_error(update, np.concatenate([to_numpy(u) for u in parts])))
+print("eq. (7.6), grouped vs separate:", rel_error(update, np.concatenate([to_numpy(u) for u in parts])))
 
 # %% [markdown]
 # ## 7.4 Meta-training the pair, and Fig. 7 in miniature
@@ -228,17 +228,20 @@ plt.tight_layout()
 # * A convolution is a matrix product over `im2col` columns (7.1); its backward pass is a linear
 #   layer's followed by `col2im` (7.2).
 # * A problem names parameter groups as slices of $\theta$; `PerGroupOptimizer` gives each group its
-#   own coordinatewise LSTM (7.3) with parameters `"<group>/<name>"`, and its backward pass is the
+#   own coordinatewise LSTM (7.6) with parameters `"<group>/<name>"`, and its backward pass is the
 #   groups' backward passes.
 # * Meta-training, Adam on $\phi$ and checkpoints treat the pair like one learned optimizer.
 #
 # ## Exercises
 #
 # 1. **The convolution's backward pass.** Implement `my_conv2d_backward` below from (7.2) (use
-#    `minil2o.convolution.col2im` and the `cols` kept in the cache). The check should print relative errors
-#    below 1e-7 for `x`, `w` and `b`, each against central differences. (The `minil2o workbook` has
-#    no convolution exercise; its `linear_backward` is (7.2) without the im2col:
-#    `minil2o workbook check w.py linear_backward`.)
+#    `minil2o.convolution.col2im` and the `cols` kept in the cache). The check, the workbook's
+#    `conv2d_backward`, draws 24 cases: kernels $k = 5, 1, 3$ in turn, 1 or 2 images of 1 to 3
+#    channels, 1 to 3 filters, images of $H \ne W$ from 1 to 6 pixels (one pixel under a 5 x 5
+#    kernel too), float32 and float64. It compares $\bar x$, $\bar w$ and $\bar b$ with complex-step
+#    derivatives of $\langle \text{conv2d}(x, w, b), \bar{\text{out}}\rangle$ and prints one verdict
+#    line, the same as `minil2o workbook check w.py conv2d_backward` (after
+#    `minil2o workbook new w.py`; its `linear_backward` is (7.2) without the im2col).
 # 2. Meta-train a single `DMOptimizer` for all coordinates with the same budget and compare it with the
 #    pair. Which group's gradients are larger?
 # 3. Train on `classes=[5, 6, 7, 8, 9]` and test on labels 0-4 ("LSTM-sub" of Fig. 7).
@@ -250,7 +253,7 @@ def my_conv2d_backward(dout, cache):
     dw (F, C, k, k), db (F,); use convolution.col2im for dx."""
     raise NotImplementedError("write eq. (7.2) here")
 
-check("conv2d_backward", my_conv2d_backward)   # each output against central differences
+check("conv2d_backward", my_conv2d_backward)   # 24 drawn cases: k = 1, 3, 5, H != W from 1 to 6, float32
 
 
 # %% [markdown]

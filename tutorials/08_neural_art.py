@@ -207,8 +207,11 @@ plt.tight_layout()
 # ## Exercises
 #
 # 1. **The Gram matrix's backward pass.** Implement `my_gram_backward` below from (8.5), for any
-#    $\bar G$ (the check's is not symmetric). It should print a relative error below 1e-7. (No
-#    workbook counterpart.)
+#    $\bar G$, symmetric or not. The check, the workbook's `gram_backward`, draws 24 feature maps
+#    $(1, C, H, W)$: $C = 1$ to 5, $H \ne W$ from 1 to 6, signed or nonnegative (ReLU) features,
+#    $\bar G$ general, mostly antisymmetric or symmetric, float32 and float64. It compares $\bar F$
+#    with complex-step derivatives of $\langle G, \bar G\rangle$ and prints one verdict line, the same
+#    as `minil2o workbook check w.py gram_backward`.
 # 2. Set `style_weight=0` in the family, then `content_weight=0`. What does each term do on its own?
 # 3. Start from noise (`init="noise"`) as Gatys et al. do. How many more steps does Adam need?
 # 4. Try Adam's learning rate at 0.005 and 0.08. How sensitive is the styling to it, and why might a
@@ -216,12 +219,14 @@ plt.tight_layout()
 
 # %%
 def my_gram_backward(dG, F, shape):
-    """Exercise 1: the Gram matrix's backward pass, eq. (8.5). dG: (C, C), not symmetric in
-    general; F: (C, M), the flattened feature map; shape: the feature map's shape (1, C, H, W).
-    Returns dL/dfeat of that shape."""
+    """Exercise 1: the Gram matrix's backward pass, eq. (8.5), for G = F F^T / M.
+
+    dG: (C, C), the adjoint of G, not symmetric in general; F: (C, M), the flattened feature map
+    (M = H W); shape: the feature map's shape (1, C, H, W). Returns the adjoint of the feature
+    map, of that shape and of F's dtype; dG and F are left as they were."""
     raise NotImplementedError("write eq. (8.5) here")
 
-check("gram_backward", my_gram_backward)   # against central differences of <G, dG>
+check("gram_backward", my_gram_backward)   # 24 drawn cases: C = 1 to 5, H != W, dG not symmetric, float32
 
 
 # %% [markdown]

@@ -71,7 +71,7 @@ from minil2o.runs import load_optimizer
 #
 # Multiply every gradient by $c > 0$: $\hat m_t$ and $\sqrt{\hat v_t}$ both scale by $c$ (as for Adam in (1.5)), and (up to
 # $\epsilon$) $x_t$ does not change. From scratch against `RNNprop.relative_inputs`, and the
-# invariance (the same from-scratch check as the workbook's `rnnprop_relative_inputs`:
+# invariance (the function is the workbook's exercise `rnnprop_relative_inputs`:
 # `minil2o workbook check w.py rnnprop_relative_inputs`):
 
 # %%
@@ -164,9 +164,12 @@ errors = check_gradients(lambda theta: scaled.loss(theta, None), {"theta": theta
 #
 # each term randomly scaled ($r = 3$ for the MLP, $r = 1$ for $g$; $n$ and $r$ as in section 5). Since the two parts share no
 # coordinate, the optimizer simply sees $n_f + 20$ coordinates. `ConvexCombined` follows the authors'
-# public code in two details that (9.6) does not show: $x$ starts at 0, and each square is capped at 10
-# (`ConvexSquare(clip_square=10.0)`; a capped square has zero gradient). Starting from 0 with
-# $|v_i| \le 1$, the squares begin below 1, far from the cap. Lv et al. add it to speed up
+# public code in two details that (9.6) does not show. **A deviation from the paper:** $x$ starts at
+# 0, where Lv et al. write that "the initial value of $x$ is also generated randomly" (RESULTS.md lists
+# it among the deviations; $v$ is random, so the start is still at a random distance from the
+# minimum). And each square is capped at 10 (`ConvexSquare(clip_square=10.0)`; a capped square has
+# zero gradient). Starting from 0 with $|v_i| \le 1$, the squares begin below 1, far from the cap.
+# Lv et al. add it to speed up
 # meta-training (their Table 4: a good optimizer after fewer training iterations). Measured here
 # with three seeds per recipe (`minil2o reproduce dm-budget`), it did not: without it, RNNprop
 # reached the same test loss after about half as many training problems, and after 1,000 problems
@@ -269,15 +272,24 @@ plt.tight_layout()
 #
 # 1. **RNNprop's backward pass**, from the derivation that follows, in two parts.
 #    (a) `my_relative_inputs_backward` below: (9.10) to (9.13) through the relative inputs, with the
-#    signature of the library's `RNNprop.relative_inputs_backward`. Its check is the workbook's
-#    exercise `rnnprop_relative_inputs_backward` (central differences of
-#    $\langle x, \bar x\rangle + \langle m, \bar m\rangle + \langle v, \bar v\rangle$); on a file:
-#    `minil2o workbook check w.py rnnprop_relative_inputs_backward`.
+#    signature of the library's `RNNprop.relative_inputs_backward`. Its check, the workbook's
+#    `rnnprop_relative_inputs_backward`, draws 24 cases: $\beta_1$, $\beta_2$, $\epsilon$ drawn, a
+#    fresh state or one after 1 to 40 steps, moments as small as $\epsilon$ among ordinary ones,
+#    zero gradients, float32 and float64. It compares the three gradients with the chain rule on
+#    the host and, in float64, with central differences of
+#    $\langle x, \bar x\rangle + \langle m, \bar m\rangle + \langle v, \bar v\rangle$.
 #    (b) `my_rnnprop_step_backward` below: (9.7) to (9.9) through the read-out, the two LSTMs
-#    (`minil2o.lstm.lstm_stack_backward`, chapter 3) and the ELU, then part (a). Its check compares
-#    $\bar\phi$, the gradients on the incoming state ($m$, $v$ and the LSTM's) and $\bar g_t$ with
-#    central differences (the workbook has no exercise for the whole step).
-#    Both should print relative errors below 1e-7.
+#    (`minil2o.lstm.lstm_stack_backward`, chapter 3) and the ELU, then part (a). Its check, the
+#    workbook's `rnnprop_step_backward`, draws 24 steps: $\alpha$, $\beta_1$, $\beta_2$, $\epsilon$
+#    drawn, 1 to 3 LSTM layers of 1 to 5 units, 1 to 7 coordinates, a fresh state or one after some
+#    steps, with and without `need_d_grad`, float32 and float64. It compares $\bar\phi$, the
+#    gradients on the state the step received and $\bar g_t$ with the autograd engine and the chain
+#    rule of (9.1), (9.2). A wrong output is named as your function returns it: `d_grad` for
+#    $\bar g_t$, `d_phi[Win]`, ... for the entries of $\bar\phi$, and `d_state_prev[m]`, ...,
+#    `d_state_prev[c2]` for the gradients on the moving averages $m_{t-1}$, $v_{t-1}$ and on the
+#    hidden and cell states of each LSTM layer (the dict your function returns second).
+#    Each check prints one verdict line, the same as `minil2o workbook check w.py
+#    rnnprop_relative_inputs_backward rnnprop_step_backward`.
 # 2. The inputs (9.2) are already invariant to scaling $f$. Why does RNNprop still need Random
 #    Scaling (9.4) in training, and what does the convex term (9.6) add? (Hint: (9.4) scales
 #    $\theta$, and the update (9.3) is bounded by a fixed $\alpha$.)
@@ -341,7 +353,7 @@ def my_relative_inputs_backward(opt, d_x, grad, d_state, parts):
     Returns d m_prev, d v_prev and d grad, each (n,)."""
     raise NotImplementedError("write eqs. (9.10) to (9.13) here")
 
-check("rnnprop_relative_inputs_backward", my_relative_inputs_backward)   # the workbook's check
+check("rnnprop_relative_inputs_backward", my_relative_inputs_backward)   # 24 drawn cases: betas, eps, t = 0 to 40, float32
 
 
 # %%
@@ -354,7 +366,7 @@ def my_rnnprop_step_backward(opt, phi, d_update, d_state, cache, need_d_grad=Tru
     adjoints of the incoming state (the same keys, and "t": 0) and d_grad (n,)."""
     raise NotImplementedError("write eqs. (9.7) to (9.9) here, then call part (a)")
 
-check("rnnprop_step_backward", my_rnnprop_step_backward)   # against central differences
+check("rnnprop_step_backward", my_rnnprop_step_backward)   # 24 drawn steps: 1 to 3 layers, need_d_grad or not, float32
 
 
 # %% [markdown]

@@ -140,6 +140,36 @@ print("backend now:", get_backend())
 #
 # `minil2o bench --help` lists its options (problem, sizes, steps).
 #
+# ## 10.5 Functions for arrays of any namespace
+#
+# Library code calls `xp`, the *selected* namespace: in one run every array lives on one backend. A
+# function that is handed arrays by someone else (a user's model on CuPy, a test on
+# `array_api_strict`, NumPy arrays in a notebook) can instead take the namespace from its argument:
+# `array_api_compat.array_namespace(x)` gives NumPy's namespace for a NumPy array, CuPy's for a CuPy
+# array and `array_api_strict` for a strict one. Written with that namespace and only the standard's
+# functions, one function serves them all in one process. `minil2o.layers.logsumexp` is one, the
+# log-sum-exp that chapter 6's cross entropy computes row by row, shifted by the largest entry $m$ of
+# each slice so that it can neither overflow nor take the log of 0:
+#
+# $$\log \sum_i e^{x_i} = m + \log \sum_i e^{x_i - m}, \qquad m = \max_i x_i. \tag{10.1}$$
+#
+# Every $e^{x_i - m}$ is at most 1 and the largest is exactly 1. Without the shift, rows of entries
+# near $\pm 1000$ give `inf` and `-inf`; with it, the same function on NumPy and on strict arrays:
+
+# %%
+import array_api_strict
+from array_api_compat import array_namespace
+from minil2o.layers import logsumexp
+
+z = np.array([[1000.0, 999.0, 0.0], [-1000.0, -1001.0, -1002.0]])       # (2, 3)
+with np.errstate(all="ignore"):
+    print("log(sum(exp(z))) on NumPy:", np.log(np.sum(np.exp(z), axis=1)))
+for arr in (z, array_api_strict.asarray(z)):
+    out = logsumexp(arr, axis=1)
+    print(f"{array_namespace(arr).__name__:22s} -> {type(out).__module__.split('.')[0]:16s}",
+          to_numpy(out))
+
+# %% [markdown]
 # ## Summary
 #
 # * `xp` is the selected array namespace; `MINIL2O_BACKEND` or `minil2o.set_backend` selects numpy,
@@ -148,6 +178,8 @@ print("backend now:", get_backend())
 # * Arrays cross to the host only at the edges (`to_numpy`, `to_float`); training runs in float32,
 #   gradient checks in float64.
 # * One seed gives the same problem on every backend, because randomness is drawn on the host.
+# * A function handed arrays of any kind takes the namespace from its argument
+#   (`array_namespace(x)`) and calls only the standard's functions, as `logsumexp` (10.1) does.
 #
 # ## Exercises
 #
@@ -158,6 +190,28 @@ print("backend now:", get_backend())
 #    and where should the conversion have been?
 # 3. On a machine with a GPU, time `problem.loss_and_grad` for `QuadraticFamily(dim=10,
 #    num_functions=B)` with B = 1, 128 and 16384 on numpy and on cupy. Where does the GPU start to win?
+# 4. **A function for every namespace** (graded). Implement `my_logsumexp(x, axis=-1,
+#    keepdims=False)` below from (10.1), written against the array API with the namespace of `x`.
+#    The check, the workbook's `logsumexp`, draws 16 cases and runs each on the same numbers as a
+#    NumPy array *and* as an `array_api_strict` array, whatever backend is selected: 1 to 3
+#    dimensions of sizes 1 to 6, `axis` anywhere (negative too), `keepdims` both ways, float32 and
+#    float64, slices offset by up to $\pm 1000$, entries near 800 and wide spreads, against a
+#    float64 answer. It flags a NumPy array returned for a strict input (NumPy's functions, or `xp`
+#    of the selected backend, on the other kind of array), a NumPy-only method such as `x.max()`,
+#    another dtype, and an `x` changed in place, and prints one verdict line, the same as
+#    `minil2o workbook check w.py logsumexp`.
+
+# %%
+def my_logsumexp(x, axis=-1, keepdims=False):
+    """Exercise 4: log sum_i exp(x_i) along `axis`, eq. (10.1), without overflow.
+
+    x: a float32 or float64 array of any array API namespace (NumPy, array_api_strict, CuPy),
+    ndim >= 1, finite entries; axis: an int in [-ndim, ndim); keepdims: a bool. Returns an array
+    of x's namespace and dtype, of x's shape without `axis` (kept with size 1 when keepdims); x is
+    left as it was. Call only the functions of x's namespace, array_namespace(x)."""
+    raise NotImplementedError("write eq. (10.1) here")
+
+check("logsumexp", my_logsumexp)   # 16 drawn cases: NumPy and strict arrays, any axis, +-1000, float32
 
 
 # %% [markdown]

@@ -36,6 +36,7 @@
 import io
 import os
 import _common  # noqa: F401  (the checkout on sys.path, the figure style; prints where minil2o is imported from)
+from _common import check           # the exercises' check
 import numpy as np
 import minil2o
 from minil2o.data import load_mnist
@@ -422,6 +423,38 @@ for name in ["own_logistic_regression.png", "own_torch_cnn.png"]:
 #    `minil2o train`), load its `optimizer.npz` with `minil2o.pretrained(path)`, and compare.
 # 4. Give `dm-cnn` the opposite grouping (fc arrays to conv and back) on the CNN of 11.2. How much
 #    does the routing matter?
+# 5. **Adam over your own arrays** (graded). `minil2o.pretrained("adam")` concatenates your arrays
+#    (11.1) and keeps its state over $\theta$. Write the same rule without concatenating:
+#    `my_adam_update(opt, grads, state, params)` keeps Adam's moments array by array, in
+#    `state = {"t": t, "m": ..., "v": ...}` where `m` and `v` are containers like `params`
+#    (`minil2o.dropin.tree_init(opt, params)` makes the first one). For each array $a$ with
+#    gradient $g$ and moments $m$, $v$, with $t$ one more than the state's:
+#    $$m_t = \beta_1 m + (1-\beta_1)\, g,\quad v_t = \beta_2 v + (1-\beta_2)\, g^2,\quad
+#    a_{\text{new}} = a - \alpha\,\frac{m_t / (1-\beta_1^{t})}{\sqrt{v_t / (1-\beta_2^{t})} + \epsilon}. \tag{11.3}$$
+#    `opt` is a `minil2o.optimizers.hand.Adam` ($\alpha$, $\beta_1$, $\beta_2$, $\epsilon$ are
+#    `opt.lr`, `opt.beta1`, `opt.beta2`, `opt.eps`). Adam is coordinatewise, so (11.3) on each
+#    array is (11.2) on the concatenation. The check, the workbook's `adam_update`, draws 16 cases:
+#    lists, tuples and dicts of 1 to 4 arrays from 0-d to 3-d, float32 and float64, every setting
+#    drawn ($\beta_1 = 0$ too, $t$ from 0 to 40; gradients as small as $\epsilon$, of mixed scales
+#    and large), two steps in a row and once more on the same inputs (a replay must agree). It
+#    compares the new arrays with Adam in float64, flags a changed input (`params`, `grads`, `state`
+#    or `opt`), another container, shape or dtype, and a step count that is not one more, and
+#    prints one verdict line, the same as `minil2o workbook check w.py adam_update`. The library's
+#    version is `minil2o.dropin.tree_update`.
+
+# %%
+def my_adam_update(opt, grads, state, params):
+    """Exercise 5: one Adam step over a list, tuple or dict of arrays, array by array, eq. (11.3).
+
+    opt: a hand.Adam (opt.lr, opt.beta1, opt.beta2, opt.eps); params, grads: containers of the
+    same kind and keys, arrays of any shapes (0-d too), all float32 or all float64; state:
+    {"t": steps taken, "m": ..., "v": ...}, m and v containers like params. Returns (new params,
+    new state): containers of params' kind with its keys, each array of its input's shape and
+    dtype, and t one more. params, grads, state and opt are left as they were."""
+    raise NotImplementedError("write eq. (11.3) here")
+
+check("adam_update", my_adam_update)   # 16 drawn cases: lists, tuples, dicts, 0-d to 3-d, two steps, float32
+
 
 # %% [markdown]
 # ← [10. The GPU: one switch for the array backend](10_gpu.ipynb) | [contents](README.md) | (last chapter) →

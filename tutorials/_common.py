@@ -1,7 +1,8 @@
 """The set-up every chapter shares: the checkout on sys.path (so a chapter runs without
 `pip install`), one figure style (mathtext labels, 100 dpi), the version and the folder minil2o is
-imported from printed once, and `check`, which grades an exercise against an independent answer
-and, where the `minil2o workbook` has the same exercise, with the workbook's checks."""
+imported from printed once, and `check`, the workbook's grader: `check("name", my_function)` runs
+the exercise's checks (many drawn cases, every setting, the contracts) on the learner's function
+and prints the same one-line verdict as `minil2o workbook check`."""
 import os
 import sys
 
@@ -41,4 +42,4 @@ def draw_graph(ax, nodes, edges, title=None):
         ax.set_title(title, fontsize=10)
 
 
-from checks import check  # noqa: E402,F401  (the exercises' check: check("name", my_function))
+from minil2o.workbook import check  # noqa: E402,F401  (the exercises' grader)
