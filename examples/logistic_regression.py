@@ -18,7 +18,7 @@ import sys  # noqa: E402
 import numpy as np  # noqa: E402
 
 import minil2o  # noqa: E402
-from minil2o.data import load_mnist  # noqa: E402
+from minil2o.problems.data import load_mnist  # noqa: E402
 from minil2o.errors import UsageError  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))

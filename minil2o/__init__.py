@@ -21,7 +21,7 @@ if "numpy" not in sys.modules:
 
 try:
     from .backend import get_backend, set_backend, to_numpy, xp  # noqa: F401
-    from .dropin import pretrained  # noqa: F401
+    from .use.dropin import pretrained  # noqa: F401
 except KeyboardInterrupt:   # Ctrl-C while numpy or minil2o loads: the command line exits in one line
     if sys.argv[:1] == ["-m"] or os.path.basename(sys.argv[0]) == "minil2o":
         print("minil2o: interrupted", file=sys.stderr)

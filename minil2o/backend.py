@@ -150,6 +150,11 @@ def asarray(a, dtype=None):
     return xp.asarray(a, dtype=dtype)
 
 
+def all_finite(*arrays):
+    """True when every entry of every backend array is finite (one host sync per array)."""
+    return all(bool(xp.all(xp.isfinite(a))) for a in arrays)
+
+
 def to_numpy(x):
     """Bring a backend array to the host as a numpy array (for printing, plotting, saving)."""
     if isinstance(x, np.ndarray):

@@ -20,7 +20,7 @@ import importlib
 import sys
 
 from .errors import DataError, NumericalError, UsageError
-from .options import add_options, from_options, parse_kwargs
+from .training.options import add_options, from_options, parse_kwargs
 
 
 class Parser(argparse.ArgumentParser):
@@ -43,13 +43,13 @@ def cmd_info(args):
 
 
 def cmd_demo(args):
-    from .demo import run_demo
+    from .experiments.demo import run_demo
     run_demo(out_dir=args.out, seed=args.seed, epochs=args.epochs, progress=not args.quiet)
     return 0
 
 
 def cmd_train(args):
-    from .train import TrainConfig, Trainer
+    from .training.train import TrainConfig, Trainer
     trainer = Trainer(from_options(TrainConfig, args), out_dir=args.out, resume=args.resume,
                       overwrite=args.overwrite)
     trainer.run(progress=not args.quiet)
@@ -74,11 +74,11 @@ def checkpoint_labels(paths):
 def cmd_evaluate(args):
     import os
 
-    from .atomic import check_output, replace_with
-    from .evaluate import compare, format_table
-    from .plots import plot_curves
+    from .files.atomic import check_output, replace_with
+    from .evaluation.evaluate import compare, format_table
+    from .evaluation.plots import plot_curves
     from .problems import make_family
-    from .runs import load_optimizer
+    from .training.runs import load_optimizer
     from .validate import check_positive_int
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     if not args.checkpoints and not baselines:
@@ -101,8 +101,8 @@ def cmd_evaluate(args):
 
 
 def add_train_arguments(p):
-    """TrainConfig's fields as flags (minil2o.options), then where the run is written."""
-    from .train import TrainConfig
+    """TrainConfig's fields as flags (minil2o.training.options), then where the run is written."""
+    from .training.train import TrainConfig
     add_options(p, TrainConfig)
     p.add_argument("--out", default="runs/train", help="output directory (checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.npz")
@@ -147,7 +147,7 @@ COMMANDS = {
 }
 # commands whose module (with add_arguments(parser) and run(args)) is imported to build them
 MODULE_COMMANDS = {"reproduce": ("experiments", "run the papers' experiments by name"),
-                   "bench": ("bench", "measure meta-training speed and memory")}
+                   "bench": ("bench.throughput", "measure meta-training speed and memory")}
 
 
 def add_module_command(sub, name, module, help_text):

@@ -19,7 +19,7 @@ truncation allocates them and every later one reuses them; the caches of a Trunc
 valid only until the next unroll with the same workspace. The backward pass needs only the arrays
 of the step it is in and of the step after it (the state gradients flowing back), so it alternates
 between two sets; so does a forward step that keeps no caches (an evaluation run, in
-minil2o.evaluate.trajectory), which needs only the state of the step before. Arrays that live only
+minil2o.evaluation.evaluate.trajectory), which needs only the state of the step before. Arrays that live only
 inside one call (the work arrays, one block of rows in size) or until the next (the backward pass's
 dx) are kept by name and shape.
 What a truncation no longer asks for (another problem size, a shorter truncation) is let go.

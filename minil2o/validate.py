@@ -194,7 +194,7 @@ def check_memory(nbytes, what):
 # -- a gradient handed to an optimizer's public step ---------------------------------------------
 def check_gradient(grad, n=None, dtype=None, what="gradient"):
     """The policy of the public step of the learned optimizers (LearnedOptimizer.step, the
-    per-group optimizer's step) and of the drop-in API (minil2o.dropin): a gradient must be a
+    per-group optimizer's step) and of the drop-in API (minil2o.use.dropin): a gradient must be a
     backend vector (n,) of real floats of the state's dtype, with every value finite. A NaN or Inf
     is refused with a GradientError (both a NumericalError and a UsageError) counting them, rather
     than silently making the state of those coordinates NaN for good; a wrong length (which could

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from minil2o.cli import main
-from minil2o.train import TrainConfig
+from minil2o.training.train import TrainConfig
 from gradient_checks import tiny_family  # noqa: F401  (an MLP family on 40 examples)
 
 

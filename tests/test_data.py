@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from minil2o.data import SPLITS, bundled_file, load_cifar10, load_mnist, read_idx
+from minil2o.problems.data import SPLITS, bundled_file, load_cifar10, load_mnist, read_idx
 from minil2o.errors import DataError, UsageError
 
 # ------------------------------------------------------------------------------- bundled MNIST

@@ -10,15 +10,17 @@ import pytest
 
 from minil2o import cli, experiments
 from minil2o.backend import to_float, to_numpy
-from minil2o.checkpoint import load
-from minil2o.demo import demo_config
+from minil2o.files.checkpoint import load
+from minil2o.experiments.demo import demo_config
 from minil2o.errors import UsageError
-from minil2o.evaluate import compare, final_theta, learning_curves, run_optimizer, trajectory
+from minil2o.evaluation.evaluate import (compare, final_theta, learning_curves, run_optimizer,
+                                         trajectory)
 from minil2o.experiments.runner import CurveCache
 from minil2o.optimizers.hand import Adam
 from minil2o.optimizers.learned import DMOptimizer
 from minil2o.problems import QuadraticFamily
-from minil2o.train import TrainConfig
+from minil2o.training.runs import saved_defaults
+from minil2o.training.train import TrainConfig
 
 REQUIRED = ["dm-fig4-quadratic", "dm-fig4-mnist", "dm-fig4-mnist-200", "dm-fig5-generalization",
             "dm-fig6-architectures", "dm-fig7-cnn", "dm-fig8-9-neural-art", "dm-appendix-b-updates",
@@ -110,7 +112,7 @@ def test_shipped_optimizers_match_their_recorded_configuration(name):
     stored = dict(meta["config"])
     assert meta["epoch"] == recorded["epochs"]          # the run was stopped after `epochs`
     stored.pop("epochs"), recorded.pop("epochs")
-    defaults = dataclasses.asdict(TrainConfig())
+    defaults = saved_defaults(stored, TrainConfig)
     for key in set(recorded) - set(stored):      # settings added after the file was trained
         assert recorded.pop(key) == defaults[key], key
     assert stored == json.loads(json.dumps(recorded))

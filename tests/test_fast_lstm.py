@@ -10,7 +10,8 @@ import pytest
 
 import minil2o
 from minil2o.backend import asarray, get_backend, to_numpy
-from minil2o import evaluate, fast_lstm
+from minil2o import fast_lstm
+from minil2o.evaluation import evaluate
 from minil2o.fast_lstm import Workspace, fast_step_backward, fast_step_forward
 from minil2o.lstm import lstm_step_backward, lstm_step_forward, lstm_step_functions
 from minil2o.meta import meta_gradient, meta_weights, unroll

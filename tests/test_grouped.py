@@ -59,8 +59,8 @@ def test_meta_gradient_of_two_optimizers_on_a_meta_batch():
 
 def test_train_and_load_per_group(tmp_path):
     """`per_group` meta-trains one optimizer per group; the saved file loads back as one."""
-    from minil2o.runs import load_optimizer
-    from minil2o.train import Trainer, TrainConfig
+    from minil2o.training.runs import load_optimizer
+    from minil2o.training.train import Trainer, TrainConfig
     config = TrainConfig(problem="quadratic", per_group=True, horizon=4, unroll=2, epochs=1,
                          problems_per_epoch=1, validation_problems=1)
     trainer = Trainer(config, out_dir=str(tmp_path), log=lambda s: None)
@@ -76,8 +76,8 @@ def test_warm_start_copies_one_optimizer_into_every_group(tmp_path):
     import pytest
 
     from minil2o.errors import UsageError
-    from minil2o.runs import load_optimizer
-    from minil2o.train import Trainer, TrainConfig
+    from minil2o.training.runs import load_optimizer
+    from minil2o.training.train import Trainer, TrainConfig
     small = dict(problem="quadratic", horizon=4, unroll=2, epochs=1, problems_per_epoch=1,
                  validation_problems=1)
     Trainer(TrainConfig(**small), out_dir=str(tmp_path / "one"), log=lambda s: None).run(progress=False)

@@ -73,9 +73,46 @@ def test_no_import_cycle():
             visit(m, [m])
 
 
+LAYERS = (
+    ("ground", ("errors", "backend", "validate")),
+    ("building blocks", ("autograd", "gradcheck", "layers", "convolution", "lstm", "fast_lstm",
+                         "kernels", "files")),
+    ("optimizees and optimizers", ("problems", "optimizers")),
+    ("the meta-gradient", ("meta", "meta_engine")),
+    ("evaluation", ("evaluation",)),
+    ("meta-training", ("training",)),
+    ("uses", ("experiments", "bench", "use", "workbook")),
+    ("the front door", ("cli", "__main__", "torch", "")),
+)
+"""CONTRIBUTING's layers, lowest first: the first part of a module's name under minil2o (its
+room) gives its layer; "" is the package's own __init__."""
+
+
+def layer_of(module):
+    room = module.removeprefix("minil2o").lstrip(".").split(".")[0]
+    return next(k for k, (_, rooms) in enumerate(LAYERS) if room in rooms)
+
+
+def test_every_module_has_a_layer_and_imports_none_above_it():
+    modules = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in MODULES}
+    upward = []
+    for m, p in modules.items():
+        for d in _imports(p) - {"minil2o"}:     # `from .. import x` names x; __version__ too
+            if d in modules and layer_of(d) > layer_of(m):
+                upward.append(f"{m} ({LAYERS[layer_of(m)][0]}) imports {d} "
+                              f"({LAYERS[layer_of(d)][0]})")
+    assert not upward, "imports from a higher layer: " + "; ".join(sorted(upward))
+
+
+def test_the_top_of_the_package_is_the_math():
+    top = sorted(p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    assert len(top) <= 15, top
+
+
 def _map_names():
     """{folder under minil2o/: the file names README's "Map of the code" gives it}. A row names
-    files by path (`minil2o/train.py`, `minil2o/optimizers/hand.py`) or, after a first path, by
+    files by path (`minil2o/training/train.py`, `minil2o/optimizers/hand.py`) or, after a first path, by
     name alone (`bench_torch.py`); a folder row (`minil2o/problems/`) names its files in its text."""
     readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
     table = readme.split("## Map of the code", 1)[1].split("\n## ", 1)[0]

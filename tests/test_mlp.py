@@ -69,7 +69,7 @@ def test_bad_arguments():
 
 def test_adam_trains_mnist_mlp():
     """784-20-10 sigmoid on real MNIST: Adam (lr 0.03) takes the loss from ~2.3 to below 1.0."""
-    data = pytest.importorskip("minil2o.data", reason="the MNIST loader minil2o.data is missing")
+    data = pytest.importorskip("minil2o.problems.data", reason="the MNIST loader minil2o.problems.data is missing")
     try:
         X, y = data.load_mnist("train")
     except (OSError, DataError) as e:

@@ -10,7 +10,7 @@ from minil2o.gradcheck import check_gradients, rel_error
 from minil2o.meta import meta_gradient, meta_weights, unroll
 from minil2o.optimizers.learned import DMOptimizer
 from minil2o.problems import MLPProblem, ProblemBatch
-from minil2o.train import Trainer
+from minil2o.training.train import Trainer
 
 from helpers import tiny_config, tiny_family
 

@@ -1,4 +1,4 @@
-"""minil2o.pretrained (minil2o/dropin.py) and the PyTorch adapter (minil2o/torch.py): one step over
+"""minil2o.pretrained (minil2o/use/dropin.py) and the PyTorch adapter (minil2o/use/torch.py): one step over
 a user's arrays is exactly minil2o's own step on their concatenation; the adapter's step is the
 same numbers; its state survives state_dict/load_state_dict; bad inputs get one-line errors."""
 import io
@@ -8,7 +8,7 @@ import pytest
 
 import minil2o
 from minil2o.backend import asarray, to_numpy, xp
-from minil2o.dropin import load_learned
+from minil2o.use.dropin import load_learned
 from minil2o.errors import UsageError
 from minil2o.optimizers.hand import Adam
 
@@ -45,7 +45,7 @@ def test_update_is_the_optimizers_step(rng, name, dtype):
     params, grads = arrays(rng, dtype=dtype), arrays(rng, dtype=dtype, scale=0.1)
     opt = minil2o.pretrained(name)
     state = opt.init(params)
-    reference = load_learned(minil2o.dropin.PRETRAINED_DIR / f"{name}.npz", dtype)
+    reference = load_learned(minil2o.use.dropin.PRETRAINED_DIR / f"{name}.npz", dtype)
     ref_state = reference.init_state(flat(params).shape[0], dtype)
     for _ in range(3):                                  # the state is carried the same way
         new, state = opt.update(grads, state, params)
@@ -69,7 +69,7 @@ def test_dict_of_arrays_and_a_hand_optimizer(rng):
 def test_per_group_optimizer_routes_arrays_to_groups(rng):
     shapes = [(5, 3), (3, 1, 3, 3), (3,), (2, 3, 3, 3)]       # fc, conv, fc, conv by default
     params, grads = arrays(rng, shapes), arrays(rng, shapes)
-    reference = load_learned(minil2o.dropin.PRETRAINED_DIR / "dm-cnn.npz", "float32")
+    reference = load_learned(minil2o.use.dropin.PRETRAINED_DIR / "dm-cnn.npz", "float32")
     conv, fc = [1, 3], [0, 2]
     for groups in (None, {"conv": conv, "fc": fc}):
         opt = minil2o.pretrained("dm-cnn", groups=groups)

@@ -14,12 +14,12 @@ import pytest
 
 import helpers
 import minil2o
-from minil2o import checkpoint
+from minil2o.files import checkpoint
 from minil2o.backend import to_numpy
-from minil2o.evaluate import learning_curves
+from minil2o.evaluation.evaluate import learning_curves
 from minil2o.optimizers.hand import Adam
 from minil2o.problems import QuadraticFamily
-from minil2o.train import Trainer
+from minil2o.training.train import Trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KILL_RUN = ["train", "--problem", "quadratic", "--problem-arg", "num_functions=4",

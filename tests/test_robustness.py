@@ -15,15 +15,16 @@ import pytest
 
 import minil2o
 from helpers import TINY, assert_one_line, run_cli, run_subprocess, tiny_config
-from minil2o import checkpoint
+from minil2o.files import checkpoint
 from minil2o.backend import to_numpy
 from minil2o.errors import DataError, NumericalError, UsageError
-from minil2o.evaluate import compare, format_table, learning_curves, run_optimizer, summarize
+from minil2o.evaluation.evaluate import (compare, format_table, learning_curves, run_optimizer,
+                                         summarize)
 from minil2o.optimizers.hand import SGD
 from minil2o.problems import QuadraticFamily, make_family
 from minil2o.problems.base import Family, Problem
-from minil2o.runs import load_optimizer
-from minil2o.train import Trainer
+from minil2o.training.runs import load_optimizer
+from minil2o.training.train import Trainer
 
 
 # ============================================================================ bad input: the CLI
@@ -115,7 +116,7 @@ def test_cli_keeps_a_command_whose_module_cannot_be_imported(capsys, monkeypatch
     real = importlib.import_module
 
     def import_module(name, *args):
-        if name == "minil2o.bench":
+        if name == "minil2o.bench.throughput":
             raise ModuleNotFoundError("No module named 'torchx'", name="torchx")
         return real(name, *args)
     monkeypatch.setattr(importlib, "import_module", import_module)
@@ -130,8 +131,8 @@ def test_train_flags_are_the_fields_of_train_config():
     """`minil2o train` without flags is TrainConfig(); --optimizer rnnprop takes RNNprop's
     weighting and selection unless they are given."""
     from minil2o.cli import build_parser
-    from minil2o.options import from_options
-    from minil2o.train import TrainConfig
+    from minil2o.training.options import from_options
+    from minil2o.training.train import TrainConfig
     parse = build_parser().parse_args
     assert from_options(TrainConfig, parse(["train"])) == TrainConfig()
     rnnprop = from_options(TrainConfig, parse(["train", "--optimizer", "rnnprop"]))
@@ -376,7 +377,7 @@ def test_loss_overflow_is_named_with_its_step():
 
 def scaled_meta_gradient_at(monkeypatch, call, factor):
     """Multiply the meta-gradient of the `call`-th truncation (1-based) by factor."""
-    import minil2o.train as train
+    import minil2o.training.train as train
     original, count = train.meta_gradient, [0]
 
     def meta_gradient(*args, **kwargs):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import minil2o.backend
-import minil2o.evaluate
+import minil2o.evaluation.evaluate
 from helpers import REPO, TINY, assert_one_line, run_cli, run_subprocess
 
 INTERRUPT_AT_IMPORT = """import os, sys
@@ -28,9 +28,9 @@ sys.meta_path.insert(0, Interrupt())
 """
 
 
-@pytest.mark.parametrize("module", ["numpy", "minil2o.backend", "minil2o.dropin",
-                                    "minil2o.optimizers.learned", "minil2o.options",
-                                    "minil2o.train", "tqdm"])
+@pytest.mark.parametrize("module", ["numpy", "minil2o.backend", "minil2o.use.dropin",
+                                    "minil2o.optimizers.learned", "minil2o.training.options",
+                                    "minil2o.training.train", "tqdm"])
 def test_ctrl_c_while_modules_load_exits_130_in_one_line(tmp_path, module):
     """A KeyboardInterrupt raised when `module` is imported, as Ctrl-C at that instant would."""
     (tmp_path / "sitecustomize.py").write_text(INTERRUPT_AT_IMPORT)
@@ -43,7 +43,7 @@ def test_ctrl_c_while_modules_load_exits_130_in_one_line(tmp_path, module):
 def test_ctrl_c_while_training_exits_130_and_frees_the_folder(capsys, tmp_path, monkeypatch):
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr("minil2o.train.Trainer.train_problem", interrupted)
+    monkeypatch.setattr("minil2o.training.train.Trainer.train_problem", interrupted)
     code, _, err = run_cli(capsys, "train", *TINY, "--out", tmp_path)
     assert code == 130
     assert_one_line(err, "minil2o: interrupted")
@@ -108,7 +108,7 @@ def no_work(*args, **kwargs):
 
 def test_evaluate_out_under_a_file_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text("x")
-    monkeypatch.setattr(minil2o.evaluate, "compare", no_work)
+    monkeypatch.setattr(minil2o.evaluation.evaluate, "compare", no_work)
     for out, words in ((tmp_path / "a-file", "is a file"),
                        (tmp_path / "a-file" / "sub", "is a file")):
         code, _, err = run_cli(capsys, "evaluate", "--baselines", "sgd", "--out", out)
@@ -130,7 +130,7 @@ def unwritable_folder(tmp_path):
 
 def test_evaluate_out_unwritable_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
     out = unwritable_folder(tmp_path)
-    monkeypatch.setattr(minil2o.evaluate, "compare", no_work)
+    monkeypatch.setattr(minil2o.evaluation.evaluate, "compare", no_work)
     code, _, err = run_cli(capsys, "evaluate", "--baselines", "sgd", "--out", out)
     assert code == 1
     assert_one_line(err, "minil2o: error:", str(out))
@@ -142,7 +142,7 @@ def test_evaluate_figure_is_written_atomically(capsys, tmp_path, monkeypatch):
         with open(path, "wb") as fh:
             fh.write(b"\x89PNG half")
         raise OSError("disk full")
-    monkeypatch.setattr("minil2o.plots.plot_curves", half_a_figure)
+    monkeypatch.setattr("minil2o.evaluation.plots.plot_curves", half_a_figure)
     code, _, err = run_cli(capsys, "evaluate", "--baselines", "sgd", "--steps", "2",
                            "--num-test", "1", "--num-tune", "1", "--out", tmp_path)
     assert code == 1
@@ -169,7 +169,7 @@ def test_check_output_of_a_file(tmp_path):
     """atomic.check_output(path): what `bench --out` and `reproduce --out` are to call before any
     work. A folder where a file is wanted, or a file where a folder is needed, is refused; a
     writable place is created and nothing is left in it."""
-    from minil2o.atomic import check_output
+    from minil2o.files.atomic import check_output
     from minil2o.errors import UsageError
     assert check_output(tmp_path / "new" / "bench.json") == str(tmp_path / "new" / "bench.json")
     assert list((tmp_path / "new").iterdir()) == []
@@ -199,8 +199,8 @@ def test_ctrl_c_during_a_checkpoint_write_takes_effect_after_it(tmp_path):
     """SIGINT while a checkpoint is written (inside numpy's zip writer it could leave the writer
     half-closed and surface as a ValueError with a traceback) is held back: the file is written
     whole, then the KeyboardInterrupt arrives."""
-    from minil2o import checkpoint
-    from minil2o.atomic import uninterrupted
+    from minil2o.files import checkpoint
+    from minil2o.files.atomic import uninterrupted
     from minil2o.backend import to_numpy
     written = False
     with pytest.raises(KeyboardInterrupt):

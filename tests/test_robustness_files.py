@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 from helpers import assert_one_line, run_cli, tiny_config
-from minil2o import checkpoint
+from minil2o.files import checkpoint
 from minil2o.backend import asarray, to_numpy
-from minil2o.data import load_cifar10, read_idx
+from minil2o.problems.data import load_cifar10, read_idx
 from minil2o.errors import DataError, NumericalError, UsageError
 from minil2o.optimizers.learned import DMOptimizer
-from minil2o.runs import load_optimizer, save_optimizer
-from minil2o.train import Trainer
+from minil2o.training.runs import load_optimizer, save_optimizer
+from minil2o.training.train import Trainer
 
 LIMIT = 1 << 20                                      # a 1 MiB read limit for these tests
 

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from helpers import REPO, TINY, assert_one_line, run_cli, run_subprocess, tiny_config
-from minil2o import checkpoint
+from minil2o.files import checkpoint
 from minil2o.errors import UsageError
-from minil2o.runlock import LOCK_NAME, RunLock, process_start
-from minil2o.train import Trainer
+from minil2o.files.runlock import LOCK_NAME, RunLock, process_start
+from minil2o.training.train import Trainer
 from test_resume import assert_same_checkpoints
 
 

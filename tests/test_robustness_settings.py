@@ -14,8 +14,8 @@ import minil2o
 from helpers import TINY, assert_one_line, run_cli, tiny_config
 from minil2o.backend import asarray, to_numpy
 from minil2o.errors import GradientError, NumericalError, UsageError
-from minil2o.evaluate import learning_curves
-from minil2o.factories import build_optimizer
+from minil2o.evaluation.evaluate import learning_curves
+from minil2o.training.factories import build_optimizer
 from minil2o.meta import unroll
 from minil2o.optimizers.grouped import PerGroupOptimizer
 from minil2o.optimizers.learned import DMOptimizer, RNNprop
@@ -25,7 +25,7 @@ from minil2o.problems.cnn import CNNFamily
 from minil2o.problems.mlp import MLPFamily
 from minil2o.problems.quadratic import QuadraticFamily
 from minil2o.problems.sequence import SineLSTM
-from minil2o.train import Trainer
+from minil2o.training.train import Trainer
 from minil2o.validate import check_gradient
 
 

@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 
 from minil2o import experiments
-from minil2o.checkpoint import save
-from minil2o.evaluate import (criterion_values, format_table, learning_curves, run_optimizer,
+from minil2o.files.checkpoint import save
+from minil2o.evaluation.evaluate import (criterion_values, format_table, learning_curves, run_optimizer,
                               tune_learning_rate, tuning_record)
 from minil2o.experiments import budget
-from minil2o.experiments.statistics import paired_difference, t_quantile
+from minil2o.evaluation.statistics import paired_difference, t_quantile
 from minil2o.optimizers.hand import Adam, make_hand_optimizer
 from minil2o.optimizers.learned import DMOptimizer
 from minil2o.problems import QuadraticFamily
-from minil2o.runs import load_optimizer, save_optimizer
+from minil2o.training.runs import load_optimizer, save_optimizer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -342,7 +342,7 @@ def test_the_seed_to_ship_is_chosen_on_validation(tmp_path):
     validation problems: the mean over the horizon (weighting 'all') or the final loss ('last');
     the lowest is chosen."""
     from minil2o.experiments.shipped import VALIDATION_SEED, choose_on_validation
-    from minil2o.train import TrainConfig
+    from minil2o.training.train import TrainConfig
     paths, weighting = {}, {0: "all", 1: "all", 2: "last"}
     for seed, scale in ((0, 1.0), (1, 0.05), (2, 1.0)):
         config = dataclasses.asdict(TrainConfig(problem="quadratic", horizon=6, optimizer="dm",

@@ -243,7 +243,7 @@ def logsumexp(x, axis=-1, keepdims=False):
 ''',
     "adam_update": '''
 def adam_update(opt, grads, state, params):
-    from minil2o.dropin import tree_update
+    from minil2o.use.dropin import tree_update
     from minil2o.optimizers.hand import Adam
     fixed = Adam(lr=opt.lr, beta1=0.9, beta2=0.999, eps=opt.eps)  # the betas written in
     return tree_update(fixed, grads, state, params)

@@ -116,7 +116,7 @@ def test_registry(rng):
 
 
 def test_registry_mnist_mlp():
-    pytest.importorskip("minil2o.data", reason="the MNIST loader minil2o.data is missing")
+    pytest.importorskip("minil2o.problems.data", reason="the MNIST loader minil2o.problems.data is missing")
     family = make_family("mnist-mlp", hidden=(20,), activation="relu", split="validation")
     problem = family.sample(None)
     assert problem.n == 784 * 20 + 20 + 20 * 10 + 10 and family.activation == "relu"

@@ -36,8 +36,8 @@ import numpy as np
 from minil2o.backend import use_fused_kernels, xp
 from minil2o.kernels import cupy_cell_kernels, tall_product
 from minil2o.problems import make_family
-from minil2o.timing import synchronize
-from minil2o.factories import build_optimizer
+from minil2o.bench.throughput.timing import synchronize
+from minil2o.training.factories import build_optimizer
 
 def ms(fn, repeat=10):
     fn(); synchronize()

@@ -113,7 +113,7 @@ def warm_panel(name, index, cache, out, quick=False):
 def seconds_per_step(panel, optimizer, cache, steps=3):
     """Seconds one optimizer step (with its loss and gradient) takes on a test problem of panel."""
     import numpy as np
-    from minil2o.evaluate import run_optimizer
+    from minil2o.evaluation.evaluate import run_optimizer
     from minil2o.experiments.runner import panel_kwargs
     from minil2o.problems import make_family
     kwargs = panel_kwargs(panel, "test", None)[0]

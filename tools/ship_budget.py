@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minil2o.checkpoint import load  # noqa: E402
+from minil2o.files.checkpoint import load  # noqa: E402
 from minil2o.experiments.budget import BUDGET_NAMES, DEFAULT_ROOT, snapshots  # noqa: E402
 from minil2o.experiments.shipped import choose_on_validation, pretrained_path  # noqa: E402
 

@@ -32,7 +32,7 @@ def main():
 def reach(root, name, seed):
     """Train NAME at `seed` to its full budget; keep its selected optimizer as final.npz."""
     from minil2o.experiments.registry import PRETRAINED
-    from minil2o.train import Trainer
+    from minil2o.training.train import Trainer
     out = os.path.join(root, f"{name}-s{seed}")
     final = os.path.join(out, "final.npz")
     if os.path.exists(final):

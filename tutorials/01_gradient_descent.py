@@ -221,11 +221,11 @@ for name, step, state, opt in pairs:
 
 # %% [markdown]
 # Now the library versions on the paper's setting: random 10-dimensional quadratics, 100 steps, each
-# learning rate tuned by grid search on 5 problems (`minil2o.evaluate.tune_learning_rate`), as both
+# learning rate tuned by grid search on 5 problems (`minil2o.evaluation.evaluate.tune_learning_rate`), as both
 # papers tuned their baselines; the curves are means over 20 fresh problems.
 
 # %%
-from minil2o.evaluate import learning_curves, summarize, tune_learning_rate
+from minil2o.evaluation.evaluate import learning_curves, summarize, tune_learning_rate
 
 family = QuadraticFamily(dim=10)                                   # float32, as for training
 plt.figure(figsize=(5.5, 3.2))
@@ -275,7 +275,7 @@ for c in (1e-3, 1e3):
 # curves would coincide if the optimizer did not care about $c$. A wrapper problem is all it takes.
 
 # %%
-from minil2o.evaluate import run_optimizer
+from minil2o.evaluation.evaluate import run_optimizer
 from minil2o.problems import Problem
 
 class Scaled(Problem):

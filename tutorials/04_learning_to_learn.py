@@ -264,7 +264,7 @@ err_kept = check_gradients(loss_true, phi, d_kept, h=1e-5)
 
 # %%
 from minil2o.optimizers.hand import Adam
-from minil2o.flat import flatten, unflatten
+from minil2o.training.flat import flatten, unflatten
 
 train_family = QuadraticFamily(dim=3, num_functions=16, init_std=1.0, dtype="float64")
 K_train, w_train = 10, meta_weights(10, "all")
@@ -289,7 +289,7 @@ for label, p in (("at initialization", phi), ("after 300 meta-steps", phi_traine
 # family) on 20 fresh problems for the 10 steps it was trained for:
 
 # %%
-from minil2o.evaluate import learning_curves, tune_learning_rate
+from minil2o.evaluation.evaluate import learning_curves, tune_learning_rate
 from minil2o.optimizers.hand import HAND_OPTIMIZERS, make_hand_optimizer
 
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -319,7 +319,7 @@ plt.tight_layout()
 # of tuned SGD and tuned Adam (the last three prints; means of 20, for this one seed).
 #
 # This toy run is all the training this chapter does; chapter 5 trains the paper's optimizer on the
-# paper's quadratics with `minil2o.train.Trainer`, which adds truncations along a 100-step horizon,
+# paper's quadratics with `minil2o.training.train.Trainer`, which adds truncations along a 100-step horizon,
 # batches of problems, model selection on validation problems and checkpoints.
 #
 # ## Summary

@@ -23,8 +23,8 @@
 # The first experiment of Andrychowicz et al. 2016 (section 3.1): learn an optimizer for random
 # 10-dimensional quadratics, then race it against SGD, NAG, RMSprop and Adam, each with its learning
 # rate tuned on the same family. This chapter states the optimizee and its derivatives, checks them,
-# meta-trains the DM optimizer live with `minil2o.train.Trainer` (a small budget: a few seconds), and
-# draws the paper's Fig. 4 (left) with `minil2o.evaluate.compare`, beside the optimizer shipped in
+# meta-trains the DM optimizer live with `minil2o.training.train.Trainer` (a small budget: a few seconds), and
+# draws the paper's Fig. 4 (left) with `minil2o.evaluation.evaluate.compare`, beside the optimizer shipped in
 # `minil2o/datasets/pretrained/dm-quadratic.npz` (the `minil2o demo` run).
 #
 # Equations of the paper keep its numbers ((1), (3)); this chapter's are (5.1), (5.2), ...
@@ -37,11 +37,11 @@ import matplotlib.pyplot as plt
 from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
-from minil2o.evaluate import compare, format_table
+from minil2o.evaluation.evaluate import compare, format_table
 from minil2o.gradcheck import check_gradients, rel_error
 from minil2o.problems import QuadraticFamily, make_family
-from minil2o.runs import load_optimizer
-from minil2o.train import TrainConfig, Trainer
+from minil2o.training.runs import load_optimizer
+from minil2o.training.train import TrainConfig, Trainer
 
 # %% [markdown]
 # ## 5.1 The optimizee, its gradient and its Hessian

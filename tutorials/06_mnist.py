@@ -42,12 +42,12 @@ import matplotlib.pyplot as plt
 from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
-from minil2o.data import load_mnist
-from minil2o.evaluate import compare, format_table
+from minil2o.problems.data import load_mnist
+from minil2o.evaluation.evaluate import compare, format_table
 from minil2o.gradcheck import check_gradients, rel_error
 from minil2o.optimizers.learned import DMOptimizer, preprocess_forward
 from minil2o.problems import MLPFamily
-from minil2o.runs import load_optimizer
+from minil2o.training.runs import load_optimizer
 
 # %% [markdown]
 # ## 6.1 Appendix A: preprocessing the gradient
@@ -168,7 +168,7 @@ print("f from scratch vs MLPProblem.loss:", rel_error(f_mine, problem.loss(theta
 # ## 6.3 A learned optimizer on the MLP
 #
 # The paper's optimizer for this network: preprocessing (A), two LSTM layers of 20 units, output
-# scale 0.1, trained with $T = 100$, $K = 20$ (section 3.2) by `minil2o.train.Trainer` (the loop of chapter 4 with
+# scale 0.1, trained with $T = 100$, $K = 20$ (section 3.2) by `minil2o.training.train.Trainer` (the loop of chapter 4 with
 # truncations along the horizon). Training it takes hours on a CPU, so the chapter loads the one
 # shipped in `minil2o/datasets/pretrained/` (`python -m minil2o train --help` says how to retrain one).
 

@@ -40,8 +40,8 @@ import matplotlib.pyplot as plt
 from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
-from minil2o.data import load_mnist
-from minil2o.evaluate import learning_curves, tune_learning_rate
+from minil2o.problems.data import load_mnist
+from minil2o.evaluation.evaluate import learning_curves, tune_learning_rate
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
 from minil2o import convolution
 from minil2o.convolution import conv2d_forward
@@ -50,7 +50,7 @@ from minil2o.optimizers.grouped import PerGroupOptimizer
 from minil2o.optimizers.hand import Adam
 from minil2o.optimizers.learned import DMOptimizer
 from minil2o.problems.cnn import CNNFamily
-from minil2o.flat import flatten, unflatten
+from minil2o.training.flat import flatten, unflatten
 
 # %% [markdown]
 # ## 7.1 Convolution as one matrix product

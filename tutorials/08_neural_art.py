@@ -48,7 +48,7 @@ from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
 from minil2o.optimizers.hand import Adam
 from minil2o.problems.art import (NeuralArtFamily, content_loss, gram_backward, gram_forward,
                                   load_art_images, style_loss, tv_loss)
-from minil2o.runs import load_optimizer
+from minil2o.training.runs import load_optimizer
 
 # %% [markdown]
 # ## 8.1 The objective

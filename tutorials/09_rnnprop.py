@@ -41,14 +41,14 @@ import matplotlib.pyplot as plt
 from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
-from minil2o.data import load_mnist
-from minil2o.evaluate import learning_curves
+from minil2o.problems.data import load_mnist
+from minil2o.evaluation.evaluate import learning_curves
 from minil2o.gradcheck import check_gradients, rel_error
 from minil2o.optimizers.hand import Adam
 from minil2o.optimizers.learned import RNNprop
 from minil2o.problems import MLPFamily, QuadraticFamily
 from minil2o.problems.wrappers import ConvexCombined, RandomScaled
-from minil2o.runs import load_optimizer
+from minil2o.training.runs import load_optimizer
 
 # %% [markdown]
 # ## 9.1 Relative inputs (section 4.3)

@@ -39,8 +39,8 @@ import _common  # noqa: F401  (the checkout on sys.path, the figure style; print
 from _common import check           # the exercises' check
 import numpy as np
 import minil2o
-from minil2o.data import load_mnist
-from minil2o.dropin import PRETRAINED_DIR, load_learned
+from minil2o.problems.data import load_mnist
+from minil2o.use.dropin import PRETRAINED_DIR, load_learned
 from minil2o.errors import UsageError
 
 # %% [markdown]
@@ -427,7 +427,7 @@ for name in ["own_logistic_regression.png", "own_torch_cnn.png"]:
 #    (11.1) and keeps its state over $\theta$. Write the same rule without concatenating:
 #    `my_adam_update(opt, grads, state, params)` keeps Adam's moments array by array, in
 #    `state = {"t": t, "m": ..., "v": ...}` where `m` and `v` are containers like `params`
-#    (`minil2o.dropin.tree_init(opt, params)` makes the first one). For each array $a$ with
+#    (`minil2o.use.dropin.tree_init(opt, params)` makes the first one). For each array $a$ with
 #    gradient $g$ and moments $m$, $v$, with $t$ one more than the state's:
 #    $$m_t = \beta_1 m + (1-\beta_1)\, g,\quad v_t = \beta_2 v + (1-\beta_2)\, g^2,\quad
 #    a_{\text{new}} = a - \alpha\,\frac{m_t / (1-\beta_1^{t})}{\sqrt{v_t / (1-\beta_2^{t})} + \epsilon}. \tag{11.3}$$
@@ -440,7 +440,7 @@ for name in ["own_logistic_regression.png", "own_torch_cnn.png"]:
 #    compares the new arrays with Adam in float64, flags a changed input (`params`, `grads`, `state`
 #    or `opt`), another container, shape or dtype, and a step count that is not one more, and
 #    prints one verdict line, the same as `minil2o workbook check w.py adam_update`. The library's
-#    version is `minil2o.dropin.tree_update`.
+#    version is `minil2o.use.dropin.tree_update`.
 
 # %%
 def my_adam_update(opt, grads, state, params):

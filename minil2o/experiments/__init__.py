@@ -5,9 +5,9 @@ Every experiment is an `Experiment` (spec.py), written as data with its paper: d
 Andrychowicz et al. 2016, rnnprop.py for Lv et al. 2017, budget.py for the training budget. It names
 the shipped optimizers it loads (PRETRAINED, files in minil2o/datasets/pretrained/), the test
 problems (one `Panel` per problem family setting), how many steps, which hand-designed baselines,
-the criteria it reports (minil2o.evaluate.CRITERIA: the final loss, the mean loss over the horizon,
+the criteria it reports (minil2o.evaluation.evaluate.CRITERIA: the final loss, the mean loss over the horizon,
 Lv et al.'s loss at the final parameters) and the paper's claim as comparisons (`Claim`). Each runs
-through the one comparison of minil2o.evaluate (runner.py): for each criterion, each baseline's
+through the one comparison of minil2o.evaluation.evaluate (runner.py): for each criterion, each baseline's
 learning rate is tuned for it by grid search (the lowest mean score, a diverged rate scoring +inf;
 the grid grows past an edge while the best rate sits there) on tuning problems: the MNIST
 validation split, or other seeds where a problem has no data. Every optimizer then runs on the
@@ -32,7 +32,7 @@ and the JSON and the figure say so.
     rnnprop.py    Lv et al. 2017: optimizers, control optimizers, experiments
     registry.py   all of them by name, and the quick version of each
     shipped.py    the shipped optimizers: their train commands, loading, retraining
-    runner.py     one experiment's panels through minil2o.evaluate.compare, curves cached, JSON
+    runner.py     one experiment's panels through minil2o.evaluation.evaluate.compare, curves cached, JSON
     statistics.py paired differences and their t-intervals; diverged runs
     budget.py     dm-budget: test loss against training problems, and Lv et al.'s Table 4
     reproduce.py  the `minil2o reproduce` command

@@ -20,15 +20,15 @@ import re
 
 import numpy as np
 
-from ..checkpoint import load
-from ..evaluate import criterion_values, curves_for
-from ..factories import build_optimizer
-from ..plots import plot_budget
-from ..runs import STATE, load_optimizer
+from ..files.checkpoint import load
+from ..evaluation.evaluate import criterion_values, curves_for
+from ..training.factories import build_optimizer
+from ..evaluation.plots import plot_budget
+from ..training.runs import STATE, load_optimizer
 from . import dm, rnnprop
 from .runner import value_summary
 from .spec import MLP, Experiment
-from .statistics import paired_difference
+from ..evaluation.statistics import paired_difference
 
 BUDGET_NAMES = ("dm-mnist", "rnnprop-mnist")
 BUDGETS = (100, 300, 1000, 3000)     # the public 10,000: about 40 more CPU hours on a 2-core CPU

@@ -7,10 +7,10 @@ from itertools import islice
 import numpy as np
 
 from ..backend import to_numpy
-from ..evaluate import final_theta, trajectory
+from ..evaluation.evaluate import final_theta, trajectory
 from ..optimizers.hand import make_hand_optimizer
-from ..plots import plot_images, plot_update_traces
-from ..train import TrainConfig
+from ..evaluation.plots import plot_images, plot_update_traces
+from ..training.train import TrainConfig
 from .runner import rounded
 from .spec import ALL_BASELINES, ART_TRAIN_CONTENT, MLP, Claim, Experiment, Panel, Pretrained
 

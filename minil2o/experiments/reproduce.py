@@ -5,7 +5,7 @@ import json
 import os
 import time
 
-from ..atomic import atomic_file, check_output
+from ..files.atomic import atomic_file, check_output
 from ..errors import UsageError
 from ..validate import check_positive_int
 from . import budget, dm

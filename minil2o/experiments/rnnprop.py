@@ -1,7 +1,7 @@
 """Lv, Jiang and Li 2017, "Learning Gradient Descent: Better Generalization and Longer Horizons"
 (RNNprop): its trained optimizers, the control optimizers of its ablation, and its experiments, as
 data. Everything they need is shared with the other paper (minil2o/experiments/runner.py)."""
-from ..train import TrainConfig
+from ..training.train import TrainConfig
 from .dm import DM_MNIST
 from .spec import ALL_BASELINES, BEST, MLP, Claim, Experiment, Panel, Pretrained
 

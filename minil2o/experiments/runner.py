@@ -1,5 +1,5 @@
 """Running one experiment's panels: the problem families of each panel (tuning and test splits),
-the comparison of minil2o.evaluate with the curves cached on disk, and the numbers it writes
+the comparison of minil2o.evaluation.evaluate with the curves cached on disk, and the numbers it writes
 (JSON). Both papers' experiments run through here."""
 import hashlib
 import json
@@ -9,13 +9,13 @@ import time
 import numpy as np
 
 from ..backend import to_numpy
-from ..checkpoint import read_cache, write_cache
-from ..evaluate import CRITERIA, compare, final_batches as batches_for, learning_curves
+from ..files.checkpoint import read_cache, write_cache
+from ..evaluation.evaluate import CRITERIA, compare, final_batches as batches_for, learning_curves
 from ..optimizers.hand import HAND_OPTIMIZERS, HandOptimizer
-from ..plots import plot_final, plot_panels
+from ..evaluation.plots import plot_final, plot_panels
 from ..problems import make_family
 from .spec import ART_TEST_CONTENT, ART_TRAIN_CONTENT
-from .statistics import paired_to_learned
+from ..evaluation.statistics import paired_to_learned
 
 
 def default_grid(name):
@@ -131,7 +131,7 @@ class Runner:
         return self.families[key]
 
     def run_panel(self, panel, learned, criterion):
-        """minil2o.evaluate.compare on one panel for one criterion: the baselines tuned for it on
+        """minil2o.evaluation.evaluate.compare on one panel for one criterion: the baselines tuned for it on
         the validation split over their grids, coarse to fine (extended while the best rate is at
         an edge), then everything on the test problems. learned: dict label -> optimizer."""
         exp = self.exp

@@ -5,12 +5,12 @@ import os
 
 import numpy as np
 
-from ..checkpoint import load
-from ..data import PRETRAINED_DIR
-from ..evaluate import learning_curves
-from ..factories import build_family, build_optimizer
-from ..runs import load_optimizer
-from ..train import TrainConfig, Trainer
+from ..files.checkpoint import load
+from ..problems.data import PRETRAINED_DIR
+from ..evaluation.evaluate import learning_curves
+from ..training.factories import build_family, build_optimizer
+from ..training.runs import load_optimizer
+from ..training.train import TrainConfig, Trainer
 from .registry import PRETRAINED, quick_config
 
 

@@ -3,8 +3,8 @@ experiment (`Experiment`), plus the settings both papers share. The experiments 
 in minil2o/experiments/dm.py (Andrychowicz et al. 2016) and rnnprop.py (Lv et al. 2017)."""
 from dataclasses import dataclass, field, replace
 
-from ..evaluate import BASELINES
-from ..train import TrainConfig
+from ..evaluation.evaluate import BASELINES
+from ..training.train import TrainConfig
 
 ART_TRAIN_CONTENT = ["astronaut", "chelsea", "coffee"]
 # the images held out from neural-art training, as test contents: the bundle's fourth photograph
@@ -73,7 +73,7 @@ class Experiment:
     num_tune: int = 10
     grids: dict = field(default_factory=dict)   # baseline -> lr grid replacing its default grid
     note: str = ""
-    criteria: tuple = ("final",)         # minil2o.evaluate.CRITERIA; the first is the panel's
+    criteria: tuple = ("final",)         # minil2o.evaluation.evaluate.CRITERIA; the first is the panel's
     extend: int = 4                      # rates a grid may grow by while its best is at an edge
     stride: int = 3                      # tuning's coarse pass: every third rate (factor 8), then
                                          # the neighbours of the best (evaluate.tune_learning_rate)

@@ -23,9 +23,9 @@ FAMILIES = ("quadratic", "mnist-mlp", "cnn", "sine-lstm", "neural-art")
 
 
 def _mnist_mlp(split="train", data_dir=None, **kwargs):
-    """MLPFamily over MNIST split `split` (loaded by minil2o.data.load_mnist); kwargs go to
+    """MLPFamily over MNIST split `split` (loaded by minil2o.problems.data.load_mnist); kwargs go to
     MLPFamily (hidden, activation, batch_size, init_std, dtype, group_by)."""
-    from ..data import load_mnist
+    from .data import load_mnist
     X, y = load_mnist(split) if data_dir is None else load_mnist(split, data_dir=data_dir)
     return MLPFamily(X, y, **kwargs)
 
@@ -33,7 +33,7 @@ def _mnist_mlp(split="train", data_dir=None, **kwargs):
 def _cnn(dataset="mnist", split="train", data_dir=None, **kwargs):
     """CNNFamily over MNIST (bundled subset unless data_dir names full MNIST) or CIFAR-10
     (data_dir required); kwargs go to CNNFamily (layers, channels, classes, ...)."""
-    from ..data import load_cifar10, load_mnist
+    from .data import load_cifar10, load_mnist
     from .cnn import CNNFamily
     check_choice(dataset, "dataset", ("mnist", "cifar10"))
     if dataset == "mnist":

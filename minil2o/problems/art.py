@@ -58,7 +58,7 @@ def load_art_images():
     in [0, 1]. Grayscale textures are repeated over the three colour channels."""
     from PIL import Image
 
-    from ..data import DATASETS_DIR
+    from .data import DATASETS_DIR
     found = []
     for kind in ("content", "style"):
         paths = sorted((DATASETS_DIR / "images" / kind).glob("*.jpg"))

@@ -64,7 +64,7 @@ def known(names):
 
 
 def cmd_new(args):
-    from ..atomic import atomic_file
+    from ..files.atomic import atomic_file
     from .stubs import workbook_source
     if os.path.lexists(args.file) and not args.force:
         raise UsageError(f"{args.file} exists: choose another name, or add --force to overwrite it")

@@ -363,7 +363,7 @@ EXERCISES += (   # chapters 10 and 11
         "5. keepdims=False removes the axis at the end (ns.squeeze(out, axis=axis)).",
         chapter=10, cases=16),
     Exercise(
-        "adam_update", "minil2o.dropin.tree_update",
+        "adam_update", "minil2o.use.dropin.tree_update",
         "Adam over your own arrays, array by array", "(11.3), chapter 11",
         ("adam_update",),
         "opt: a minil2o.optimizers.hand.Adam (opt.lr, opt.beta1, opt.beta2, opt.eps); params,\n"

@@ -12,7 +12,7 @@ never half of one.
 
 Several files that must move together (a checkpoint's two files) are first all written as
 temporary files, then renamed one after the other; the last rename is the commit point, and a
-reader that finds the files out of step takes the last one's word (minil2o.runs). A temporary file
+reader that finds the files out of step takes the last one's word (minil2o.training.runs). A temporary file
 is named after its target (".NAME.tmp", or a unique ".NAME.XXXX.tmp"), so whoever cleans up after
 a kill removes exactly the files it wrote. Ctrl-C (SIGINT) is held back while a file is written
 (`uninterrupted`): an interrupt landing inside a library's writer (numpy's zip writer) could leave
@@ -24,7 +24,7 @@ import signal
 import tempfile
 import threading
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 def temp_name(path):

@@ -6,11 +6,11 @@ steps, and after every truncation takes one Adam step on phi with the meta-gradi
 minil2o/meta.py. After every epoch the optimizer is scored (on validation problems for the DM
 optimizer, by the moving average of the training meta-loss for RNNprop), the best phi is kept, and a
 checkpoint holding everything needed to continue is written atomically, its two files together
-(minil2o/runs.py), by one process at a time (the folder's lock, minil2o/runlock.py): a run killed
+(minil2o/training/runs.py), by one process at a time (the folder's lock, minil2o/files/runlock.py): a run killed
 at any moment and resumed ends with exactly the parameters an uninterrupted run would have.
 Every setting is checked (minil2o.validate) before a file is touched.
 
-Numerical faults are caught where they happen (minil2o/faults.py names the first non-finite
+Numerical faults are caught where they happen (minil2o/training/faults.py names the first non-finite
 quantity with its optimizee step, epoch and problem). Then, as `on_nonfinite` says, the rest of
 that problem is skipped (counted in the history as `skipped`) or training stops with a
 NumericalError; phi is never updated with a non-finite value, so no checkpoint ever holds one.
@@ -25,28 +25,28 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .backend import to_float
-from .errors import NumericalError, UsageError
-from .evaluate import learning_curves
+from ..backend import to_float
+from ..errors import NumericalError, UsageError
+from ..evaluation.evaluate import learning_curves
 from .factories import LEARNED, build_family, build_learned, check_truncation_memory
-from .fast_lstm import Workspace
+from ..fast_lstm import Workspace
 from .faults import adam_fault, describe, find_fault
 from .flat import clip_by_norm, flatten, unflatten
-from .meta import meta_gradient, meta_loss, meta_weights, unroll
-from .optimizers.hand import Adam
+from ..meta import meta_gradient, meta_loss, meta_weights, unroll
+from ..optimizers.hand import Adam
 from .options import allowed_values, option
-from .problems import FAMILIES
-from .runlock import RunLock
+from ..problems import FAMILIES
+from ..files.runlock import RunLock
 from .runs import (check_out_dir, initial_phi, kept_checkpoint, restore_run, save_run,
                    start_fresh)
-from .validate import (check_bool, check_choice, check_number, check_positive_int, check_range,
+from ..validate import (check_bool, check_choice, check_number, check_positive_int, check_range,
                        check_seed, check_settings)
 
 
 @dataclass
 class TrainConfig:
     """Everything that defines a meta-training run (saved in every checkpoint). Each field is also
-    a flag of `minil2o train` (minil2o.options): --problem, --problem-arg KEY=VALUE, ..."""
+    a flag of `minil2o train` (minil2o.training.options): --problem, --problem-arg KEY=VALUE, ..."""
     problem: str = option("quadratic", "problem family: " + ", ".join(FAMILIES), allowed=FAMILIES)
     problem_kwargs: dict = option({}, "problem setting, e.g. num_functions=64 or hidden=[40]",
                                   flag="--problem-arg")
@@ -135,7 +135,7 @@ class Trainer:
         trainer = Trainer(TrainConfig(problem="quadratic", ...), out_dir="runs/quad")
         result = trainer.run()           # the best phi is in trainer.best_phi
 
-    One process at a time writes out_dir (its lock, minil2o.runlock). resume=True continues the
+    One process at a time writes out_dir (its lock, minil2o.files.runlock). resume=True continues the
     run there; otherwise a run already there is refused when overwrite is False (what `minil2o
     train` passes without --overwrite) and replaced when it is True or None (the default, for
     callers that own their folder).
@@ -175,7 +175,7 @@ class Trainer:
         self.workspace = Workspace()          # the unroll's reused arrays (minil2o.fast_lstm)
 
     def lock_folder(self):
-        """Take out_dir's lock (minil2o.runlock) unless held; released by run() when it ends, or
+        """Take out_dir's lock (minil2o.files.runlock) unless held; released by run() when it ends, or
         when the trainer is garbage-collected."""
         if self.out_dir is not None and self.lock is None:
             self.lock = RunLock(self.out_dir, self.log).acquire()
@@ -313,5 +313,5 @@ class Trainer:
             self.save()
 
     def save(self):
-        """Write out_dir/train_state.npz and out_dir/optimizer.npz (minil2o.runs)."""
+        """Write out_dir/train_state.npz and out_dir/optimizer.npz (minil2o.training.runs)."""
         save_run(self)

@@ -4,7 +4,7 @@ The DM optimizer's MNIST meta-epoch written as one would write it in PyTorch: tw
 n coordinates as one batch, Appendix-A preprocessing, output scale 0.1, the 784-20-10 sigmoid MLP in
 torch with autograd; grad_t = d f / d theta_t is detached before it enters the optimizer (the paper's
 dropped second derivatives); L = sum_t f(theta_t) over each truncation, then L.backward() and one
-Adam step. minil2o/bench.py times it in the same run as ours; the ratio is ours / torch.
+Adam step. minil2o/bench/throughput.py times it in the same run as ours; the ratio is ours / torch.
 """
 import math
 import os
@@ -29,7 +29,7 @@ def torch_threads(args):
 def mnist_loss_and_grad(torch, device, rng):
     """f(theta) on a fresh minibatch of 128 MNIST images for the 784-20-10 sigmoid MLP whose weights
     are the flat theta (n = 15,910), and grad = d f / d theta, detached."""
-    from .data import load_mnist
+    from ..problems.data import load_mnist
     X, y = load_mnist("train")
     X = torch.from_numpy(X).to(device)
     Y = torch.nn.functional.one_hot(torch.from_numpy(y).to(device), 10).float()

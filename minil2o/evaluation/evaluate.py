@@ -19,10 +19,10 @@ from itertools import islice
 
 import numpy as np
 
-from .backend import to_float, xp
-from .errors import UsageError
-from .fast_lstm import Workspace
-from .validate import check_positive_int, check_seed
+from ..backend import all_finite, to_float
+from ..errors import UsageError
+from ..fast_lstm import Workspace
+from ..validate import check_positive_int, check_seed
 
 BASELINES = ("sgd", "nag", "rmsprop", "adam")   # the hand-designed optimizers both papers compare with
 LV_BATCHES = 10            # minibatches on which Lv et al.'s loss evaluates the final parameters
@@ -211,11 +211,6 @@ def tuning_record(best, scores, extend, stride=1):
             "interior": 0 < chosen < len(grid) - 1, "extension_limit": extend, "stride": stride}
 
 
-def all_finite(*arrays):
-    """True when every entry of every backend array is finite (one host sync per array)."""
-    return all(bool(xp.all(xp.isfinite(a))) for a in arrays)
-
-
 def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0, log=print,
             tune_family=None, grids=None, curves=learning_curves, criterion="final", extend=0,
             stride=1):
@@ -233,7 +228,7 @@ def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0
     label -> {"lr", "grid_scores" and "tuning" (baselines), "curves" (num_test, steps + 1),
     "values" (num_test,) the criterion per test problem, "mean", "stderr", "diverged"}.
     """
-    from .optimizers.hand import HAND_OPTIMIZERS, make_hand_optimizer
+    from ..optimizers.hand import HAND_OPTIMIZERS, make_hand_optimizer
     for name in baselines:
         make_hand_optimizer(name)                     # an unknown name fails now, not after tuning
     steps, num_test, num_tune = (check_positive_int(v, k) for k, v in
@@ -262,9 +257,9 @@ def format_table(results, step=None, reference=None):
     """The comparison as a text table: mean loss (and standard error) at `step` (default: last).
     With `reference` (a label of results) and the last step, a last column gives each optimizer's
     paired difference to it on the shared test problems (its loss minus the reference's, problem
-    by problem) with the 95% t-interval (minil2o.experiments.statistics): positive where the
+    by problem) with the 95% t-interval (minil2o.evaluation.statistics): positive where the
     reference ends lower."""
-    from .experiments.statistics import paired_difference
+    from .statistics import paired_difference
     s = len(next(iter(results.values()))["mean"]) - 1 if step is None else step
     paired = reference is not None and step is None
     width = max(16, 2 + max(len(label) for label in results))

@@ -18,7 +18,7 @@ import socket
 import time
 import uuid
 
-from .errors import UsageError
+from ..errors import UsageError
 
 LOCK_NAME = ".minil2o.lock"
 UNREADABLE_GRACE_S = 10.0      # an empty or unreadable lock younger than this is being written

@@ -41,12 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-from .backend import get_backend, xp
-from .data import PRETRAINED_DIR
-from .errors import GradientError, UsageError
-from .validate import build_with_settings, check_gradient, count_nonfinite
-from .optimizers.grouped import PerGroupOptimizer
-from .optimizers.hand import HAND_OPTIMIZERS
+from ..backend import get_backend, xp
+from ..problems.data import PRETRAINED_DIR
+from ..errors import GradientError, UsageError
+from ..validate import build_with_settings, check_gradient, count_nonfinite
+from ..optimizers.grouped import PerGroupOptimizer
+from ..optimizers.hand import HAND_OPTIMIZERS
 
 DTYPES = ("float32", "float64")
 ARRAY_MODULES = {"numpy": "numpy", "cupy": "cupy", "array_api_strict": "strict"}
@@ -60,7 +60,7 @@ def shipped():
 def load_learned(path, dtype):
     """The learned optimizer saved at `path`, its phi in `dtype` (the one call into training's
     checkpoint code)."""
-    from .runs import load_optimizer
+    from ..training.runs import load_optimizer
     return load_optimizer(path, dtype)
 
 

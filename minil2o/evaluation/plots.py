@@ -3,7 +3,7 @@ spread over test problems, final losses per setting, the styled images of neural
 per-coordinate updates of Appendix B. Every function takes the numbers it draws and a path."""
 import numpy as np
 
-from .atomic import replace_with
+from ..files.atomic import replace_with
 
 VARIANT_LINES = {"-sub": "--", "-tricks": "--", "-rs-only": "--", "-cc-only": ":", "-e10": ":"}
 BASELINE_COLORS = {"SGD": "tab:blue", "NAG": "tab:purple", "RMSprop": "tab:green", "Adam": "tab:gray",
@@ -42,7 +42,7 @@ def line_style(label, learned=None):
 
 def plot_panels(panels, path, title, ylabel="loss (mean over test problems)", log_y=True):
     """One subplot per panel: mean loss per step with a band of +- one standard error, one line
-    per optimizer. panels: list of (label, results), results as minil2o.evaluate.compare returns
+    per optimizer. panels: list of (label, results), results as minil2o.evaluation.evaluate.compare returns
     (label -> {"lr", "mean" (S,), "stderr" (S,)}). Returns path."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)

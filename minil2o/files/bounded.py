@@ -8,8 +8,8 @@ DataError before it is allocated, so a crafted or damaged file cannot exhaust me
 import os
 import zlib
 
-from .errors import DataError
-from .validate import read_limit
+from ..errors import DataError
+from ..validate import read_limit
 
 
 def read_bounded(path, what):

@@ -22,10 +22,10 @@ import zlib
 import numpy as np
 
 from .atomic import atomic_file, publish_or_remove, write_pending
-from .backend import to_numpy
-from .errors import DataError, NumericalError
+from ..backend import to_numpy
+from ..errors import DataError, NumericalError
 from .bounded import read_bounded
-from .validate import read_limit
+from ..validate import read_limit
 
 FORMAT = "minil2o-checkpoint"
 FORMAT_VERSION = 1
@@ -36,13 +36,13 @@ MAX_DEPTH = 32                 # nesting of the JSON metadata
 
 def save(path, arrays, meta, tmp=None):
     """Write arrays (dict name -> array, any backend) and meta (JSON-able dict) to `path`
-    atomically (minil2o.atomic), through the temporary file `tmp` if given."""
+    atomically (minil2o.files.atomic), through the temporary file `tmp` if given."""
     publish_or_remove([(write(path, arrays, meta, tmp), os.fspath(path))])
 
 
 def write(path, arrays, meta, tmp=None):
     """Write a checkpoint for `path` into a temporary file beside it (named `tmp`, or a unique
-    name), fsynced but not yet in place; returns its name, for minil2o.atomic.publish. Refuses
+    name), fsynced but not yet in place; returns its name, for minil2o.files.atomic.publish. Refuses
     NaN or Inf before anything is written."""
     host = {name: to_numpy(a) for name, a in arrays.items()}
     for name, a in host.items():

@@ -4,7 +4,7 @@ on phi), everything else, and the system time and page faults of the process (re
 time the kernel spends for us, e.g. zeroing freshly allocated memory).
 
 The meta-epoch is Trainer.train_problem itself, with those methods timed on their objects
-(minil2o.timing.Stopwatch); the instrumented run is separate from the timed one of minil2o.bench.
+(minil2o.bench.throughput.timing.Stopwatch); the instrumented run is separate from the timed one of minil2o.bench.throughput.
 """
 import time
 

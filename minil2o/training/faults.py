@@ -10,8 +10,7 @@ optimizee step counted from the start of the problem.
 """
 import math
 
-from .backend import to_float, xp
-from .evaluate import all_finite
+from ..backend import all_finite, to_float, xp
 from .flat import vector_norm
 
 

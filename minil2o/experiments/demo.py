@@ -11,12 +11,12 @@ import json
 import os
 import time
 
-from .atomic import atomic_file
-from .evaluate import BASELINES, compare, format_table
-from .experiments import PRETRAINED
-from .experiments.shipped import train_best
-from .plots import plot_curves
-from .problems import make_family
+from ..files.atomic import atomic_file
+from ..evaluation.evaluate import BASELINES, compare, format_table
+from . import PRETRAINED
+from .shipped import train_best
+from ..evaluation.plots import plot_curves
+from ..problems import make_family
 
 
 def demo_config(seed=0, epochs=15):

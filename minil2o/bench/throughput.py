@@ -21,7 +21,7 @@ OPENBLAS_NUM_THREADS / OMP_NUM_THREADS from the environment at start; PyTorch is
 number (or --threads), so both sides use the same cores. On a GPU the MNIST meta-epoch is timed with
 the plain xp LSTM step and with the fused kernels of minil2o.kernels (`use_fused_kernels`).
 
-The timing helpers are in minil2o/timing.py, the PyTorch reference in minil2o/bench_torch.py.
+The timing helpers are in minil2o/bench/timing.py, the PyTorch reference in minil2o/bench/torch_epoch.py.
 """
 import json
 import os
@@ -29,8 +29,8 @@ import platform
 
 import numpy as np
 
-from .atomic import atomic_file, check_output
-from .errors import UsageError
+from ..files.atomic import atomic_file, check_output
+from ..errors import UsageError
 from .timing import peak_bytes, summary, timed
 
 OPTIMIZERS = ("dm", "rnnprop")
@@ -58,8 +58,8 @@ def add_arguments(p):
 
 def settings(args):
     """The run's sizes from the arguments, the --quick defaults and the backend."""
-    from .backend import get_backend
-    from .validate import check_positive_int
+    from ..backend import get_backend
+    from ..validate import check_positive_int
     quick, gpu = args.quick, get_backend() == "cupy"
     opts = [o.strip() for o in args.optimizers.split(",") if o.strip()]
     if not opts:
@@ -108,7 +108,7 @@ def optimizer_kwargs(kind, problem):
 
 def make_trainer(kind, problem, problem_kwargs, meta_batch, s):
     """A Trainer whose train_problem(0) is one meta-epoch of the benchmark."""
-    from .train import TrainConfig, Trainer
+    from ..training.train import TrainConfig, Trainer
     config = TrainConfig(problem=problem, problem_kwargs=problem_kwargs, optimizer=kind,
                          optimizer_kwargs=optimizer_kwargs(kind, problem), horizon=s["horizon"],
                          unroll=s["unroll"], weighting="all" if kind == "dm" else "last",
@@ -120,9 +120,9 @@ def meta_epoch(kind, problem, problem_kwargs, meta_batch, s, fused=False):
     """Seconds for one meta-epoch (Trainer.train_problem) and its throughput; `fused` runs the
     LSTM step as the fused CuPy kernels (GPU only) instead of the plain xp reference, by
     minil2o.backend.use_fused_kernels. On the MNIST MLP the row also holds the breakdown of
-    minil2o.bench_breakdown (per step: optimizee, optimizer forward and backward, meta-update)."""
-    from .backend import get_backend, use_fused_kernels
-    from .bench_breakdown import breakdown
+    minil2o.bench.throughput.breakdown (per step: optimizee, optimizer forward and backward, meta-update)."""
+    from ..backend import get_backend, use_fused_kernels
+    from .breakdown import breakdown
     trainer = make_trainer(kind, problem, problem_kwargs, meta_batch, s)
     n = trainer.sample_problem().n
     truncations = []
@@ -144,9 +144,9 @@ def meta_epoch(kind, problem, problem_kwargs, meta_batch, s, fused=False):
 def truncation_runner(kind, problem, K, rng):
     """A function running one truncation (unroll + meta_gradient) of K steps in a workspace kept
     from call to call, as in training (or in the one given: a fresh one counts its arrays)."""
-    from .fast_lstm import Workspace
-    from .meta import meta_gradient, meta_weights, unroll
-    from .factories import build_optimizer
+    from ..fast_lstm import Workspace
+    from ..meta import meta_gradient, meta_weights, unroll
+    from ..training.factories import build_optimizer
     opt = build_optimizer(kind, **optimizer_kwargs(kind, "quadratic"))
     phi = opt.init_params(rng)
     theta, state = problem.init(rng), opt.init_state(problem.n)
@@ -164,7 +164,7 @@ def truncation_row(case, kind, problem, K, s, rng):
     run = truncation_runner(kind, problem, K, rng)
     row = {"case": case, "optimizer": kind, "coords": problem.n, "unroll": K,
            **summary(timed(run, s["repeat"]), problem.n * K)}
-    from .fast_lstm import Workspace
+    from ..fast_lstm import Workspace
     row["peak_bytes"] = peak_bytes(lambda: run(Workspace()))   # the workspace's arrays included
     row["bytes_per_coord_step"] = row["peak_bytes"] / (problem.n * K)
     return row
@@ -173,7 +173,7 @@ def truncation_row(case, kind, problem, K, s, rng):
 def coordinate_sweep(kind, s, rng, log):
     """Quadratics (d = 10) with n = sizes coordinates, one truncation of 5 steps each; sizes whose
     memory, predicted from the largest size measured so far, exceeds max_gb are skipped."""
-    from .problems import QuadraticFamily
+    from ..problems import QuadraticFamily
     rows, K = [], 5
     for n in s["sizes"]:
         if rows:
@@ -190,7 +190,7 @@ def coordinate_sweep(kind, s, rng, log):
 
 def unroll_sweep(kind, s, rng):
     """The MNIST MLP (n = 15,910) with truncations of K = unrolls steps."""
-    from .problems import make_family
+    from ..problems import make_family
     problem = make_family("mnist-mlp").sample(rng)
     return [truncation_row("truncation mnist-mlp", kind, problem, K, s, rng) for K in s["unrolls"]]
 
@@ -214,8 +214,8 @@ def linear_fit(rows):
 
 def machine():
     """Where the figures come from."""
-    from . import __version__
-    from .backend import device_name, get_backend
+    from .. import __version__
+    from ..backend import device_name, get_backend
     info = {"minil2o": __version__, "backend": get_backend(), "device": device_name(),
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__,
@@ -298,7 +298,7 @@ def format_targets(checks):
 
 def run(args):
     """The bench command: measure, print the table and the targets, write the JSON file."""
-    from .backend import get_backend
+    from ..backend import get_backend
     s = settings(args)
     check_output(args.out)                     # an unwritable --out is found before the work
     log = print
@@ -322,7 +322,7 @@ def run(args):
         rows += unroll_sweep(kind, s, rng)
     if "dm" in s["optimizers"] and not args.no_torch:
         log("PyTorch reference")
-        from .bench_torch import torch_meta_epoch, torch_threads
+        from .torch_epoch import torch_meta_epoch, torch_threads
         ours = make_trainer("dm", "mnist-mlp", {}, 1, s)
         ref = torch_meta_epoch(s, torch_threads(args), "cuda" if gpu else "cpu",
                                alongside=lambda: ours.train_problem(0))
@@ -332,7 +332,7 @@ def run(args):
             rows.append(ref)
     checks = targets(rows, gpu)
     print(format_table(rows))
-    from .bench_breakdown import format_breakdown
+    from .breakdown import format_breakdown
     for row in rows:
         if "breakdown" in row:
             print(format_breakdown(row))

@@ -6,12 +6,12 @@ import inspect
 
 import numpy as np
 
-from .validate import build_with_settings
-from .optimizers.grouped import PerGroupOptimizer
-from .optimizers.learned import DMOptimizer, RNNprop
-from .problems import make_family
-from .problems.wrappers import ConvexCombinedFamily, RandomScaledFamily
-from .validate import check_choice, check_memory
+from ..validate import build_with_settings
+from ..optimizers.grouped import PerGroupOptimizer
+from ..optimizers.learned import DMOptimizer, RNNprop
+from ..problems import make_family
+from ..problems.wrappers import ConvexCombinedFamily, RandomScaledFamily
+from ..validate import check_choice, check_memory
 
 LEARNED = {"dm": DMOptimizer, "rnnprop": RNNprop}
 

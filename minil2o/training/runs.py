@@ -1,4 +1,4 @@
-"""The files of a training run, written with minil2o.checkpoint (npz + JSON, atomically):
+"""The files of a training run, written with minil2o.files.checkpoint (npz + JSON, atomically):
 
     out_dir/optimizer.npz      the best phi and the optimizer's settings: save_optimizer,
                                load_optimizer (what `minil2o evaluate` and the experiments read)
@@ -8,11 +8,11 @@ A run killed at any moment and resumed from train_state.npz ends with exactly th
 uninterrupted run would have: the file holds phi, the best phi, Adam's moments and step count,
 the epoch, the score's moving average, the history and the random generator's state.
 
-The two files move together (minil2o.atomic): both are written as temporary files (.NAME.tmp),
+The two files move together (minil2o.files.atomic): both are written as temporary files (.NAME.tmp),
 then optimizer.npz is renamed into place and train_state.npz last, the commit point. A kill
 between the two renames leaves an optimizer.npz ahead of or behind train_state.npz; resuming
 finds it out of step and rewrites it from the training state, which holds the best phi. Resuming
-removes exactly those two temporary names, under the folder's lock (minil2o.runlock), so no file
+removes exactly those two temporary names, under the folder's lock (minil2o.files.runlock), so no file
 of another run or another folder is ever touched.
 """
 import dataclasses
@@ -21,14 +21,14 @@ import os
 
 import numpy as np
 
-from . import checkpoint
-from .atomic import check_output, publish_or_remove, remove_quietly, temp_name, uninterrupted
-from .backend import asarray, get_backend
-from .errors import DataError, UsageError
+from ..files import checkpoint
+from ..files.atomic import check_output, publish_or_remove, remove_quietly, temp_name, uninterrupted
+from ..backend import asarray, get_backend
+from ..errors import DataError, UsageError
 from .factories import LEARNED, build_optimizer
 from .flat import flatten
-from .optimizers.grouped import PerGroupOptimizer
-from .validate import check_choice, check_number, is_integer, is_number
+from ..optimizers.grouped import PerGroupOptimizer
+from ..validate import check_choice, check_number, is_integer, is_number
 
 STATE, OPTIMIZER = "train_state.npz", "optimizer.npz"
 RUN_FILES = (OPTIMIZER, STATE)              # in the order they are renamed into place
@@ -177,7 +177,7 @@ def start_fresh(out_dir, overwrite, log):
 def restore_run(trainer):
     """Continue the trainer from its out_dir/train_state.npz, which must come from the same config
     (except `epochs`: a finished run can be continued for more epochs). No file: nothing changes.
-    The folder must be locked by the caller (minil2o.runlock)."""
+    The folder must be locked by the caller (minil2o.files.runlock)."""
     t = trainer
     path = os.path.join(t.out_dir, STATE)
     remove_temporaries(t.out_dir)         # a write cut short by a kill; never renamed into place
@@ -245,15 +245,22 @@ def sync_optimizer_file(trainer, config):
         trainer.log(f"{path} was not the optimizer of {STATE}'s epoch {trainer.epoch}: rewritten")
 
 
+def saved_defaults(saved, config_type):
+    """What a configuration saved before a setting existed meant by its absence: the setting's
+    default, except convex_scaling, which was the optimizee's random_scaling (or 1)."""
+    defaults = json.loads(json.dumps(dataclasses.asdict(config_type())))
+    if "convex_scaling" not in saved:
+        defaults["convex_scaling"] = saved.get("random_scaling") or 1.0
+    return defaults
+
+
 def check_same_config(saved, config, path):
     """A UsageError unless the saved configuration (a dict from the checkpoint's JSON) is config,
     up to `epochs` and to settings added since it was written (those take their defaults)."""
     ours = json.loads(json.dumps(dataclasses.asdict(config)))
     if isinstance(saved, dict):
-        defaults = json.loads(json.dumps(dataclasses.asdict(type(config)())))
-        if "convex_scaling" not in saved:        # before the setting, g took the optimizee's r
-            defaults["convex_scaling"] = saved.get("random_scaling") or 1.0
-        saved = {**defaults, **saved, "epochs": ours["epochs"]}   # more epochs may follow
+        saved = {**saved_defaults(saved, type(config)), **saved,
+                 "epochs": ours["epochs"]}                         # more epochs may follow
     if saved != ours:
         diff = sorted(k for k in ours if not isinstance(saved, dict) or saved.get(k) != ours[k])
         shown = ", ".join(f"{k}={saved.get(k)!r} there, {ours[k]!r} here" for k in diff[:3]) \

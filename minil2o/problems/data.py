@@ -18,7 +18,7 @@ Bundled files live in `minil2o/datasets/` (a folder inside the package, installe
 data/README.md at the top of the repository gives the provenance and licence of each.
 
 A missing, truncated or malformed file raises DataError naming the file, what was expected and
-where it was looked for; a file, or a .gz stream inflated, beyond the read limit (minil2o.bounded)
+where it was looked for; a file, or a .gz stream inflated, beyond the read limit (minil2o.files.bounded)
 is refused before it is allocated. CIFAR-10 batches are pickles, and unpickling can run arbitrary code, so
 they are read by an unpickler that refuses every global except the few a numpy array needs.
 """
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .bounded import gunzip_bounded, read_bounded
-from .errors import DataError, UsageError
-from .validate import check_choice, is_integer
+from ..files.bounded import gunzip_bounded, read_bounded
+from ..errors import DataError, UsageError
+from ..validate import check_choice, is_integer
 
 SPLITS = ("train", "validation", "test", "all")
-DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
+DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"     # minil2o/datasets
 PRETRAINED_DIR = DATASETS_DIR / "pretrained"      # the shipped learned optimizers
 MNIST_URL = "http://yann.lecun.com/exdb/mnist/"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"

@@ -1,4 +1,4 @@
-"""Timing and memory measurement for `minil2o bench` (minil2o/bench.py, minil2o/bench_torch.py).
+"""Timing and memory measurement for `minil2o bench` (minil2o/bench/throughput.py, minil2o/bench/torch_epoch.py).
 
 Times are taken after a warm-up run and after the GPU has finished its queued work; peak memory is
 the high-water mark of array memory allocated while a function runs: NumPy allocations as seen by
@@ -8,7 +8,7 @@ import statistics
 import time
 import tracemalloc
 
-from .backend import get_backend
+from ..backend import get_backend
 
 
 def synchronize():

@@ -21,7 +21,7 @@ import dataclasses
 import json
 from dataclasses import field
 
-from .errors import UsageError
+from ..errors import UsageError
 
 NOT_ARGPARSE = ("flag", "by", "allowed", "maximum")          # metadata keys that argparse does not take
 

@@ -8,7 +8,7 @@ arrays, as a single vector of length P.
 """
 import math
 
-from .backend import to_float, xp
+from ..backend import to_float, xp
 
 
 def flatten(d):
