@@ -10,20 +10,10 @@ exercise's contract (shapes, dtypes, inputs left as they were).
 import numpy as np
 
 from .. import layers
-from ..backend import asarray, to_numpy
+from ..backend import asarray
 from ..gradcheck import check_gradients, rel_error, vjp_objective
 from .lookup import impl
-from .measure import Measure, draw_dims, entry_error, guarded_call, named, normal, shape_and_dtype
-
-TOL = 1e-7
-"""The bar of a gradient check (chapter 2): a right backward pass shows ~1e-10, a wrong one ~1."""
-F32 = 1e-4
-"""The bar of a float32 case against the same function's float64 answer (float32 rounding)."""
-
-
-def float32_case(case, every=4):
-    """Whether case i runs in float32 (one case in `every`): the dtype contract's cases."""
-    return case.index % every == every - 1
+from .measure import (draw_dims, entry_error, F32, float32_case, guarded_call, host, Measure, named, normal, shape_and_dtype, TOL)
 
 
 def linear_backward(case):
@@ -80,11 +70,6 @@ def on_backend(dtype, *arrays):
     backend holds (a float32 case's reference is computed on its rounded inputs)."""
     moved = [asarray(np.asarray(a, dtype=dtype), dtype=dtype) for a in arrays]
     return moved, [np.asarray(a, dtype=dtype).astype(np.float64) for a in arrays]
-
-
-def host(a):
-    """A backend array (or number) as a host float64 array."""
-    return np.asarray(to_numpy(a), dtype=np.float64)
 
 
 def compared(name, got, want, dtype, equation="", entrywise=False):

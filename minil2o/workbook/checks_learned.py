@@ -25,34 +25,14 @@ size of the terms it sums, so that a mistake on the small entries cannot hide be
 import math
 
 import numpy as np
+from .measure import host
 
-from ..backend import asarray, to_numpy
 
-TOL = 1e-7
-"""The bar of a gradient check (chapter 2), here for host computations too: a right answer shows
-~1e-15, a wrong one ~1e-3 or more."""
-F32 = 1e-4
-"""The bar of a float32 case against the float64 answer on the same (float32-rounded) inputs."""
 TERMS = "largest entrywise error, relative to the size of its terms"
 MODES = ("clamped", "none", "log")
 """Preprocessing modes in the order the cases take them: case 0 is not the default 'log'."""
 CLAMP_EPS = 1e-8
 """The eps inside the clamped mode's log (minil2o.optimizers.learned.preprocess_forward)."""
-
-
-def float32_case(case, every=4):
-    """Whether case i runs in float32 (one case in `every`): the dtype contract's cases."""
-    return case.index % every == every - 1
-
-
-def host(a):
-    """A host float64 copy of an array (any backend) or number."""
-    return np.array(to_numpy(a), dtype=np.float64)
-
-
-def rounded(a, dtype):
-    """Host float64 values of `a` as the function under test sees them in `dtype`."""
-    return host(asarray(a, dtype=dtype))
 
 
 def terms_error(actual, candidates, scale):

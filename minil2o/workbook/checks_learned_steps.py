@@ -9,13 +9,13 @@ from ..backend import asarray
 from ..gradcheck import rel_error
 from ..meta_engine import lstm_stack
 from ..optimizers.learned import DMOptimizer
-from .checks_learned import (F32, MODES, TERMS, TOL, draw_setting, float32_case, host, rounded,
-                             terms_error)
+from .checks_learned import MODES, TERMS, draw_setting, terms_error
 from .checks_preprocessing import chained, draw_p, host_jacobian, host_preprocess, preprocess_grads
 from .checks_rnnprop import (BACKWARD_KINDS, host_relative_backward, host_relative_inputs, moments,
                              rnnprop_opt)
 from .lookup import impl
-from .measure import Measure, contract, draw_dims, guarded_call, named, shape_and_dtype
+from .measure import (contract, draw_dims, F32, float32_case, guarded_call, host, Measure, named,
+                      rounded, shape_and_dtype, TOL)
 
 
 F32_LSTM = 2e-3

@@ -11,9 +11,9 @@ from ..meta_engine import engine_meta_gradient
 from ..optimizers.learned import DMOptimizer, RNNprop
 from ..problems.mlp import MLPFamily
 from ..problems.quadratic import QuadraticProblem
-from .checks_optimizees import TOL, float32_case, rounded
+
 from .lookup import impl
-from .measure import Measure, draw_dims, guarded_call, shape_and_dtype
+from .measure import draw_dims, float32_case, guarded_call, Measure, rounded, shape_and_dtype, TOL
 
 
 # -- the meta-gradient (chapter 4) ----------------------------------------------------------------

@@ -17,24 +17,7 @@ from ..gradcheck import rel_error
 from ..problems.mlp import MLPFamily
 from ..problems.quadratic import QuadraticProblem
 from .lookup import impl
-from .measure import Measure, draw_dims, guarded_call, named, shape_and_dtype
-
-TOL = 1e-7
-"""The bar of a gradient check (chapter 2): a right answer shows ~1e-12 here, a wrong one ~1e-4
-to 1."""
-F32 = 1e-4
-"""The bar of a float32 case against the same function's float64 answer (float32 rounding)."""
-
-
-def float32_case(case, every=4):
-    """Whether case i runs in float32 too (one case in `every`): the dtype contract's cases."""
-    return case.index % every == every - 1
-
-
-def rounded(host, dtype):
-    """Host numbers as float64 that `dtype` holds exactly: a float32 case and its float64 twin
-    then start from the very same numbers, so they differ by arithmetic rounding only."""
-    return np.asarray(np.asarray(host, dtype=np.float64).astype(dtype), dtype=np.float64)
+from .measure import (draw_dims, F32, float32_case, guarded_call, Measure, named, rounded, shape_and_dtype, TOL)
 
 
 def outputs_measures(got, want, names, bound, kind="relative error", equations=None):

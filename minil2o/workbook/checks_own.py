@@ -12,21 +12,10 @@ import math
 
 import numpy as np
 
-from ..backend import asarray, to_numpy
+from ..backend import asarray
 from ..optimizers.hand import Adam
 from .lookup import impl
-from .measure import (Measure, contract, draw_dims, guarded_call, host_copy, named, same,
-                      shape_and_dtype)
-
-TOL = 1e-7
-"""The bar of a float64 case: a right answer scores about 1e-15 against the host answer."""
-F32 = 1e-4
-"""The bar of a float32 case against the host's float64 answer (float32 rounds at about 6e-8)."""
-
-
-def host(a):
-    """A backend array (or number) as a host float64 array."""
-    return np.asarray(to_numpy(a), dtype=np.float64)
+from .measure import (contract, draw_dims, F32, guarded_call, host, host_copy, Measure, named, same, shape_and_dtype, TOL)
 
 
 def scaled_error(actual, desired, scale):

@@ -7,9 +7,9 @@ import math
 import numpy as np
 
 from ..backend import asarray
-from .checks_learned import CLAMP_EPS, F32, MODES, TERMS, TOL, float32_case, host, terms_error
+from .checks_learned import CLAMP_EPS, MODES, TERMS, terms_error
 from .lookup import impl
-from .measure import Measure, draw_dims, guarded_call, shape_and_dtype
+from .measure import (draw_dims, F32, float32_case, guarded_call, host, Measure, shape_and_dtype, TOL)
 
 
 def host_preprocess(g, mode, p):

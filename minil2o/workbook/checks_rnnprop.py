@@ -5,10 +5,11 @@ import numpy as np
 
 from ..backend import asarray
 from ..optimizers.learned import RNNprop
-from .checks_learned import F32, TERMS, TOL, draw_setting, float32_case, host, rounded, terms_error
+from .checks_learned import TERMS, draw_setting, terms_error
 from .checks_preprocessing import central_derivative
 from .lookup import impl
-from .measure import Measure, contract, draw_dims, guarded_call, named, shape_and_dtype
+from .measure import (contract, draw_dims, F32, float32_case, guarded_call, host, Measure, named,
+                      rounded, shape_and_dtype, TOL)
 
 
 MOMENT_KINDS = ("eps", "ordinary", "zero")

@@ -18,11 +18,8 @@ from ..backend import asarray, to_numpy, xp
 from ..gradcheck import rel_error, vjp_objective
 from ..problems import art_features
 from .lookup import impl
-from .measure import Measure, draw_dims, guarded_call, named, shape_and_dtype
+from .measure import draw_dims, float32_case, guarded_call, Measure, named, shape_and_dtype, TOL
 
-TOL = 1e-7
-"""The bar of a gradient check (chapter 2): a right backward pass shows ~1e-15 against the
-complex-step derivative, a wrong one ~1e-2 to 1."""
 F32 = 1e-3
 """The bar of a float32 case against the same function's float64 answer on the same numbers. Not
 the 1e-4 of checks_layers: a right LSTM backward pass in float32 shows up to 6e-7 here (dWh summed
@@ -69,11 +66,6 @@ def complex_step_errors(f, inputs, grads, h=STEP):
 
 
 # -- drawing and the float32 cases ----------------------------------------------------------------
-def float32_case(case, every=4):
-    """Whether case i runs in float32 (one case in `every`): the dtype contract's cases."""
-    return case.index % every == every - 1
-
-
 def two_sizes(rng, low, high):
     """Two different sizes in [low, high] (D != H, H != W): a swapped pair cannot pass."""
     a, b = draw_dims(rng, 2, low, high)

@@ -164,6 +164,29 @@ def guarded_call(fn, inputs, names=None):
     return out, found
 
 
+# -- what every check shares ----------------------------------------------------------------------
+TOL = 1e-7
+"""The bar of a gradient check (chapter 2): a right backward pass shows ~1e-10, a wrong one ~1."""
+F32 = 1e-4
+"""The bar of a float32 case against a float64 answer on the same (rounded) inputs."""
+
+
+def float32_case(case, every=4):
+    """Whether case i runs in float32 (one case in `every`): the dtype contract's cases."""
+    return case.index % every == every - 1
+
+
+def host(a):
+    """A host float64 copy of an array (any backend) or number."""
+    return np.array(to_numpy(a), dtype=np.float64)
+
+
+def rounded(a, dtype):
+    """Host float64 values of `a` as a function sees them in `dtype` (exactly representable):
+    a float32 case and its float64 twin start from the very same numbers."""
+    return np.asarray(host(a).astype(dtype), dtype=np.float64)
+
+
 # -- drawing cases --------------------------------------------------------------------------------
 @dataclass
 class Case:

@@ -31,7 +31,8 @@ EXERCISES = (
         "linear_backward", "minil2o.layers.linear_backward",
         "The linear layer's backward pass", "(2.2) and (2.3), chapter 2", ("linear_backward",),
         "dout: (N, M) = dL/d(out) for out = x W + b; cache = (x, W) from linear_forward,\n"
-        "x: (N, D), W: (D, M). Returns dx: (N, D), dW: (D, M), db: (M,).",
+        "x: (N, D), W: (D, M). Returns dx: (N, D), dW: (D, M), db: (M,), each of the inputs'\n"
+        "dtype (float32 in, float32 out); dout and the cache are left as they were.",
         "1. Write one entry: out_nm = sum_d x_nd W_dm + b_m.\n"
         "2. dL/dx_nd = sum_m dout_nm d(out_nm)/dx_nd = sum_m dout_nm W_dm: dout W^T (2.2).\n"
         "3. dL/dW_dm = sum_n dout_nm x_nd: every row uses W, so the rows' terms add: x^T dout.\n"
