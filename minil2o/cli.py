@@ -75,7 +75,7 @@ def cmd_evaluate(args):
     import os
 
     from .files.atomic import check_output, replace_with
-    from .evaluation.evaluate import compare, format_table
+    from .evaluation.evaluate import CompareSettings, compare, format_table
     from .evaluation.plots import plot_curves
     from .problems import make_family
     from .training.runs import load_optimizer
@@ -90,8 +90,9 @@ def cmd_evaluate(args):
     learned = {f"LSTM {label}": load_optimizer(path)
                for label, path in zip(checkpoint_labels(args.checkpoints), args.checkpoints)}
     family = make_family(args.problem, **parse_kwargs(args.problem_arg, "--problem-arg"))
-    results = compare(family, learned, baselines, steps=args.steps, num_test=args.num_test,
-                      num_tune=args.num_tune, seed=args.seed)
+    settings = CompareSettings(steps=args.steps, num_test=args.num_test, num_tune=args.num_tune,
+                               seed=args.seed)
+    results = compare(family, learned, baselines, settings)
     print(format_table(results, reference=next(iter(learned), None)))
     title = f"{args.problem}, {args.num_test} test problems"
     path = replace_with(os.path.join(args.out, "curves.png"),

@@ -150,3 +150,24 @@ def test_every_experiment_named_is_registered():
     text = INDEX.read_text(encoding="utf-8").split("## The papers' experiments")[1]
     names = re.findall(r"`([a-z0-9-]+)`", text)
     assert names and not set(names) - set(EXPERIMENTS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Andrychowicz et al. number only (1) to (3): nothing cites another number of theirs
+# ---------------------------------------------------------------------------------------------
+
+DM_EQUATION = re.compile(r"(?:\bDM|Andrychowicz et al\.(?: 2016)?,?) eqs?\. ?\(?(\d+)(?!\d|\.\d)")
+
+
+def dm_numbers_beyond_three(text):
+    """The equation numbers above (3) that `text` cites as Andrychowicz et al.'s (DM eq. N)."""
+    return [int(n) for n in DM_EQUATION.findall(text) if int(n) > 3]
+
+
+def test_no_equation_of_andrychowicz_et_al_beyond_3_is_cited():
+    """Their other equations are unnumbered: cited by section (neural art is section 3.4)."""
+    sources = sorted((ROOT / "minil2o").rglob("*.py")) + sorted((ROOT / "tutorials").glob("*.py"))
+    wrong = {p.name: dm_numbers_beyond_three(p.read_text(encoding="utf-8")) for p in sources}
+    assert not {k: v for k, v in wrong.items() if v}
+    assert dm_numbers_beyond_three("f = a L_c + b L_s (DM eq. 5), DM eq. (3), eq. 11.2") == [5]
+    assert dm_numbers_beyond_three("Andrychowicz et al. 2016, eq. 11.2; DM eq. 5.") == [5]

@@ -13,8 +13,8 @@ from minil2o.backend import to_float, to_numpy
 from minil2o.files.checkpoint import load
 from minil2o.experiments.demo import demo_config
 from minil2o.errors import UsageError
-from minil2o.evaluation.evaluate import (compare, final_theta, learning_curves, run_optimizer,
-                                         trajectory)
+from minil2o.evaluation.evaluate import (CompareSettings, compare, final_theta, learning_curves,
+                                         run_optimizer, trajectory)
 from minil2o.experiments.runner import CurveCache
 from minil2o.optimizers.hand import Adam
 from minil2o.optimizers.learned import DMOptimizer
@@ -161,12 +161,12 @@ def test_compare_tunes_on_the_tuning_family_and_tests_on_the_test_family():
         return learning_curves(family, opt, num, steps, seed)
 
     grid = (0.01, 0.1)
-    results = compare(test, {}, ["adam"], steps=3, num_test=2, num_tune=1, seed=4,
-                      log=lambda *_: None, tune_family=tune, grids={"adam": grid}, curves=curves)
+    settings = CompareSettings(steps=3, num_test=2, num_tune=1, seed=4, grids={"adam": grid})
+    results = compare(test, {}, ["adam"], settings, tune_family=tune, curves=curves,
+                      log=lambda *_: None)
     assert results["Adam"]["lr"] in grid and tuple(results["Adam"]["grid_scores"]) == grid
     assert calls == [(tune, 5, 1), (tune, 5, 1), (test, 6, 2)]
-    plain = compare(test, {}, ["adam"], steps=3, num_test=2, num_tune=1, seed=4, log=lambda *_: None,
-                    tune_family=tune, grids={"adam": grid})
+    plain = compare(test, {}, ["adam"], settings, tune_family=tune, log=lambda *_: None)
     assert np.array_equal(plain["Adam"]["curves"], results["Adam"]["curves"])
 
 

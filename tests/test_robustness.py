@@ -18,8 +18,8 @@ from helpers import TINY, assert_one_line, run_cli, run_subprocess, tiny_config
 from minil2o.files import checkpoint
 from minil2o.backend import to_numpy
 from minil2o.errors import DataError, NumericalError, UsageError
-from minil2o.evaluation.evaluate import (compare, format_table, learning_curves, run_optimizer,
-                                         summarize)
+from minil2o.evaluation.evaluate import (CompareSettings, compare, format_table, learning_curves,
+                                         run_optimizer, summarize)
 from minil2o.optimizers.hand import SGD
 from minil2o.problems import QuadraticFamily, make_family
 from minil2o.problems.base import Family, Problem
@@ -272,7 +272,7 @@ def test_evaluation_inputs():
     with pytest.raises(UsageError, match=r"seed must be an integer >= 0 and < 2\*\*63, got -1"):
         learning_curves(family, SGD(0.1), 1, 5, seed=-1)
     with pytest.raises(UsageError, match="'adamw'"):
-        compare(family, {}, ["adamw"], steps=5)
+        compare(family, {}, ["adamw"], CompareSettings(steps=5))
 
 
 # =========================================================================== numerical faults
@@ -476,7 +476,8 @@ def test_evaluation_marks_a_nan_run_instead_of_averaging_it():
 def test_evaluation_marks_an_overflowing_loss():
     family = QuadraticFamily(dim=3, init_std=1e30)             # ||W theta - y||^2 overflows
     with np.errstate(over="ignore", invalid="ignore"):
-        results = compare(family, {}, ["sgd"], steps=4, num_test=2, num_tune=1, log=lambda *_: None)
+        results = compare(family, {}, ["sgd"], CompareSettings(steps=4, num_test=2, num_tune=1),
+                          log=lambda *_: None)
     r = results["SGD"]
     assert r["diverged"] == 2 and np.all(np.isnan(r["curves"]))
     assert "SGD" in format_table(results)

@@ -108,7 +108,7 @@ def test_families_sample_fresh_wrappers(rng):
 
 
 def test_registry(rng):
-    assert FAMILIES == ("quadratic", "mnist-mlp", "cnn", "sine-lstm", "neural-art")
+    assert tuple(FAMILIES) == ("quadratic", "mnist-mlp", "cnn", "sine-lstm", "neural-art")
     problem = make_family("quadratic", num_functions=2).sample(rng)
     assert problem.n == 20
     with pytest.raises(UsageError, match="quadratic, mnist-mlp"):

@@ -37,7 +37,7 @@ import matplotlib.pyplot as plt
 from _common import check           # the checkout on sys.path, the figure style, the exercises' check
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
-from minil2o.evaluation.evaluate import compare, format_table
+from minil2o.evaluation.evaluate import CompareSettings, compare, format_table
 from minil2o.gradcheck import check_gradients, rel_error
 from minil2o.problems import QuadraticFamily, make_family
 from minil2o.training.runs import load_optimizer
@@ -141,8 +141,9 @@ shipped = load_optimizer(os.path.join("..", "minil2o", "datasets", "pretrained",
 family = make_family("quadratic")                # the test distribution: one 10-d function per problem
 with np.errstate(over="ignore", invalid="ignore"):   # diverging grid points are scored +inf
     results = compare(family, {"LSTM (here)": learned, "LSTM (shipped)": shipped},
-                      ("sgd", "nag", "rmsprop", "adam"), steps=100, num_test=20, num_tune=5,
-                      seed=100, log=lambda msg: None)
+                      ("sgd", "nag", "rmsprop", "adam"),
+                      CompareSettings(steps=100, num_test=20, num_tune=5, seed=100),
+                      log=lambda msg: None)
 print(format_table(results), "\n")
 print(format_table(results, step=10), "\n")
 for label in ("LSTM (here)", "LSTM (shipped)"):

@@ -43,7 +43,7 @@ from _common import check           # the checkout on sys.path, the figure style
 import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.problems.data import load_mnist
-from minil2o.evaluation.evaluate import compare, format_table
+from minil2o.evaluation.evaluate import CompareSettings, compare, format_table
 from minil2o.gradcheck import check_gradients, rel_error
 from minil2o.optimizers.learned import DMOptimizer, preprocess_forward
 from minil2o.problems import MLPFamily
@@ -187,8 +187,8 @@ print(f"learned optimizer: {type(learned).__name__}, {sum(v.size for v in learne
 # %%
 def compare_on(family, steps, num_test=10, seed=300):
     with np.errstate(over="ignore", invalid="ignore"):
-        return compare(family, {"LSTM": learned}, ("sgd", "adam"), steps=steps, num_test=num_test,
-                       num_tune=2, seed=seed, log=lambda msg: None)
+        settings = CompareSettings(steps=steps, num_test=num_test, num_tune=2, seed=seed)
+        return compare(family, {"LSTM": learned}, ("sgd", "adam"), settings, log=lambda msg: None)
 
 def plot_panel(ax, results, title):
     for label, r in results.items():

@@ -46,8 +46,9 @@ import minil2o
 from minil2o.backend import asarray, to_float, to_numpy, xp
 from minil2o.gradcheck import check_gradients, rel_error, vjp_objective
 from minil2o.optimizers.hand import Adam
-from minil2o.problems.art import (NeuralArtFamily, content_loss, gram_backward, gram_forward,
-                                  load_art_images, style_loss, tv_loss)
+from minil2o.problems.art import NeuralArtFamily, load_art_images
+from minil2o.problems.art_features import (content_loss, gram_backward, gram_forward, style_loss,
+                                           tv_loss)
 from minil2o.training.runs import load_optimizer
 
 # %% [markdown]

@@ -4,7 +4,9 @@ on phi), everything else, and the system time and page faults of the process (re
 time the kernel spends for us, e.g. zeroing freshly allocated memory).
 
 The meta-epoch is Trainer.train_problem itself, with those methods timed on their objects
-(minil2o.bench.throughput.timing.Stopwatch); the instrumented run is separate from the timed one of minil2o.bench.throughput.
+(minil2o.bench.timing.Stopwatch): the problem's loss_and_grad, the learned optimizer's
+step_forward and step_backward, the meta-optimizer's step; the instrumented run is separate from
+the timed one of minil2o.bench.throughput.
 """
 import time
 

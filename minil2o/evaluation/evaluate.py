@@ -8,13 +8,15 @@
     tune_learning_rate  grid search of a hand-designed optimizer's learning rate, as both papers
                         tuned their baselines: coarse to fine, the grid extended while the best
                         rate is at its edge
-    compare             tuned baselines and learned optimizers on the same fresh test problems
+    compare             tuned baselines and learned optimizers on the same fresh test problems,
+                        its settings one CompareSettings
 
 A run that produces a NaN or infinite loss is *marked*: its curve holds NaN from that step on, and
 summaries count it as diverged instead of averaging NaN into the mean.
 """
 import math
 from collections import namedtuple
+from dataclasses import dataclass, field
 from itertools import islice
 
 import numpy as np
@@ -23,6 +25,7 @@ from ..backend import all_finite, to_float
 from ..errors import UsageError
 from ..fast_lstm import Workspace
 from ..validate import check_positive_int, check_seed
+from .statistics import paired_difference
 
 BASELINES = ("sgd", "nag", "rmsprop", "adam")   # the hand-designed optimizers both papers compare with
 LV_BATCHES = 10            # minibatches on which Lv et al.'s loss evaluates the final parameters
@@ -54,7 +57,8 @@ def trajectory(problem, optimizer, steps, rng):
     that step the same way, before the optimizer sees it (the run has diverged). The run is lazy: a
     caller that stops early draws no further minibatches from rng. A learned optimizer's LSTM
     steps run in a workspace that keeps no caches (minil2o.fast_lstm, on NumPy): the state of a
-    step lives there until the step after next, and only the loop sees it.
+    step lives there until the step after next, and only the loop sees it. The workspace is this
+    run's own, made here (a workspace belongs to its caller, the unroll; nothing above makes one).
     """
     optimizer = fit_to_problem(optimizer, problem)
     theta = problem.init(rng)                                         # (n,)
@@ -211,44 +215,76 @@ def tuning_record(best, scores, extend, stride=1):
             "interior": 0 < chosen < len(grid) - 1, "extension_limit": extend, "stride": stride}
 
 
-def compare(family, learned, baselines, steps, num_test=100, num_tune=20, seed=0, log=print,
-            tune_family=None, grids=None, curves=learning_curves, criterion="final", extend=0,
-            stride=1):
+@dataclass(frozen=True)
+class CompareSettings:
+    """How compare tunes the baselines and tests every optimizer (checked when made):
+
+    steps       the horizon T of every run
+    num_test    the test problems, drawn with seed + 2, on which every optimizer runs
+    num_tune    the tuning problems, drawn with seed + 1, on which each learning rate is scored
+    seed        the comparison's seed
+    grids       baseline name -> its learning-rate grid (default: the class's lr_grid)
+    criterion   what one run scores (CRITERIA), for tuning and for the per-problem values
+    extend      how many rates a grid may grow by while its best rate sits at an edge
+    stride      tuning's coarse pass tries every stride-th rate first (tune_learning_rate)
+    """
+    steps: int
+    num_test: int = 100
+    num_tune: int = 20
+    seed: int = 0
+    grids: dict = field(default_factory=dict)
+    criterion: str = "final"
+    extend: int = 0
+    stride: int = 1
+
+    def __post_init__(self):
+        for name in ("steps", "num_test", "num_tune", "stride"):
+            object.__setattr__(self, name, check_positive_int(getattr(self, name), name))
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        object.__setattr__(self, "grids", dict(self.grids or {}))
+        final_batches(self.criterion)                  # an unknown criterion fails here
+
+
+def compare(family, learned, baselines, settings, tune_family=None, curves=learning_curves,
+            log=print):
     """Learned optimizers against hand-designed ones with tuned learning rates, on the same fresh
-    problems.
+    problems. The data are the arguments; how to tune and test is `settings` (CompareSettings).
 
     learned:     dict label -> learned optimizer (with phi)
     baselines:   names of hand-designed optimizers (minil2o.optimizers.hand), each tuned on
-                 num_tune problems (seed + 1) of tune_family (default: family) over grids[name]
-                 (default: its lr_grid) for `criterion` (CRITERIA), coarse to fine from every
-                 `stride`-th rate, the grid extended by up to `extend` rates while the best sits
-                 at its edge (tune_learning_rate)
+                 settings.num_tune problems of tune_family (default: family) for the settings'
+                 criterion over its grid, coarse to fine (tune_learning_rate)
     curves:      what computes learning curves (learning_curves, or a cache in front of it)
-    Every optimizer is then run on the same num_test problems of family (seed + 2). Returns a dict
+    Every optimizer is then run on the same settings.num_test problems of family. Returns a dict
     label -> {"lr", "grid_scores" and "tuning" (baselines), "curves" (num_test, steps + 1),
     "values" (num_test,) the criterion per test problem, "mean", "stderr", "diverged"}.
+    compare holds no workspace and takes none: each run's loop (trajectory) makes its own, as a
+    workspace belongs to its caller, so comparisons may run side by side in threads.
     """
     from ..optimizers.hand import HAND_OPTIMIZERS, make_hand_optimizer
+    if not isinstance(settings, CompareSettings):
+        raise UsageError(f"compare's settings must be a CompareSettings(steps, ...), got "
+                         f"{type(settings).__name__}")
     for name in baselines:
         make_hand_optimizer(name)                     # an unknown name fails now, not after tuning
-    steps, num_test, num_tune = (check_positive_int(v, k) for k, v in
-                                 (("steps", steps), ("num_test", num_test), ("num_tune", num_tune)))
-    seed, results, grids = check_seed(seed), {}, grids or {}
+    s, results = settings, {}
     for name in baselines:
         make = lambda lr, name=name: make_hand_optimizer(name, lr)
         cls = HAND_OPTIMIZERS[name.lower()]
-        lr, scores = tune_learning_rate(tune_family or family, make, grids.get(name, cls.lr_grid),
-                                        num_tune, steps, seed + 1, curves, criterion, extend,
-                                        stride)
-        log(f"tuned {name}" + ("" if criterion == "final" else f" for the {criterion} loss")
+        lr, scores = tune_learning_rate(tune_family or family, make,
+                                        s.grids.get(name, cls.lr_grid), s.num_tune, s.steps,
+                                        s.seed + 1, curves, s.criterion, s.extend, s.stride)
+        log(f"tuned {name}" + ("" if s.criterion == "final" else f" for the {s.criterion} loss")
             + f": lr = {lr:g}")
         results[cls.__name__] = {"lr": lr, "grid_scores": scores, "optimizer": make(lr),
-                                 "tuning": tuning_record(lr, scores, extend, stride)}
+                                 "tuning": tuning_record(lr, scores, s.extend, s.stride)}
     for label, opt in learned.items():
         results[label] = {"lr": None, "optimizer": opt}
+    run = curves_for(curves, s.criterion)
     for label, r in results.items():
-        full = curves_for(curves, criterion)(family, r.pop("optimizer"), num_test, steps, seed + 2)
-        r["curves"], r["values"] = full[:, :steps + 1], criterion_values(full, steps, criterion)
+        full = run(family, r.pop("optimizer"), s.num_test, s.steps, s.seed + 2)
+        r["curves"] = full[:, :s.steps + 1]                                 # (num_test, steps + 1)
+        r["values"] = criterion_values(full, s.steps, s.criterion)          # (num_test,)
         r["mean"], r["stderr"], r["diverged"] = summarize(r["curves"])
     return results
 
@@ -259,7 +295,6 @@ def format_table(results, step=None, reference=None):
     paired difference to it on the shared test problems (its loss minus the reference's, problem
     by problem) with the 95% t-interval (minil2o.evaluation.statistics): positive where the
     reference ends lower."""
-    from .statistics import paired_difference
     s = len(next(iter(results.values()))["mean"]) - 1 if step is None else step
     paired = reference is not None and step is None
     width = max(16, 2 + max(len(label) for label in results))

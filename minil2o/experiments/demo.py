@@ -12,7 +12,7 @@ import os
 import time
 
 from ..files.atomic import atomic_file
-from ..evaluation.evaluate import BASELINES, compare, format_table
+from ..evaluation.evaluate import BASELINES, CompareSettings, compare, format_table
 from . import PRETRAINED
 from .shipped import train_best
 from ..evaluation.plots import plot_curves
@@ -34,8 +34,8 @@ def run_demo(out_dir="minil2o-demo", seed=0, epochs=15, num_test=100, progress=T
     log("2/3 tuning SGD, NAG, RMSprop and Adam; 3/3 evaluating everything on "
         f"{num_test} fresh functions")
     family = make_family("quadratic")
-    results = compare(family, {"LSTM (learned)": learned}, BASELINES, steps=100, num_test=num_test,
-                      seed=seed + 100, log=log)
+    settings = CompareSettings(steps=100, num_test=num_test, seed=seed + 100)
+    results = compare(family, {"LSTM (learned)": learned}, BASELINES, settings, log=log)
     table = format_table(results, reference="LSTM (learned)")
     log("\n" + table)
     figure = plot_curves(results, os.path.join(out_dir, "quadratic.png"),

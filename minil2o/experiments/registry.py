@@ -2,6 +2,7 @@
 quick version of each experiment (seconds, for CI and `minil2o reproduce NAME --quick`)."""
 import dataclasses
 
+from ..problems import family_entry
 from . import budget, dm, rnnprop
 from .runner import default_grid
 
@@ -10,13 +11,9 @@ EXPERIMENTS = {e.name: e for e in dm.EXPERIMENTS + rnnprop.EXPERIMENTS + budget.
 
 
 def shrink_kwargs(problem, kwargs):
-    """Problem settings made cheap for a quick run (same family, smaller batches or images)."""
-    small = {"mnist-mlp": {"batch_size": 16, "hidden": [4] * len(kwargs.get("hidden", [20]))},
-             "sine-lstm": {"batch_size": 8, "hidden": 4}, "quadratic": {},
-             "cnn": {"batch_size": 4, "channels": 2, "hidden": 4}}
-    if problem == "neural-art":
-        return {**kwargs, "size": 8 if kwargs.get("size", 64) <= 64 else 16, "widths": [4, 4]}
-    return {**kwargs, **small[problem]}
+    """Problem settings made cheap for a quick run: the family's own `--quick` settings
+    (minil2o.problems.FAMILIES) laid over them."""
+    return family_entry(problem).shrink(kwargs)
 
 
 def quick_version(exp):

@@ -10,10 +10,11 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..files.checkpoint import read_cache, write_cache
-from ..evaluation.evaluate import CRITERIA, compare, final_batches as batches_for, learning_curves
+from ..evaluation.evaluate import (CRITERIA, CompareSettings, compare,
+                                   final_batches as batches_for, learning_curves)
 from ..optimizers.hand import HAND_OPTIMIZERS, HandOptimizer
 from ..evaluation.plots import plot_final, plot_panels
-from ..problems import make_family
+from ..problems import family_entry, make_family
 from .spec import ART_TEST_CONTENT, ART_TRAIN_CONTENT
 from ..evaluation.statistics import paired_to_learned
 
@@ -28,15 +29,17 @@ def default_grid(name):
 
 def panel_kwargs(panel, split, cifar_dir):
     """The family keyword arguments of a panel for data split `split` ('validation' for tuning,
-    'test' for the test problems); returns (kwargs, label)."""
-    kwargs, label = dict(panel.kwargs), panel.label
+    'test' for the test problems; passed to the families with data splits, as the table
+    minil2o.problems.FAMILIES says); returns (kwargs, label). Neural art's contents are chosen by
+    split here, not in the table: which images are held out is this experiment's protocol (spec),
+    and training takes the contents its settings name."""
+    kwargs, label = dict(panel.kwargs or {}), panel.label       # None: a CIFAR-10-only panel
     if panel.cifar is not None:
         if cifar_dir:
             kwargs = {**panel.cifar, "data_dir": cifar_dir}
         else:
             label += " [MNIST stand-in for CIFAR-10]"
-    if panel.problem in ("mnist-mlp", "cnn"):
-        kwargs["split"] = split
+    kwargs.update(family_entry(panel.problem).split_settings(split))
     if panel.problem == "neural-art":
         kwargs["content_images"] = art_contents(art_content_names(split))
     return kwargs, label
@@ -136,12 +139,12 @@ class Runner:
         an edge), then everything on the test problems. learned: dict label -> optimizer."""
         exp = self.exp
         grids = {name: exp.grids.get(name, default_grid(name)) for name in exp.baselines}
-        results = compare(self.family(panel, "test"), learned, exp.baselines, exp.steps,
-                          exp.num_test, exp.num_tune, self.seed,
-                          log=lambda message: self.log(f"  {panel.label}: {message}"),
+        settings = CompareSettings(exp.steps, exp.num_test, exp.num_tune, self.seed, grids,
+                                   criterion, exp.extend, exp.stride)
+        results = compare(self.family(panel, "test"), learned, exp.baselines, settings,
                           tune_family=self.family(panel, "validation") if exp.baselines else None,
-                          grids=grids, curves=self.curves, criterion=criterion, extend=exp.extend,
-                          stride=exp.stride)
+                          curves=self.curves,
+                          log=lambda message: self.log(f"  {panel.label}: {message}"))
         for label, r in results.items():
             if r["lr"] is not None and not r["tuning"]["interior"]:
                 self.log(f"  note: the best {label} learning rate {r['lr']:g} is still at the "

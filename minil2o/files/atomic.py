@@ -17,6 +17,9 @@ is named after its target (".NAME.tmp", or a unique ".NAME.XXXX.tmp"), so whoeve
 a kill removes exactly the files it wrote. Ctrl-C (SIGINT) is held back while a file is written
 (`uninterrupted`): an interrupt landing inside a library's writer (numpy's zip writer) could leave
 it half-closed and turn the interrupt into another error; it takes effect right after instead.
+
+Ours, not atomicwrites: that library is unmaintained since 2022 (its author points to os.replace,
+which this module uses) and has neither the ordered commit of several files nor the held Ctrl-C.
 """
 import contextlib
 import os

@@ -11,6 +11,10 @@ program does not look like the writer. A lock whose process has died (on this ho
 with a warning: a killed run never locks its folder forever. A lock of another host, or of a live
 process, is refused with a UsageError naming the process, the host and the lock file. release()
 removes the file only while it still holds this lock's token.
+
+Ours, not filelock or portalocker: a refusal names the writer (pid, host, start time) and a dead
+run's lock is taken over with a warning (docs/ROBUSTNESS.md), which their wait-or-time-out locks
+leave to the caller; with the standard library alone, and no new dependency.
 """
 import json
 import os

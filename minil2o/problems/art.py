@@ -4,7 +4,7 @@ after Gatys, Ecker & Bethge 2015 ("A neural algorithm of artistic style").
 The parameters theta are the pixels of an image X: (H, W, 3), flattened (64 x 64 x 3 = 12,288 for
 training, 128 x 128 x 3 = 49,152 for the paper's test). The loss is
 
-    f(X) = a L_content(X) + b L_style(X) + c L_tv(X)                                   (DM eq. 5)
+    f(X) = a L_content(X) + b L_style(X) + c L_tv(X)            (DM section 3.4, unnumbered there)
 
 computed on the features F_l(X) of a fixed convolutional network (l = 1..L):
 
@@ -40,8 +40,8 @@ import numpy as np
 
 from ..backend import asarray, to_numpy, xp
 from ..errors import DataError, UsageError
-from .art_features import (content_loss, features_backward, features_forward,  # noqa: F401
-                           gram_backward, gram_forward, random_filters, style_loss, tv_loss)
+from .art_features import (content_loss, features_backward, features_forward, gram_forward,
+                           random_filters, style_loss, tv_loss)
 from ..validate import check_choice, check_number, check_setting
 from .base import Family, Problem
 
@@ -204,7 +204,7 @@ class NeuralArtFamily(Family):
     style_image: (Hs, Ws, 3) in [0, 1], or the name of a bundled style; None takes DEFAULT_STYLE.
         It is used at its own resolution (cropped to a multiple of 2^(L-1)).
     size: the side of the styled image (64 trains, 128 tests in the paper); a multiple of 2^(L-1).
-    content_weight a, style_weight b, tv_weight c: the weights of DM eq. 5 (alpha, beta, gamma).
+    content_weight a, style_weight b, tv_weight c: DM section 3.4's alpha, beta, gamma.
     crop: each sample takes a random square crop (side between size and the image's shorter side)
         resized to size; False resizes the whole image (a square crop of its centre).
     widths, kernel, feature_seed: the fixed random network; content_layer: its index (-1: last).

@@ -1,6 +1,6 @@
 """The fixed feature network of neural art and the three loss terms computed on it, each with its
 gradient by hand (Andrychowicz et al. 2016, Section 3.4, after Gatys, Ecker & Bethge 2015; the
-objective f = a L_content + b L_style + c L_tv, DM eq. 5, is assembled in problems/art.py):
+objective f = a L_content + b L_style + c L_tv of that section is assembled in problems/art.py):
 
     feats, caches = features_forward(x, filters)        A_l, l = 1..L
     G, F = gram_forward(A_l)                            G_l = F_l F_l^T / M_l        (C_l, C_l)

@@ -9,7 +9,7 @@ import numpy as np
 from ..validate import build_with_settings
 from ..optimizers.grouped import PerGroupOptimizer
 from ..optimizers.learned import DMOptimizer, RNNprop
-from ..problems import make_family
+from ..problems import family_entry, make_family
 from ..problems.wrappers import ConvexCombinedFamily, RandomScaledFamily
 from ..validate import check_choice, check_memory
 
@@ -34,11 +34,11 @@ def build_learned(config, family):
 
 
 def build_family(config, split=None):
-    """The problem family of a config, wrapped by RNNprop's training tricks when they are on."""
+    """The problem family of a config on data split `split` (for the families with data splits,
+    minil2o.problems.FAMILIES), wrapped by RNNprop's training tricks when they are on."""
     kwargs = dict(config.problem_kwargs)
     kwargs.setdefault("dtype", config.dtype)
-    if split is not None and config.problem in ("mnist-mlp", "cnn"):
-        kwargs["split"] = split
+    kwargs.update(family_entry(config.problem).split_settings(split))   # families with data
     family = make_family(config.problem, **kwargs)
     if config.random_scaling > 0 and split == "train":
         family = RandomScaledFamily(family, config.random_scaling)

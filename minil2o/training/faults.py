@@ -1,25 +1,24 @@
 """Numerical faults in meta-training: which quantity of a truncation first became NaN or Inf.
 
-After every truncation the trainer checks the meta-loss and the meta-gradient. When one is not
-finite, find_fault searches the truncation for the first non-finite quantity (the learned
-optimizer's update, the optimizee's loss or gradient, the meta-gradient); adam_fault refuses an
-Adam step whose result would not be finite (a meta-gradient so large that its square overflows).
+After every truncation the trainer checks that the meta-loss and the meta-gradient are finite,
+and that phi and Adam's state after the meta-update would be (Trainer.meta_update). When one is
+not, find_fault searches the truncation for the first non-finite quantity (the learned
+optimizer's update, the optimizee's loss or gradient, the meta-loss, the meta-gradient), or
+adam_fault names the meta-gradient so large that its square overflows Adam's second moment.
 A fault is a pair (t, quantity): the step t inside the truncation (None when the quantity belongs
 to the whole truncation) and the quantity's name; describe() turns it into the message, with the
 optimizee step counted from the start of the problem.
 """
 import math
 
-from ..backend import all_finite, to_float, xp
+from ..backend import all_finite, to_float
 from .flat import vector_norm
 
 
-def find_fault(tr, loss, d_phi, flat_d_phi):
-    """None when the meta-loss (a float) and the meta-gradient d_phi (flat_d_phi: the same as
-    one vector) are finite; otherwise (t, quantity): the first non-finite quantity of the
-    truncation tr and its step t in it (None when it belongs to the whole truncation)."""
-    if math.isfinite(loss) and all_finite(flat_d_phi):
-        return None
+def find_fault(tr, loss, d_phi):
+    """(t, quantity): the first non-finite quantity of the truncation tr, whose meta-loss (a
+    float) or meta-gradient d_phi is not finite, and its step t in it (None when it belongs to
+    the whole truncation)."""
     for t in range(len(tr.thetas)):
         if not all_finite(tr.thetas[t]):       # theta_t = theta_{t-1} + update_{t-1}
             return (t - 1, "the learned optimizer's update") if t else (0, "theta at the start")
@@ -33,11 +32,9 @@ def find_fault(tr, loss, d_phi, flat_d_phi):
     return None, f"the meta-gradient of {name}"
 
 
-def adam_fault(new_phi, adam_state, flat_d_phi):
-    """None when phi after Adam's step (new_phi: (P,)) and Adam's second moment are finite;
-    otherwise (None, quantity) naming the norm of the meta-gradient flat_d_phi (before clipping)."""
-    if bool(xp.all(xp.isfinite(new_phi)) & xp.all(xp.isfinite(adam_state["v"]))):
-        return None
+def adam_fault(flat_d_phi):
+    """(None, quantity) of an Adam step that would not be finite: the meta-gradient flat_d_phi
+    (P,), before clipping, overflows Adam's second moment; named with its norm."""
     return None, (f"the meta-optimizer's state (the meta-gradient, of norm "
                   f"{vector_norm(flat_d_phi):.3g}, overflows Adam's second moment: set clip_norm)")
 

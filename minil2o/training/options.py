@@ -16,6 +16,9 @@ gives a field a default that depends on another field (weighting "last" for rnnp
 `choices=` are checked by argparse, `allowed=` only by the dataclass's own validation (whose
 message can then list them as it likes); allowed_values(f) gives either. `maximum=` is the largest
 value the dataclass's validation accepts (a sane size: a typo must not exhaust memory or hang).
+
+Ours, not tyro, simple-parsing or jsonargparse: a few functions over argparse give exactly these
+flags (dict fields as KEY=VALUE, defaults that follow another field) with no new dependency.
 """
 import dataclasses
 import json

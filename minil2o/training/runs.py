@@ -1,23 +1,28 @@
-"""The files of a training run, written with minil2o.files.checkpoint (npz + JSON, atomically):
+"""A training run's state and its files, written with minil2o.files.checkpoint (npz + JSON,
+atomically):
 
+    TrainState                 everything needed to continue a run, one object: phi, the best phi
+                               and its score, Adam's moments and step count, the epoch, the
+                               history, the meta-loss's moving average, the skip count and the
+                               random generator's state (to_arrays, from_arrays)
     out_dir/optimizer.npz      the best phi and the optimizer's settings: save_optimizer,
                                load_optimizer (what `minil2o evaluate` and the experiments read)
-    out_dir/train_state.npz    everything needed to continue a run: save_run, restore_run
+    out_dir/train_state.npz    the TrainState, saved and restored whole: save_run, restore_run
 
 A run killed at any moment and resumed from train_state.npz ends with exactly the parameters an
-uninterrupted run would have: the file holds phi, the best phi, Adam's moments and step count,
-the epoch, the score's moving average, the history and the random generator's state.
+uninterrupted run would have.
 
-The two files move together (minil2o.files.atomic): both are written as temporary files (.NAME.tmp),
-then optimizer.npz is renamed into place and train_state.npz last, the commit point. A kill
-between the two renames leaves an optimizer.npz ahead of or behind train_state.npz; resuming
-finds it out of step and rewrites it from the training state, which holds the best phi. Resuming
-removes exactly those two temporary names, under the folder's lock (minil2o.files.runlock), so no file
-of another run or another folder is ever touched.
+The two files move together (minil2o.files.atomic): both are written as temporary files
+(.NAME.tmp), then optimizer.npz is renamed into place and train_state.npz last, the commit point.
+A kill between the two renames leaves an optimizer.npz ahead of or behind train_state.npz;
+resuming finds it out of step and rewrites it from the training state, which holds the best phi.
+Resuming removes exactly those two temporary names, under the folder's lock
+(minil2o.files.runlock), so no file of another run or another folder is ever touched.
 """
-import dataclasses
 import json
+import math
 import os
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -26,7 +31,6 @@ from ..files.atomic import check_output, publish_or_remove, remove_quietly, temp
 from ..backend import asarray, get_backend
 from ..errors import DataError, UsageError
 from .factories import LEARNED, build_optimizer
-from .flat import flatten
 from ..optimizers.grouped import PerGroupOptimizer
 from ..validate import check_choice, check_number, is_integer, is_number
 
@@ -99,31 +103,67 @@ def initial_phi(path, opt, phi, config):
 
 
 # -- train_state.npz: a run to continue --------------------------------------------------------
-def run_files(trainer, config=None):
-    """{file name: (arrays, meta)} of the trainer's checkpoint: optimizer.npz and train_state.npz
-    (config: the configuration to record, as a dict; by default the trainer's)."""
-    t, config = trainer, config or dataclasses.asdict(trainer.config)
-    arrays = {f"phi/{k}": v for k, v in t.phi.items()}
-    arrays.update({f"best/{k}": v for k, v in t.best_phi.items()})
-    arrays.update({"adam/m": t.adam_state["m"], "adam/v": t.adam_state["v"]})
-    meta = {"config": config, "optimizer": t.opt.config(), "epoch": t.epoch,
-            "adam_t": t.adam_state["t"], "best_score": t.best_score, "ema": t.ema,
-            "history": t.history, "skipped": t.skipped, "rng_state": t.rng.bit_generator.state,
-            "backend": get_backend()}
-    best = optimizer_file(t.opt, t.best_phi, {"config": config, "epoch": t.epoch,
-                                              "score": t.best_score})
+@dataclass
+class TrainState:
+    """Everything of a run that must outlive its process, saved whole into train_state.npz
+    (to_arrays) and restored whole from it (from_arrays, which checks every value)."""
+    phi: dict                    # the learned optimizer's parameters {name: array}
+    best_phi: dict               # phi of the best-scoring epoch so far
+    adam_state: dict             # the meta-optimizer's state on flatten(phi): t, m (P,), v (P,)
+    rng: np.random.Generator     # the run's random numbers: problems, batches, initial states
+    best_score: float = math.inf
+    epoch: int = 0               # epochs done
+    history: list = field(default_factory=list)      # one dict per epoch done
+    ema: float = None            # moving average of the training meta-loss (RNNprop's score)
+    skipped: int = 0             # problems cut short by a numerical fault, in all
+    skipped_epoch: int = 0       # of them in the epoch under way (0 at every save: not saved)
+
+    def to_arrays(self):
+        """(arrays, meta) of train_state.npz, less the run's configuration."""
+        arrays = {f"phi/{k}": v for k, v in self.phi.items()}
+        arrays.update({f"best/{k}": v for k, v in self.best_phi.items()})
+        arrays.update({"adam/m": self.adam_state["m"], "adam/v": self.adam_state["v"]})
+        meta = {"epoch": self.epoch, "adam_t": self.adam_state["t"],
+                "best_score": self.best_score, "ema": self.ema, "history": self.history,
+                "skipped": self.skipped, "rng_state": self.rng.bit_generator.state}
+        return arrays, meta
+
+    @classmethod
+    def from_arrays(cls, arrays, meta, like, dtype):
+        """The state that to_arrays gave as (arrays, meta), every value checked (a KeyError or
+        ValueError names the first bad one); `like` is a fresh state of the same run (phi's names
+        and shapes), dtype phi's float type."""
+        check_state_meta(meta)
+        check_state_arrays(arrays, like.phi)
+        load = lambda name: asarray(arrays[name], dtype)
+        rng = np.random.default_rng()                    # its state: the saved one
+        rng.bit_generator.state = meta["rng_state"]
+        return cls(phi={k: load(f"phi/{k}") for k in like.phi},
+                   best_phi={k: load(f"best/{k}") for k in like.phi},
+                   adam_state={"t": int(meta["adam_t"]), "m": load("adam/m"), "v": load("adam/v")},
+                   rng=rng, best_score=float(meta["best_score"]), epoch=int(meta["epoch"]),
+                   history=list(meta["history"]), ema=meta["ema"], skipped=int(meta["skipped"]))
+
+
+def run_files(state, opt, config):
+    """{file name: (arrays, meta)} of a run's checkpoint: optimizer.npz (the best phi of
+    optimizer opt) and train_state.npz (the state); config: the run's configuration, a dict."""
+    arrays, numbers = state.to_arrays()
+    meta = {"config": config, "optimizer": opt.config(), **numbers, "backend": get_backend()}
+    best = optimizer_file(opt, state.best_phi, {"config": config, "epoch": state.epoch,
+                                                "score": state.best_score})
     return {OPTIMIZER: best, STATE: (arrays, meta)}
 
 
-def save_run(trainer):
-    """Write optimizer.npz (the best phi) and train_state.npz (everything to resume) into the
-    trainer's out_dir, together: both written first, then renamed, train_state.npz last."""
-    files, d = run_files(trainer), trainer.out_dir
-    pending = []
+def save_run(out_dir, state, opt, config):
+    """Write optimizer.npz (the best phi of optimizer opt) and train_state.npz (the TrainState)
+    of the run configured by `config` into out_dir, together: both written first, then renamed,
+    train_state.npz last."""
+    files, pending = run_files(state, opt, asdict(config)), []
     with uninterrupted():                        # Ctrl-C takes effect once both are in place
         try:
             for name in RUN_FILES:
-                path = os.path.join(d, name)
+                path = os.path.join(out_dir, name)
                 pending.append((checkpoint.write(path, *files[name], tmp=temp_name(path)), path))
         except BaseException:
             for tmp, _ in pending:
@@ -174,31 +214,27 @@ def start_fresh(out_dir, overwrite, log):
         remove_temporaries(out_dir)
 
 
-def restore_run(trainer):
-    """Continue the trainer from its out_dir/train_state.npz, which must come from the same config
-    (except `epochs`: a finished run can be continued for more epochs). No file: nothing changes.
-    The folder must be locked by the caller (minil2o.files.runlock)."""
-    t = trainer
-    path = os.path.join(t.out_dir, STATE)
-    remove_temporaries(t.out_dir)         # a write cut short by a kill; never renamed into place
+def restore_run(out_dir, fresh, opt, config, log):
+    """The TrainState of the run in out_dir (its train_state.npz), which must come from the same
+    config (except `epochs`: a finished run can be continued for more epochs); no file: `fresh`,
+    the state a new run starts from. opt is the run's optimizer (for its optimizer.npz). The
+    folder must be locked by the caller (minil2o.files.runlock)."""
+    path = os.path.join(out_dir, STATE)
+    remove_temporaries(out_dir)           # a write cut short by a kill; never renamed into place
     if not os.path.exists(path):
-        t.log(f"no checkpoint at {path}: starting from scratch")
-        return
+        log(f"no checkpoint at {path}: starting from scratch")
+        return fresh
     arrays, meta = checkpoint.load(path)
-    check_same_config(meta.get("config"), t.config, path)
+    check_same_config(meta.get("config"), config, path)
     try:
-        check_state_meta(meta)
-        restore_arrays(t, arrays, meta["adam_t"])
-        t.epoch, t.ema = int(meta["epoch"]), meta["ema"]
-        t.best_score = float(meta["best_score"])
-        t.history, t.skipped = list(meta["history"]), int(meta["skipped"])
-        t.rng.bit_generator.state = meta["rng_state"]
+        state = TrainState.from_arrays(arrays, meta, fresh, config.dtype)
     except KeyError as e:
         raise DataError(f"checkpoint {path} lacks {e}: not a training checkpoint") from None
     except (TypeError, ValueError, OverflowError) as e:
         raise DataError(f"checkpoint {path} holds a malformed training state ({e})") from None
-    sync_optimizer_file(t, meta["config"])
-    t.log(f"resumed from {path} after epoch {t.epoch}")
+    sync_optimizer_file(out_dir, state, opt, meta["config"], log)
+    log(f"resumed from {path} after epoch {state.epoch}")
+    return state
 
 
 def check_state_meta(meta):
@@ -226,12 +262,12 @@ def check_int_at_least(value, name, low, high=2 ** 53):
     return int(value)
 
 
-def sync_optimizer_file(trainer, config):
+def sync_optimizer_file(out_dir, state, opt, config, log):
     """Rewrite out_dir/optimizer.npz from the restored training state (whose configuration is
-    `config`) unless it is already the one of this epoch (a kill between the two renames of a
-    save leaves it out of step)."""
-    path = os.path.join(trainer.out_dir, OPTIMIZER)
-    arrays, meta = run_files(trainer, config)[OPTIMIZER]
+    `config`, a dict) unless it is already the one of this epoch (a kill between the two renames
+    of a save leaves it out of step)."""
+    path = os.path.join(out_dir, OPTIMIZER)
+    arrays, meta = run_files(state, opt, config)[OPTIMIZER]
     expected = json.loads(json.dumps({"format": checkpoint.FORMAT,
                                       "format_version": checkpoint.FORMAT_VERSION, **meta}))
     try:
@@ -242,13 +278,13 @@ def sync_optimizer_file(trainer, config):
         same = False
     if not same:
         checkpoint.save(path, arrays, meta, tmp=temp_name(path))
-        trainer.log(f"{path} was not the optimizer of {STATE}'s epoch {trainer.epoch}: rewritten")
+        log(f"{path} was not the optimizer of {STATE}'s epoch {state.epoch}: rewritten")
 
 
 def saved_defaults(saved, config_type):
     """What a configuration saved before a setting existed meant by its absence: the setting's
     default, except convex_scaling, which was the optimizee's random_scaling (or 1)."""
-    defaults = json.loads(json.dumps(dataclasses.asdict(config_type())))
+    defaults = json.loads(json.dumps(asdict(config_type())))
     if "convex_scaling" not in saved:
         defaults["convex_scaling"] = saved.get("random_scaling") or 1.0
     return defaults
@@ -257,7 +293,7 @@ def saved_defaults(saved, config_type):
 def check_same_config(saved, config, path):
     """A UsageError unless the saved configuration (a dict from the checkpoint's JSON) is config,
     up to `epochs` and to settings added since it was written (those take their defaults)."""
-    ours = json.loads(json.dumps(dataclasses.asdict(config)))
+    ours = json.loads(json.dumps(asdict(config)))
     if isinstance(saved, dict):
         saved = {**saved_defaults(saved, type(config)), **saved,
                  "epochs": ours["epochs"]}                         # more epochs may follow
@@ -269,12 +305,12 @@ def check_same_config(saved, config, path):
                          f"({shown}): use another --out directory or the same settings")
 
 
-def restore_arrays(trainer, arrays, adam_t):
-    """phi, best phi and Adam's state from checkpoint arrays, each checked for its shape."""
-    t = trainer
-    n = flatten(t.phi).shape[0]
-    expected = {f"{group}/{k}": tuple(v.shape)
-                for group in ("phi", "best") for k, v in t.phi.items()}
+def check_state_arrays(arrays, phi):
+    """The arrays of a training state: phi/, best/ (shaped like phi) and adam/m, adam/v (P,), all
+    floats, Adam's second moment not negative (a KeyError names a missing one, a ValueError a bad
+    one)."""
+    n = sum(math.prod(v.shape) for v in phi.values())                   # P
+    expected = {f"{group}/{k}": tuple(v.shape) for group in ("phi", "best") for k, v in phi.items()}
     expected.update({"adam/m": (n,), "adam/v": (n,)})
     for name, shape in expected.items():
         if tuple(arrays[name].shape) != shape or arrays[name].dtype.kind != "f":
@@ -282,10 +318,6 @@ def restore_arrays(trainer, arrays, adam_t):
                              f"{arrays[name].dtype}, expected {shape} floats")
     if np.any(arrays["adam/v"] < 0):
         raise ValueError("array adam/v (Adam's second moment) holds negative values")
-    load = lambda name: asarray(arrays[name], t.config.dtype)
-    t.phi = {k: load(f"phi/{k}") for k in t.phi}
-    t.best_phi = {k: load(f"best/{k}") for k in t.phi}
-    t.adam_state = {"t": int(adam_t), "m": load("adam/m"), "v": load("adam/v")}
 
 
 def kept_checkpoint(out_dir, epoch):

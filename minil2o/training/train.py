@@ -1,22 +1,25 @@
 """Meta-training a learned optimizer (Andrychowicz et al. 2016, section 2; Lv et al. 2017, sections
 4.1-4.2 for the training tricks, section 5 for the set-up).
 
-Each meta-iteration samples an optimizee, runs it for `horizon` steps in truncations of `unroll`
-steps, and after every truncation takes one Adam step on phi with the meta-gradient of
-minil2o/meta.py. After every epoch the optimizer is scored (on validation problems for the DM
-optimizer, by the moving average of the training meta-loss for RNNprop), the best phi is kept, and a
-checkpoint holding everything needed to continue is written atomically, its two files together
-(minil2o/training/runs.py), by one process at a time (the folder's lock, minil2o/files/runlock.py): a run killed
-at any moment and resumed ends with exactly the parameters an uninterrupted run would have.
-Every setting is checked (minil2o.validate) before a file is touched.
+Each meta-iteration samples an optimizee and runs it for `horizon` steps in truncations of
+`unroll` steps; after every truncation (minil2o/meta.py: unroll, meta_loss, meta_gradient) the
+meta-gradient is checked for NaN and Inf, clipped, and Adam takes one step on phi. After every
+epoch the optimizer is scored (on validation problems for the DM optimizer, by the moving average
+of the training meta-loss for RNNprop), the best phi is kept, and the run's state (one TrainState,
+minil2o/training/runs.py) is written whole and atomically, its two files together, by one process
+at a time (the folder's lock, minil2o/files/runlock.py): a run killed at any moment and resumed
+ends with exactly the parameters an uninterrupted run would have. Every setting is checked
+(minil2o.validate) before a file is touched.
 
-Numerical faults are caught where they happen (minil2o/training/faults.py names the first non-finite
-quantity with its optimizee step, epoch and problem). Then, as `on_nonfinite` says, the rest of
-that problem is skipped (counted in the history as `skipped`) or training stops with a
-NumericalError; phi is never updated with a non-finite value, so no checkpoint ever holds one.
+Numerical faults are caught where they happen: the meta-update checks that every number it uses
+and makes is finite, and on a fault minil2o/training/faults.py names the first non-finite quantity
+with its optimizee step, epoch and problem. Then, as `on_nonfinite` says, the rest of that
+problem is skipped (counted in the history as `skipped`) or training stops with a NumericalError;
+phi is never updated with a non-finite value, so no checkpoint ever holds one.
 
     TrainConfig    every setting of a run, each with its default and help (also the CLI's flags)
-    Trainer        the loop: train_problem (truncations, meta-updates), run (epochs), score
+    Trainer        the loop: train_problem (truncations, meta_update), run (epochs), score; its
+                   state, everything a resume needs, is one object: trainer.state
 """
 import math
 import time
@@ -25,7 +28,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ..backend import to_float
+from ..backend import all_finite, to_float
 from ..errors import NumericalError, UsageError
 from ..evaluation.evaluate import learning_curves
 from .factories import LEARNED, build_family, build_learned, check_truncation_memory
@@ -37,8 +40,8 @@ from ..optimizers.hand import Adam
 from .options import allowed_values, option
 from ..problems import FAMILIES
 from ..files.runlock import RunLock
-from .runs import (check_out_dir, initial_phi, kept_checkpoint, restore_run, save_run,
-                   start_fresh)
+from .runs import (TrainState, check_out_dir, initial_phi, kept_checkpoint, restore_run,
+                   save_run, start_fresh)
 from ..validate import (check_bool, check_choice, check_number, check_positive_int, check_range,
                        check_seed, check_settings)
 
@@ -129,17 +132,27 @@ class TrainConfig:
                              "training, validation for scoring): remove it")
 
 
+def state_field(name):
+    """A read-only attribute of the Trainer: the field `name` of its TrainState."""
+    return property(lambda trainer: getattr(trainer.state, name),
+                    doc=f"trainer.state.{name}, read-only")
+
+
 class Trainer:
     """Meta-trains one learned optimizer as `config` says; checkpoints into `out_dir` if given.
 
         trainer = Trainer(TrainConfig(problem="quadratic", ...), out_dir="runs/quad")
         result = trainer.run()           # the best phi is in trainer.best_phi
 
-    One process at a time writes out_dir (its lock, minil2o.files.runlock). resume=True continues the
-    run there; otherwise a run already there is refused when overwrite is False (what `minil2o
+    What a run carries from one step to the next, and over a resume, is one object: trainer.state
+    (minil2o.training.runs.TrainState), whose fields also read as the trainer's (trainer.phi).
+    One process at a time writes out_dir (its lock, minil2o.files.runlock). resume=True continues
+    the run there; otherwise a run already there is refused when overwrite is False (what `minil2o
     train` passes without --overwrite) and replaced when it is True or None (the default, for
     callers that own their folder).
     """
+    phi, best_phi, best_score, adam_state, epoch, history, skipped = map(
+        state_field, ("phi", "best_phi", "best_score", "adam_state", "epoch", "history", "skipped"))
 
     def __init__(self, config, out_dir=None, resume=False, log=print, overwrite=None):
         self.config = config.validate()
@@ -149,7 +162,7 @@ class Trainer:
         try:
             self.build()                     # every setting checked before a file is touched
             if resume:
-                restore_run(self)
+                self.state = restore_run(out_dir, self.state, self.opt, self.config, log)
             else:
                 start_fresh(out_dir, overwrite, log)
         except BaseException:
@@ -157,26 +170,25 @@ class Trainer:
             raise
 
     def build(self):
-        """The problem family, the learned optimizer, a random phi and a fresh meta-optimizer."""
+        """The problem family, the learned optimizer, the meta-optimizer and a fresh state: a
+        random phi (or config.init_from's), Adam's zero moments, the seeded random generator."""
         config = self.config
         self.family = build_family(config, "train")
         self.opt = build_learned(config, self.family)
         check_truncation_memory(config, self.family, self.opt)
         self.weights = meta_weights(config.unroll, config.weighting)
         self.meta_opt = Adam(lr=config.meta_lr)              # the meta-optimizer, on flatten(phi)
-        self.rng = np.random.default_rng(config.seed)
-        self.phi = self.opt.init_params(self.rng, config.dtype)
-        if config.init_from:
-            self.phi = initial_phi(config.init_from, self.opt, self.phi, config)  # (random phi
-            # still drawn above, so the rest of the run sees the same random stream)
-        self.adam_state = self.meta_opt.init_state(flatten(self.phi).shape[0], config.dtype)
-        self.best_phi, self.best_score, self.epoch = dict(self.phi), math.inf, 0
-        self.ema, self.history, self.skipped, self.skipped_epoch = None, [], 0, 0
         self.workspace = Workspace()          # the unroll's reused arrays (minil2o.fast_lstm)
+        rng = np.random.default_rng(config.seed)
+        phi = self.opt.init_params(rng, config.dtype)
+        if config.init_from:           # (the random phi is still drawn, so that the rest of the
+            phi = initial_phi(config.init_from, self.opt, phi, config)   # run draws the same)
+        adam_state = self.meta_opt.init_state(flatten(phi).shape[0], config.dtype)
+        self.state = TrainState(phi, dict(phi), adam_state, rng)
 
     def lock_folder(self):
-        """Take out_dir's lock (minil2o.files.runlock) unless held; released by run() when it ends, or
-        when the trainer is garbage-collected."""
+        """Take out_dir's lock (minil2o.files.runlock) unless held; released by run() when it
+        ends, or when the trainer is garbage-collected."""
         if self.out_dir is not None and self.lock is None:
             self.lock = RunLock(self.out_dir, self.log).acquire()
             self._finalizer = weakref.finalize(self, self.lock.release)
@@ -189,33 +201,27 @@ class Trainer:
     # -- one problem: horizon / unroll truncations, one meta-update each -----------------------
     def sample_problem(self):
         """meta_batch fresh problems as one (Family.sample_many: batched where the family can)."""
-        return self.family.sample_many(self.rng, self.config.meta_batch)
+        return self.family.sample_many(self.state.rng, self.config.meta_batch)
 
     def train_problem(self, index):
-        """Optimize one freshly sampled problem for the whole horizon, updating phi after every
-        truncation. Returns the meta-losses of its truncations (fewer after a skipped fault)."""
-        c, problem = self.config, self.sample_problem()
-        theta = problem.init(self.rng)
-        state = self.opt.init_state(problem.n, c.dtype)
-        batches, start, losses = [problem.sample_batch(self.rng)], None, []
+        """Optimize one freshly sampled problem for the whole horizon T in truncations of K steps,
+        after each one Adam step on phi. Returns the meta-losses of its truncations (fewer after a
+        skipped fault)."""
+        c, s = self.config, self.state
+        problem = self.sample_problem()
+        theta, opt_state = problem.init(s.rng), self.opt.init_state(problem.n, c.dtype)
+        batches, start, losses = [problem.sample_batch(s.rng)], None, []
         for k in range(c.horizon // c.unroll):
-            batches += [problem.sample_batch(self.rng) for _ in range(c.unroll)]
-            tr = unroll(self.opt, self.phi, problem, theta, state, batches, start,
-                        workspace=self.workspace)
-            loss = to_float(meta_loss(tr, self.weights, problem.num_problems))
-            d_phi = self.meta_gradient(problem, tr)
-            flat = flatten(d_phi)                                           # (P,)
-            fault = find_fault(tr, loss, d_phi, flat)
-            if fault is None:         # Adam's step on phi, refused when it would not be finite
-                step, adam_state = self.meta_opt.step(clip_by_norm(flat, c.clip_norm),
-                                                      self.adam_state)
-                phi = flatten(self.phi) + step                              # (P,)
-                fault = adam_fault(phi, adam_state, flat)
+            batches += [problem.sample_batch(s.rng) for _ in range(c.unroll)]
+            tr = unroll(self.opt, s.phi, problem, theta, opt_state, batches, start,
+                        workspace=self.workspace)                   # K steps of eq. (1)
+            loss = to_float(meta_loss(tr, self.weights, problem.num_problems))     # eq. (3)
+            d_phi = self.meta_gradient(problem, tr)                 # dL/d phi
+            fault = self.meta_update(tr, loss, d_phi)       # checked, clipped, Adam's step
             if fault:
                 self.on_fault(fault, index, k)
                 break                                   # this problem's trajectory is lost
-            self.phi, self.adam_state = unflatten(phi, self.phi), adam_state   # the meta-update
-            theta, state = tr.thetas[-1], tr.state
+            theta, opt_state = tr.thetas[-1], tr.state
             start, batches = (tr.losses[-1], tr.grads[-1]), batches[-1:]
             losses.append(loss)
         return losses
@@ -223,28 +229,43 @@ class Trainer:
     def meta_gradient(self, problem, tr):
         """dL/d phi of one truncation (minil2o.meta.meta_gradient)."""
         try:
-            return meta_gradient(self.opt, self.phi, problem, tr, self.weights,
+            return meta_gradient(self.opt, self.state.phi, problem, tr, self.weights,
                                  self.config.second_derivatives)
         except NotImplementedError as e:
             raise UsageError(f"second_derivatives needs Hessian-vector products, which problem "
                              f"{self.config.problem!r} does not have ({e}): turn it off") from None
 
+    def meta_update(self, tr, loss, d_phi):
+        """Adam's step on phi with the meta-gradient d_phi clipped to clip_norm. When the meta-loss,
+        the meta-gradient or the step would not be finite, phi stays and the fault is returned
+        (minil2o.training.faults): the first non-finite quantity of truncation tr."""
+        s, flat = self.state, flatten(d_phi)                                # (P,)
+        if not (math.isfinite(loss) and all_finite(flat)):
+            return find_fault(tr, loss, d_phi)
+        step, adam_state = self.meta_opt.step(clip_by_norm(flat, self.config.clip_norm),
+                                              s.adam_state)
+        phi = flatten(s.phi) + step                                         # (P,)
+        if not all_finite(phi, adam_state["v"]):
+            return adam_fault(flat)
+        s.phi, s.adam_state = unflatten(phi, s.phi), adam_state
+        return None
+
     def on_fault(self, fault, index, k):
         """Report a fault (t, quantity) of truncation k of problem `index`; stop or count it."""
-        c = self.config
-        context = (f"epoch {self.epoch + 1}, problem {index + 1} of {c.problems_per_epoch}, "
+        c, s = self.config, self.state
+        context = (f"epoch {s.epoch + 1}, problem {index + 1} of {c.problems_per_epoch}, "
                    f"truncation {k + 1}, family {c.problem!r}")
         message = describe(fault, k * c.unroll, c.unroll, context)
         if c.on_nonfinite == "stop":
-            kept = kept_checkpoint(self.out_dir, self.epoch)
-            raise NumericalError(f"{message}; stopping: {kept}")
-        self.skipped += 1
-        self.skipped_epoch += 1
+            raise NumericalError(f"{message}; stopping: {kept_checkpoint(self.out_dir, s.epoch)}")
+        s.skipped += 1
+        s.skipped_epoch += 1
         self.log(f"skipped the rest of the problem: {message}")
 
     # -- epochs, model selection, checkpoints ---------------------------------------------------
     def run(self, progress=True):
-        """Train until config.epochs epochs are done (continuing after a resume). Returns history."""
+        """Train until config.epochs epochs are done (continuing after a resume). Returns the
+        history."""
         self.lock_folder()
         try:
             return self.run_epochs(progress)
@@ -253,65 +274,65 @@ class Trainer:
 
     def run_epochs(self, progress):
         from tqdm.auto import tqdm
-        c = self.config
+        c, s = self.config, self.state
         total = c.epochs * c.problems_per_epoch
-        bar = tqdm(total=total, initial=self.epoch * c.problems_per_epoch, disable=not progress,
+        bar = tqdm(total=total, initial=s.epoch * c.problems_per_epoch, disable=not progress,
                    desc=f"meta-training {c.optimizer} on {c.problem}", unit="problem")
-        while self.epoch < c.epochs:
+        while s.epoch < c.epochs:
             epoch_losses, self.epoch_started = [], time.perf_counter()
             for i in range(c.problems_per_epoch):
                 losses = self.train_problem(i)
                 for loss in losses:
-                    self.ema = loss if self.ema is None else 0.95 * self.ema + 0.05 * loss
+                    s.ema = loss if s.ema is None else 0.95 * s.ema + 0.05 * loss
                 epoch_losses += losses
                 bar.update(1)
                 bar.set_postfix(meta_loss=f"{np.mean(losses):.4g}" if losses else "skipped")
             if not epoch_losses:
                 bar.close()
                 self.nothing_learned()
-            self.epoch += 1
+            s.epoch += 1
             self.end_epoch(float(np.mean(epoch_losses)))
         bar.close()
-        return self.history
+        return s.history
 
     def nothing_learned(self):
         """An epoch whose every problem was skipped at its first truncation has taught phi
         nothing: the settings make every problem fail (e.g. an init_std that overflows the loss).
         Stop with a NumericalError instead of saving an untrained optimizer as if trained."""
-        raise NumericalError(f"every problem of epoch {self.epoch + 1} was skipped before its "
+        epoch = self.state.epoch
+        raise NumericalError(f"every problem of epoch {epoch + 1} was skipped before its "
                              "first meta-update, so nothing was learned (the log names each "
                              "fault; --on-nonfinite stop stops at the first): check the settings; "
-                             f"{kept_checkpoint(self.out_dir, self.epoch)}")
+                             f"{kept_checkpoint(self.out_dir, epoch)}")
 
     def score(self):
         """Lower is better: mean loss over the horizon on validation problems (DM), or the moving
         average of the training meta-loss (RNNprop)."""
         c = self.config
         if c.selection == "train-average":
-            return self.ema if self.ema is not None else math.inf
+            return self.state.ema if self.state.ema is not None else math.inf
         if not hasattr(self, "validation_family"):
             self.validation_family = build_family(c, "validation")
         frozen = build_learned(c, self.family)          # the optimizer as it stands, frozen
-        frozen.phi = self.phi
+        frozen.phi = self.state.phi
         curves = learning_curves(self.validation_family, frozen, c.validation_problems, c.horizon,
                                  seed=c.seed + 1_000_003)
         return float(curves.mean()) if np.all(np.isfinite(curves)) else math.inf
 
     def end_epoch(self, train_loss):
-        score = self.score()
-        if score < self.best_score:
-            self.best_score, self.best_phi = score, dict(self.phi)
-        self.history.append({"epoch": self.epoch, "train_meta_loss": train_loss, "score": score,
-                             "best_score": self.best_score, "skipped": self.skipped,
-                             "skipped_in_epoch": self.skipped_epoch})
-        self.skipped_epoch = 0
-        per_hour = self.config.problems_per_epoch * 3600 / (time.perf_counter() - self.epoch_started)
-        self.log(f"epoch {self.epoch}/{self.config.epochs}: meta-loss {train_loss:.5g}, "
-                 f"{self.config.selection} score {score:.5g} (best {self.best_score:.5g}), "
-                 f"{per_hour:.4g} problems/hour")
+        c, s, score = self.config, self.state, self.score()
+        if score < s.best_score:
+            s.best_score, s.best_phi = score, dict(s.phi)
+        s.history.append({"epoch": s.epoch, "train_meta_loss": train_loss, "score": score,
+                          "best_score": s.best_score, "skipped": s.skipped,
+                          "skipped_in_epoch": s.skipped_epoch})
+        s.skipped_epoch = 0
+        per_hour = c.problems_per_epoch * 3600 / (time.perf_counter() - self.epoch_started)
+        self.log(f"epoch {s.epoch}/{c.epochs}: meta-loss {train_loss:.5g}, {c.selection} score "
+                 f"{score:.5g} (best {s.best_score:.5g}), {per_hour:.4g} problems/hour")
         if self.out_dir is not None:
             self.save()
 
     def save(self):
         """Write out_dir/train_state.npz and out_dir/optimizer.npz (minil2o.training.runs)."""
-        save_run(self)
+        save_run(self.out_dir, self.state, self.opt, self.config)

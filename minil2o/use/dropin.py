@@ -14,7 +14,9 @@ The math is minil2o's own step and nothing else. The arrays, of any shapes, are 
 concatenated into one flat vector theta (n,) (eq. 11.1 of chapter 11); the optimizer's
 `step(grad, state) -> (update, state)` runs on it exactly as it does in meta-training,
 coordinatewise (eq. 1 of Andrychowicz et al. 2016, eq. 11.2); theta + update is split back into
-arrays of the original shapes, in a container of the original kind. The arrays are those of the
+arrays of the original shapes, in a container of the original kind. The raveling and the split
+are minil2o.training.flat's, the ones that lay out phi; a Layout here only adds the container and
+the order (group by group for a per-group optimizer). The arrays are those of the
 selected backend (NumPy, CuPy after `minil2o.set_backend("cupy")`, or array_api_strict), float32 or
 float64, all of one dtype; a learned optimizer's parameters phi are loaded in that dtype.
 
@@ -37,6 +39,7 @@ of containers like params ({"t", "m", "v"} for Adam): the form a learner writes 
 11's exercise), equal to `pretrained(name).update` because the rules are coordinatewise.
 """
 import inspect
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -47,6 +50,7 @@ from ..errors import GradientError, UsageError
 from ..validate import build_with_settings, check_gradient, count_nonfinite
 from ..optimizers.grouped import PerGroupOptimizer
 from ..optimizers.hand import HAND_OPTIMIZERS
+from ..training.flat import concat_raveled, split_raveled
 
 DTYPES = ("float32", "float64")
 ARRAY_MODULES = {"numpy": "numpy", "cupy": "cupy", "array_api_strict": "strict"}
@@ -121,11 +125,15 @@ class Layout:
 
     @property
     def sizes(self):
-        return tuple(_size(s) for s in self.shapes)
+        return tuple(math.prod(s) for s in self.shapes)
 
     @property
     def n(self):
         return sum(self.sizes)
+
+    def in_order(self, items):
+        """items given in the user's order (one per array), in theta's order."""
+        return [items[i] for i in self.order]
 
 
 @dataclass(frozen=True)
@@ -133,13 +141,6 @@ class State:
     """The state `update` carries: the optimizer's own state over theta, and the layout of theta."""
     inner: dict
     layout: Layout
-
-
-def _size(shape):
-    out = 1
-    for d in shape:
-        out *= d
-    return out
 
 
 class Optimizer:
@@ -184,7 +185,7 @@ class Optimizer:
         kind, keys, arrays = entries(params, "params")
         dtype = check_arrays(arrays, keys, "params")
         shapes = tuple(tuple(int(d) for d in a.shape) for a in arrays)
-        if not sum(_size(s) for s in shapes):
+        if not sum(math.prod(s) for s in shapes):
             raise UsageError("params hold no numbers: pass the arrays to optimize")
         order, groups = self.assign_groups(keys, shapes, dtype)
         return Layout(kind, keys, shapes, order, groups, dtype, get_backend())
@@ -205,7 +206,7 @@ class Optimizer:
         members = (self._given_groups(names, keys) if self._groups is not None
                    else _default_groups(self.name, names, shapes))
         order = tuple(i for g in names for i in members[g])
-        return order, tuple((g, sum(_size(shapes[i]) for i in members[g])) for g in names)
+        return order, tuple((g, sum(math.prod(shapes[i]) for i in members[g])) for g in names)
 
     def _given_groups(self, names, keys):
         """groups={name: [key, ...]} as {name: [position, ...]}: every array in exactly one group."""
@@ -235,19 +236,15 @@ class Optimizer:
             if tuple(a.shape) != shape:
                 raise UsageError(f"{what}[{k!r}] has shape {tuple(a.shape)}, but the state was made "
                                  f"for shape {shape}")
-        return xp.concat([xp.reshape(arrays[i], (-1,)) for i in layout.order])   # (n,)
+        return concat_raveled(layout.in_order(arrays))                     # (n,)
 
     def unflatten(self, theta, layout):
         """theta (n,) split back into arrays of the layout's shapes, in its kind of container: the
         inverse of (11.1)."""
-        arrays, start = [None] * len(layout.keys), 0
-        for i in layout.order:
-            size = layout.sizes[i]
-            arrays[i] = xp.reshape(theta[start:start + size], layout.shapes[i])
-            start += size
-        if layout.kind is dict:
-            return dict(zip(layout.keys, arrays))
-        return layout.kind(arrays)
+        arrays = [None] * len(layout.keys)
+        for i, a in zip(layout.order, split_raveled(theta, layout.in_order(layout.shapes))):
+            arrays[i] = a
+        return _like(layout.kind, layout.keys, arrays)
 
 
 def _default_groups(name, names, shapes):
@@ -309,12 +306,8 @@ def check_finite(grad, layout):
     try:
         check_gradient(grad, layout.n, what="grads")
     except GradientError as error:
-        where, start = [], 0
-        for i in layout.order:
-            size = layout.sizes[i]
-            if count_nonfinite(grad[start:start + size]):
-                where.append(repr(layout.keys[i]))
-            start += size
+        pieces = split_raveled(grad, layout.in_order(layout.shapes))
+        where = [repr(k) for k, g in zip(layout.in_order(layout.keys), pieces) if count_nonfinite(g)]
         raise GradientError(f"grads hold {error.count} non-finite entries (NaN or inf) in grads["
                             f"{', '.join(where)}]: the step is refused, the state is unchanged; "
                             "check your loss for overflow", error.count) from None
