@@ -13,7 +13,7 @@ setup(
     packages=find_packages(include=["minil2o", "minil2o.*"]),
     include_package_data=True,
     package_data={"minil2o": ["datasets/*", "datasets/*/*", "datasets/*/*/*"]},
-    install_requires=["numpy>=2", "matplotlib", "tqdm", "array-api-compat>=1.10"],
+    install_requires=["numpy>=2", "scipy", "matplotlib", "tqdm", "array-api-compat>=1.10"],
     extras_require={
         "test": ["pytest", "hypothesis", "array-api-strict>=2.2", "nbclient", "nbformat", "ipykernel",
                  "jupytext"],

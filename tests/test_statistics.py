@@ -18,7 +18,8 @@ from minil2o.files.checkpoint import save
 from minil2o.evaluation.evaluate import (criterion_values, format_table, learning_curves, run_optimizer,
                               tune_learning_rate, tuning_record)
 from minil2o.experiments import budget
-from minil2o.evaluation.statistics import paired_difference, t_quantile
+from minil2o.evaluation.statistics import (DIVERGENCE_FACTOR, as_diverged, diverged,
+                                          paired_difference, t_quantile)
 from minil2o.optimizers.hand import Adam, make_hand_optimizer
 from minil2o.optimizers.learned import DMOptimizer
 from minil2o.problems import QuadraticFamily
@@ -90,6 +91,112 @@ def test_diverged_runs_count_against_the_optimizer_that_diverged():
     assert clearly_better_otherwise["sign"] == 0          # diverged once, far better elsewhere
     assert paired_difference([nan, nan], [nan, nan])["sign"] is None
     assert paired_difference([1.0], [2.0])["sign"] is None          # one problem: undecided
+
+
+def test_t_quantile_is_scipys():
+    from scipy import stats
+    for df in (1, 3, 19, 99):
+        assert t_quantile(0.975, df) == float(stats.t.ppf(0.975, df))
+
+
+def test_log_ratio_wilcoxon_and_signs_against_independent_computations():
+    from scipy import stats
+    rng = np.random.default_rng(3)
+    r = rng.lognormal(0.0, 1.0, 15)
+    a = r * rng.lognormal(0.2, 0.8, 15)
+    p = paired_difference(a, r)
+    l = np.log10(a) - np.log10(r)                                     # by hand, numpy only
+    half = stats.t.ppf(0.975, 14) * l.std(ddof=1) / math.sqrt(15)
+    lr = p["log10_ratio"]
+    assert lr["n_finite"] == 15 and lr["nonpositive"] == 0
+    assert lr["mean"] == pytest.approx(l.mean(), rel=1e-4)
+    assert lr["low"] == pytest.approx(l.mean() - half, rel=1e-4, abs=1e-9)
+    assert lr["high"] == pytest.approx(l.mean() + half, rel=1e-4, abs=1e-9)
+    want = stats.wilcoxon(a - r).pvalue
+    assert p["wilcoxon"] == {"n_nonzero": 15, "p": pytest.approx(want, rel=1e-4)}
+    assert p["signs"] == {"reference_lower": int((a > r).sum()),
+                          "reference_higher": int((a < r).sum()), "tied": 0}
+    raw = paired_difference(a, r, heavy_tails=False)
+    assert {k: p[k] for k in raw} == raw                   # the raw fields as before, unchanged
+
+
+def test_heavy_tails_leave_the_raw_interval_level_but_not_the_log_scale():
+    """R lower on all 20 problems, but two huge values of A: the raw t-interval includes zero;
+    the log-ratio interval and the signed-rank test show the difference."""
+    rng = np.random.default_rng(7)
+    r = rng.uniform(1e-3, 2e-3, 20)
+    a = r * rng.uniform(1.5, 3.0, 20)
+    a[:2] = [117.0, 157.0]
+    p = paired_difference(a, r)
+    assert p["low"] < 0 < p["high"] and p["sign"] == 0                # raw: level
+    assert p["log10_ratio"]["low"] > 0 and p["log10_ratio"]["sign"] == 1
+    assert p["wilcoxon"]["p"] == pytest.approx(2 / 2 ** 20, rel=1e-4)   # exact: 20 of 20 signs
+    assert p["signs"] == {"reference_lower": 20, "reference_higher": 0, "tied": 0}
+
+
+def test_ties_are_dropped_from_the_signed_rank_test_and_counted():
+    from scipy import stats
+    a = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    r = np.array([1.0, 2.0, 2.5, 3.1, 4.2, 5.0, 5.5, 9.0])           # two ties
+    p = paired_difference(a, r)
+    assert p["signs"] == {"reference_lower": 5, "reference_higher": 1, "tied": 2}
+    nonzero = (a - r)[a != r]
+    assert p["wilcoxon"]["n_nonzero"] == 6
+    assert p["wilcoxon"]["p"] == pytest.approx(stats.wilcoxon(nonzero).pvalue, rel=1e-4)
+    same = paired_difference([1.0, 2.0], [1.0, 2.0])
+    assert same["wilcoxon"] == {"n_nonzero": 0, "p": None} and same["signs"]["tied"] == 2
+
+
+def test_non_finite_and_non_positive_losses_on_the_log_scale():
+    from scipy import stats
+    nan, inf = float("nan"), float("inf")
+    a = np.array([nan, inf, 0.0, 2.0, 3.0, 4.0, 5.0, nan])
+    r = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, nan])
+    p = paired_difference(a, r)
+    lr = p["log10_ratio"]
+    assert p["diverged_this"] == 2 and p["diverged_both"] == 1
+    assert lr["n_finite"] == 4 and lr["nonpositive"] == 1            # a = 0 cannot be logged
+    assert lr["mean"] == pytest.approx(np.log10([2.0, 3.0, 4.0, 5.0]).mean(), rel=1e-4)
+    assert lr["sign"] == 1                                       # only A diverged: against A
+    # the diverged runs rank worst: their differences take the top |d| rank, both-diverged dropped
+    assert p["signs"] == {"reference_lower": 6, "reference_higher": 1, "tied": 0}
+    ranked = np.array([100.0, 100.0, -1.0, 1.0, 2.0, 3.0, 4.0])
+    assert p["wilcoxon"]["p"] == pytest.approx(stats.wilcoxon(ranked).pvalue, rel=1e-4)
+    assert paired_difference([-1.0, 2.0], [1.0, 1.0])["log10_ratio"]["nonpositive"] == 1
+
+
+def test_divergence_rule():
+    initial = np.array([2.0, 2.0, 2.0, 2.0, 1.0])
+    final = np.array([0.1, 2.0 * DIVERGENCE_FACTOR, 2.0 * DIVERGENCE_FACTOR * 1.01, float("nan"),
+                      float("inf")])
+    assert DIVERGENCE_FACTOR == 1e3
+    assert diverged(final, initial).tolist() == [False, False, True, True, True]
+    marked = as_diverged(final, initial)
+    assert marked[0] == 0.1 and marked[1] == 2000.0 and np.isnan(marked[2:]).all()
+    assert diverged([5.0], [1.0], factor=4.0).tolist() == [True]
+
+
+def test_every_stored_paired_entry_holds_the_new_fields_and_its_raw_interval():
+    """results/*.json after tools/augment_results.py: every paired entry has the heavy-tail fields
+    recomputed from its per-problem scores, and its raw interval recomputed from them agrees at
+    the renderer's printing precision except where the 5-digit rounding of the stored scores moves
+    a difference of nearly cancelling losses."""
+    spec = importlib.util.spec_from_file_location("augment", ROOT / "tools" / "augment_results.py")
+    augment = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(augment)
+    from minil2o.evaluation.statistics import heavy_tail_tests
+    seen = 0
+    for path in sorted((ROOT / "results").glob("*.json")):
+        numbers = json.loads(path.read_text())
+        assert len(list(augment.comparisons(numbers))) == augment.count_paired(numbers)
+        for paired, a, r, logged in augment.comparisons(numbers):
+            a, r = augment.scores(a), augment.scores(r)
+            assert {k: paired[k] for k in ("log10_ratio", "wilcoxon", "signs")} == \
+                heavy_tail_tests(a, r)
+            worst, _ = augment.deviation(paired, a, r, logged)
+            assert worst < 0.05
+            seen += 1
+    assert seen >= 400
 
 
 # ============================================================ tuning: grid extension and criteria

@@ -169,7 +169,7 @@ def table4_from_snapshots(runs):
     return {"threshold": threshold, "seeds": [int(s) for s in both],
             "problems_needed": {n: [round(v, 1) for v in vs] for n, vs in needed.items()},
             "paired_log10": paired_difference(np.log10(needed[WITHOUT_CC]),
-                                              np.log10(needed[WITH_CC]))}
+                                              np.log10(needed[WITH_CC]), heavy_tails=False)}
 
 
 def run_history(root, name, seed):
