@@ -21,6 +21,7 @@ import sys
 
 from .errors import DataError, NumericalError, UsageError
 from .training.options import add_options, from_options, parse_kwargs
+from .validate import flag_type
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,7 +54,9 @@ def cmd_train(args):
     trainer = Trainer(from_options(TrainConfig, args), out_dir=args.out, resume=args.resume,
                       overwrite=args.overwrite)
     trainer.run(progress=not args.quiet)
-    print(f"best score {trainer.best_score:.5g}; optimizer saved to {args.out}/optimizer.npz")
+    from .validate import shown
+    print(f"best score {trainer.best_score:.5g}; optimizer saved to "
+          f"{shown(args.out)}/optimizer.npz")
     return 0
 
 
@@ -79,13 +82,11 @@ def cmd_evaluate(args):
     from .evaluation.plots import plot_curves
     from .problems import make_family
     from .training.runs import load_optimizer
-    from .validate import check_positive_int
+    from .validate import shown
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     if not args.checkpoints and not baselines:
         raise UsageError("nothing to evaluate: give optimizer.npz checkpoints and/or --baselines "
                          "(e.g. --baselines sgd,adam)")
-    for name, maximum in (("steps", 10 ** 6), ("num_test", 10 ** 5), ("num_tune", 10 ** 4)):
-        check_positive_int(getattr(args, name), name, maximum)
     check_output(args.out, folder=True)                    # before any work
     learned = {f"LSTM {label}": load_optimizer(path)
                for label, path in zip(checkpoint_labels(args.checkpoints), args.checkpoints)}
@@ -97,7 +98,7 @@ def cmd_evaluate(args):
     title = f"{args.problem}, {args.num_test} test problems"
     path = replace_with(os.path.join(args.out, "curves.png"),
                         lambda tmp: plot_curves(results, tmp, title))
-    print(f"figure: {path}")
+    print(f"figure: {shown(path)}")
     return 0
 
 
@@ -114,8 +115,9 @@ def add_train_arguments(p):
 
 def add_demo_arguments(p):
     p.add_argument("--out", default="minil2o-demo", help="output directory (default: minil2o-demo)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=15, help="meta-training epochs of 10 problems")
+    p.add_argument("--seed", type=flag_type("base_seed", "--seed"), default=0)
+    p.add_argument("--epochs", type=flag_type("epochs", "--epochs"), default=15,
+                   help="meta-training epochs of 10 problems")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -123,11 +125,13 @@ def add_evaluate_arguments(p):
     p.add_argument("checkpoints", nargs="*", help="optimizer.npz files written by `minil2o train`")
     p.add_argument("--problem", default="quadratic")
     p.add_argument("--problem-arg", action="append", metavar="KEY=VALUE")
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--num-test", type=int, default=100, help="fresh test problems")
-    p.add_argument("--num-tune", type=int, default=20, help="problems for learning-rate tuning")
+    p.add_argument("--steps", type=flag_type("steps", "--steps"), default=100)
+    p.add_argument("--num-test", type=flag_type("num_test", "--num-test"), default=100,
+                   help="fresh test problems")
+    p.add_argument("--num-tune", type=flag_type("num_tune", "--num-tune"), default=20,
+                   help="problems for learning-rate tuning")
     p.add_argument("--baselines", default="sgd,nag,rmsprop,adam", help="comma-separated names")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=flag_type("base_seed", "--seed"), default=0)
     p.add_argument("--out", default="runs/evaluate")
 
 
@@ -233,9 +237,12 @@ def main(argv=None):
 def run_command(argv):
     import numpy as np
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown and not isinstance(args.func, Unavailable):
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    try:                 # every flag is checked here, against minil2o.validate.BOUNDS for numbers
+        args, unknown = parser.parse_known_args(argv)
+        if unknown and not isinstance(args.func, Unavailable):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    except SystemExit as done:          # --help, or a bad flag: argparse printed its one line
+        return done.code
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return args.func(args)  # a NaN or Inf is reported by minil2o itself, once
 

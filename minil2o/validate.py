@@ -10,19 +10,27 @@ got 0"). Every module that takes settings from its user checks them with these.
     check_bool(value, name)                  True or False
     check_setting(name, value)               a problem's or optimizer's setting, by its name
     check_settings(settings, defaults)       all of them, and the memory they multiply to
+    check_bound(name, value, label)          a number against its row of BOUNDS, the one table
+                                             of every number a flag or an API setting takes
+    flag_type(name, flag)                    the same as an argparse type: refused while parsing
     check_memory(nbytes, what)               an estimate of memory against the limit
     check_gradient(grad, n, dtype)           a gradient handed to an optimizer's public step
 
-A bool is never taken for a number (True would pass isinstance(True, int)). Sizes have sane upper
-bounds (a hidden layer of 10^9 units is a typo, not a plan): they end in one line here instead of a
-MemoryError, an OverflowError or a hang later. Settings of the problems and the learned optimizers
-are checked by name (SETTINGS), the same rule wherever the name appears, when minil2o builds an
-object from user settings (build_with_settings below).
+No value given is ever replaced by a default: a flag left out is None (or its documented
+default), a value given is used as given or refused. A bool is never taken for a number (True
+would pass isinstance(True, int)). Sizes have sane upper bounds (a hidden layer of 10^9 units is
+a typo, not a plan): they end in one line here instead of a MemoryError, an OverflowError or a
+hang later. Settings of the problems and the learned optimizers are checked by name (SETTINGS,
+from BOUNDS), the same rule wherever the name appears, when minil2o builds an object from user
+settings (build_with_settings below).
 """
+import argparse
 import inspect
 import math
 import numbers
 import os
+import sys
+from typing import NamedTuple
 
 from .errors import GradientError, UsageError
 
@@ -49,9 +57,7 @@ def check_positive_int(value, name, maximum=None):
 
 def check_seed(value, name="seed"):
     """value as an int >= 0 (what numpy.random.default_rng accepts) below 2**63, or a UsageError."""
-    if not is_integer(value) or not 0 <= value < SEED_LIMIT:
-        raise UsageError(f"{name} must be an integer >= 0 and < 2**63, got {value!r}")
-    return int(value)
+    return check_bound("seed", value, name)
 
 
 def check_range(value, name, low, high, open_low=False, open_high=False):
@@ -88,11 +94,130 @@ def check_bool(value, name):
     return value
 
 
+# -- the table of bounds: every number a command-line flag or an API setting takes ----------------
+class Bound(NamedTuple):
+    """The values one number may take: kind "int" (a whole number) or "float" (a finite real
+    number) in [low, high], an end refused where it is open. A bound that holds 0 says what 0
+    means in `note` (" (0: off)"), unless 0 is an ordinary value of it (a seed, a momentum)."""
+    kind: str
+    low: float
+    high: float
+    open_low: bool = False
+    open_high: bool = False
+    note: str = ""
+
+
+LARGEST = sys.float_info.max            # no upper bound but finiteness
+UNIT_INTERVAL = Bound("float", 0, 1, open_high=True)          # a decay or momentum: [0, 1)
+NONNEGATIVE = Bound("float", 0, LARGEST)
+
+
+def _counts(high, *names):
+    return {name: Bound("int", 1, high) for name in names}
+
+
+BOUNDS = {
+    # sizes and counts: TrainConfig's fields (minil2o.training.train) and the commands' flags
+    **_counts(10 ** 7, "horizon", "epochs", "problems_per_epoch", "sizes"),
+    **_counts(10 ** 5, "unroll", "meta_batch", "validation_problems", "mnist_meta_batch",
+              "num_test"),
+    **_counts(10 ** 6, "steps"), **_counts(10 ** 4, "num_tune"),
+    **_counts(1000, "repeat", "unrolls", "threads"),          # bench: timed runs, a sweep, PyTorch
+    "seed": Bound("int", 0, SEED_LIMIT - 1),
+    "base_seed": Bound("int", 0, 2 ** 62 - 1),   # a command's seed that derives seed+1, seed+100
+    # real numbers: training, bench, workbook
+    "meta_lr": Bound("float", 0, 10, open_low=True),
+    "clip_norm": Bound("float", 0, LARGEST, note=" (0: off)"),
+    "random_scaling": Bound("float", 0, 20, note=" (0: off)"),     # exp(20) = 4.9e8
+    "convex_scaling": Bound("float", 0, 20, note=" (0: off)"),
+    "max_gb": Bound("float", 0, 1e6, open_low=True),
+    "time_limit": Bound("float", 0, 86400, open_low=True),
+    # the hand-designed optimizers (minil2o.optimizers.hand) and the learned ones (Andrychowicz
+    # et al. 2016, Appendix A; Lv et al. 2017, section 4)
+    "lr": Bound("float", 0, 1000, open_low=True),
+    "momentum": UNIT_INTERVAL, "decay": UNIT_INTERVAL, "rho": UNIT_INTERVAL,
+    "nag_momentum": Bound("float", 0, 1, open_low=True, open_high=True),
+    "beta1": UNIT_INTERVAL, "beta2": UNIT_INTERVAL,
+    "eps": Bound("float", 0, 1, open_low=True), "alpha": Bound("float", 0, 1e6, open_low=True),
+    "p": Bound("float", 0, 80, open_low=True),     # exp(p) overflows float32 from p = 88.7
+    "output_scale": Bound("float", 0, 1e6, open_low=True), "num_layers": Bound("int", 1, 16),
+    # the problem families
+    **_counts(100_000, "dim", "seq_len"), **_counts(1_000_000, "num_functions", "batch_size"),
+    **_counts(4096, "channels", "size"), "kernel_size": Bound("int", 1, 99),
+    **{name: NONNEGATIVE for name in ("init_std", "init_scale", "noise", "init_noise",
+                                      "content_weight", "style_weight", "tv_weight")},
+}
+
+
+def check_bound(name, value, label=None):
+    """value checked against BOUNDS[name] (label: how the message names it, default name): the
+    int or float, or a UsageError naming it, the value given and the range allowed."""
+    b = BOUNDS[name]
+    ok = is_integer(value) if b.kind == "int" else is_number(value)
+    ok = ok and (value > b.low if b.open_low else value >= b.low) \
+        and (value < b.high if b.open_high else value <= b.high)
+    if not ok:
+        raise UsageError(f"{label or name} must be {allowed_text(name)}, got {value!r}")
+    return int(value) if b.kind == "int" else float(value)
+
+
+def allowed_text(name):
+    """What BOUNDS[name] allows, in words: "a number in (0, 1000]", "an integer >= 0 and < 2**63"."""
+    b = BOUNDS[name]
+    if b.kind == "int":
+        most = (f"< 2**{(b.high + 1).bit_length() - 1}" if (b.high + 1) & b.high == 0
+                else f"<= {b.high}")
+        return f"a positive integer <= {b.high}" if b.low == 1 else \
+            f"an integer >= {b.low} and {most}"
+    if b.high == LARGEST:
+        return ("a positive number" if b.open_low and b.low == 0 else
+                f"a number {'>' if b.open_low else '>='} {b.low:g}") + b.note
+    return (f"a number in {'(' if b.open_low else '['}{b.low:g}, {b.high:g}"
+            f"{')' if b.open_high else ']'}{b.note}")
+
+
+def flag_type(name, flag, separator=None):
+    """An argparse type for `flag`: its text read as BOUNDS[name]'s kind (or, with a separator, a
+    list of them, where "1e3" is read as 1000) and checked, so that a bad value is refused while
+    the line is parsed, in one line naming the flag, the value given and the range allowed."""
+    b, label = BOUNDS[name], flag.lstrip("-").replace("-", "_")
+
+    def one(text):
+        try:
+            return check_bound(name, read_number(text, b.kind, separator is not None), label)
+        except UsageError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    def read(text):
+        if separator is None:
+            return one(text)
+        return [one(part) for part in text.split(separator) if part.strip()] or one(text)
+    read.__name__, read.bound = b.kind, name       # argparse names the kind; tests read `bound`
+    return read
+
+
+def read_number(text, kind, scientific=False):
+    """text as an int or a float (kind); "1e3" as the int 1000 where scientific; the text
+    itself where it is not such a number (then refused, by name, by check_bound)."""
+    try:
+        return int(text) if kind == "int" else float(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text) if scientific else None
+    except ValueError:
+        return text
+    whole = value is not None and abs(value) < 2 ** 63 and value == int(value)
+    return int(value) if whole else text
+
+
+def shown(path):
+    """A path as it can be printed: a name that is not valid UTF-8 (bytes the file system kept as
+    surrogate escapes) with those bytes as \\xNN, instead of a UnicodeEncodeError on stdout."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 # -- settings of the problems and the learned optimizers, by name -------------------------------
-def _int_rule(maximum):
-    return lambda value, name: check_positive_int(value, name, maximum)
-
-
 def _sizes_rule(maximum, max_layers=16):
     """A positive int <= maximum, or a list of 1..max_layers of them (layer sizes)."""
     def rule(value, name):
@@ -106,29 +231,12 @@ def _sizes_rule(maximum, max_layers=16):
     return rule
 
 
-def _range_rule(low, high, open_low=False, open_high=False):
-    return lambda value, name: check_range(value, name, low, high, open_low, open_high)
-
-
-def _nonnegative(value, name):
-    return check_number(value, name)
-
-
-SETTINGS = {
-    # the learned optimizers (Andrychowicz et al. 2016, Appendix A; Lv et al. 2017, section 4)
-    "hidden": _sizes_rule(4096), "num_layers": _int_rule(16),
-    "p": _range_rule(0, 80, open_low=True),         # exp(p) overflows float32 from p = 88.7
-    "output_scale": _range_rule(0, 1e6, open_low=True),
-    "beta1": _range_rule(0, 1, open_high=True), "beta2": _range_rule(0, 1, open_high=True),
-    "eps": _range_rule(0, 1, open_low=True), "alpha": _range_rule(0, 1e6, open_low=True),
-    # the problem families
-    "dim": _int_rule(100_000), "num_functions": _int_rule(1_000_000),
-    "batch_size": _int_rule(1_000_000), "channels": _int_rule(4096), "seq_len": _int_rule(100_000),
-    "kernel_size": _int_rule(99), "size": _int_rule(4096),
-    "init_std": _nonnegative, "init_scale": _nonnegative, "noise": _nonnegative,
-    "init_noise": _nonnegative, "content_weight": _nonnegative, "style_weight": _nonnegative,
-    "tv_weight": _nonnegative,
-}
+SETTING_NAMES = ("num_layers", "p", "output_scale", "beta1", "beta2", "eps", "alpha", "dim",
+                 "num_functions", "batch_size", "channels", "seq_len", "kernel_size", "size",
+                 "init_std", "init_scale", "noise", "init_noise", "content_weight",
+                 "style_weight", "tv_weight")
+SETTINGS = {"hidden": _sizes_rule(4096),
+            **{name: lambda value, name: check_bound(name, value) for name in SETTING_NAMES}}
 
 
 def check_setting(name, value):

@@ -5,7 +5,10 @@ runs/reproduce-cache, so experiments sharing a setting pay for it once; its log 
 runs/regenerate/NAME.log). An experiment whose results/NAME.json is already a full-size run with the
 paired statistics (schema 2, not --quick), made with the learned optimizers shipped now, is
 skipped, so the tool can be stopped at any moment and started again to continue; an interrupted
-experiment restarts, its finished curves read back from the cache. Start it and leave it:
+experiment restarts, its finished curves read back from the cache. A cache entry is read back only
+if it proves itself (a sha256 of its curves and of the settings they were computed with,
+minil2o.experiments.runner.CurveCache); one that does not, and one written before entries carried
+a checksum, is recomputed with a one-line warning. Start it and leave it:
 
     nohup python tools/regenerate_results.py > runs/regenerate.log 2>&1 &
     python tools/regenerate_results.py --estimate      # CPU hours per experiment, from a timing

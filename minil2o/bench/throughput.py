@@ -39,19 +39,32 @@ TARGET_GPU_THROUGHPUT = 2e8       # coordinate-steps per second on a meta-batch 
 TARGET_BYTES_PER_COORD_STEP = 1400  # array memory of one truncation per coordinate and step
 
 
+def bounded(name, separator=None):
+    """The argparse type of the flag --NAME: checked against minil2o.validate.BOUNDS."""
+    from ..validate import flag_type
+    return flag_type(name, "--" + name.replace("_", "-"), separator)
+
+
 def add_arguments(p):
+    """The flags of `minil2o bench`; a flag left out is None and takes the default its help
+    names (--quick's where it differs); a value given is used as it is, never replaced."""
     p.add_argument("--quick", action="store_true", help="small sizes, one repeat (about 20 s)")
     p.add_argument("--optimizers", default="dm,rnnprop", help="comma-separated: dm, rnnprop")
-    p.add_argument("--horizon", type=int, help="optimizee steps per meta-epoch (100; quick 20)")
-    p.add_argument("--unroll", type=int, help="steps per truncation in a meta-epoch (20; quick 10)")
-    p.add_argument("--sizes", help="coordinates for the scaling sweep, e.g. 1e3,1e4,1e5,1e6")
-    p.add_argument("--unrolls", help="truncation lengths for the memory sweep, e.g. 5,10,20,40")
-    p.add_argument("--mnist-meta-batch", type=int,
+    p.add_argument("--horizon", type=bounded("horizon"),
+                   help="optimizee steps per meta-epoch (100; quick 20)")
+    p.add_argument("--unroll", type=bounded("unroll"),
+                   help="steps per truncation in a meta-epoch (20; quick 10)")
+    p.add_argument("--sizes", type=bounded("sizes", ","),
+                   help="coordinates for the scaling sweep, e.g. 1e3,1e4,1e5,1e6")
+    p.add_argument("--unrolls", type=bounded("unrolls", ","),
+                   help="truncation lengths for the memory sweep, e.g. 5,10,20,40")
+    p.add_argument("--mnist-meta-batch", type=bounded("mnist_meta_batch"),
                    help="MNIST problems per meta-epoch (1 on the CPU, 64 on a GPU)")
-    p.add_argument("--repeat", type=int, help="timed runs per figure (3; quick 1)")
-    p.add_argument("--max-gb", type=float, default=6.0,
+    p.add_argument("--repeat", type=bounded("repeat"), help="timed runs per figure (3; quick 1)")
+    p.add_argument("--max-gb", type=bounded("max_gb"), default=6.0,
                    help="skip sweep sizes whose predicted peak memory exceeds this (default 6)")
-    p.add_argument("--threads", type=int, help="PyTorch threads (default: as for NumPy's BLAS)")
+    p.add_argument("--threads", type=bounded("threads"),
+                   help="PyTorch threads (default: as for NumPy's BLAS)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     p.add_argument("--out", default="runs/bench/bench.json", help="JSON file to write")
 
@@ -59,7 +72,6 @@ def add_arguments(p):
 def settings(args):
     """The run's sizes from the arguments, the --quick defaults and the backend."""
     from ..backend import get_backend
-    from ..validate import check_positive_int
     quick, gpu = args.quick, get_backend() == "cupy"
     opts = [o.strip() for o in args.optimizers.split(",") if o.strip()]
     if not opts:
@@ -68,31 +80,18 @@ def settings(args):
     for o in opts:
         if o not in OPTIMIZERS:
             raise UsageError(f"unknown optimizer {o!r} in --optimizers: choose from {', '.join(OPTIMIZERS)}")
-    s = dict(optimizers=opts,
-             horizon=args.horizon or (20 if quick else 100),
-             unroll=args.unroll or (10 if quick else 20),
-             sizes=parse_ints(args.sizes, "--sizes") if args.sizes else
-             ([1000, 10000] if quick else [1000, 10000, 100000, 1000000]),
-             unrolls=parse_ints(args.unrolls, "--unrolls") if args.unrolls else
-             ([2, 4] if quick else [5, 10, 20, 40]),
-             mnist_meta_batch=args.mnist_meta_batch or (64 if gpu else 1),
-             repeat=args.repeat or (1 if quick else 3), max_gb=args.max_gb)
-    for name in ("horizon", "unroll", "mnist_meta_batch", "repeat"):
-        check_positive_int(s[name], f"--{name.replace('_', '-')}")
+    defaults = dict(horizon=20 if quick else 100, unroll=10 if quick else 20,
+                    sizes=[1000, 10000] if quick else [1000, 10000, 100000, 1000000],
+                    unrolls=[2, 4] if quick else [5, 10, 20, 40],
+                    mnist_meta_batch=64 if gpu else 1, repeat=1 if quick else 3)
+    given = {name: getattr(args, name) for name in defaults}
+    s = dict(optimizers=opts, **{name: defaults[name] if value is None else value
+                                 for name, value in given.items()}, max_gb=args.max_gb)
     if s["horizon"] % s["unroll"]:
-        raise UsageError(f"--horizon {s['horizon']} is not a multiple of --unroll {s['unroll']}")
+        said = {name: "" if given[name] is not None else " (its default)" for name in given}
+        raise UsageError(f"--horizon {s['horizon']}{said['horizon']} is not a multiple of "
+                         f"--unroll {s['unroll']}{said['unroll']}")
     return s
-
-
-def parse_ints(text, name):
-    """'1e3,1e4' -> [1000, 10000]; a UsageError names the bad entry."""
-    try:
-        values = [int(float(v)) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"{name} {text!r} is not allowed: use comma-separated positive numbers") from None
-    if not values or min(values) < 1:
-        raise UsageError(f"{name} {text!r} is not allowed: use comma-separated positive numbers")
-    return values
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,7 +298,11 @@ def format_targets(checks):
 def run(args):
     """The bench command: measure, print the table and the targets, write the JSON file."""
     from ..backend import get_backend
+    from ..validate import shown
     s = settings(args)
+    if os.path.lexists(args.out) and not os.path.isdir(args.out) and not os.path.isfile(args.out):
+        raise UsageError(f"--out {args.out!r} is not a regular file (a device, a pipe or a "
+                         "dangling link): give a file name for the JSON")
     check_output(args.out)                     # an unwritable --out is found before the work
     log = print
     rng = np.random.default_rng(0)
@@ -340,5 +343,5 @@ def run(args):
     report = {"machine": info, "settings": s, "results": rows, "targets": checks}
     with atomic_file(args.out, "w") as fh:
         json.dump(report, fh, indent=1)
-    print(f"JSON: {args.out}")
+    print(f"JSON: {shown(args.out)}")
     return 0

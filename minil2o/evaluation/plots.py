@@ -1,9 +1,11 @@
 """Figures (matplotlib on the file-only Agg backend, saved as PNG): learning curves with their
 spread over test problems, final losses per setting, the styled images of neural art and the
 per-coordinate updates of Appendix B. Every function takes the numbers it draws and a path."""
+import os
+
 import numpy as np
 
-from ..files.atomic import replace_with
+from ..files.atomic import file_mode, replace_with
 
 VARIANT_LINES = {"-sub": "--", "-tricks": "--", "-rs-only": "--", "-cc-only": ":", "-e10": ":"}
 BASELINE_COLORS = {"SGD": "tab:blue", "NAG": "tab:purple", "RMSprop": "tab:green", "Adam": "tab:gray",
@@ -19,9 +21,19 @@ def _pyplot():
 
 
 def _save(plt, fig, path, dpi=90):
+    """fig as a PNG at path, whole or not at all, with the permissions of the file it replaces
+    (else the umask's, as for the JSON files); matplotlib is handed an open file, never the name,
+    so any name the file system takes (one that is not valid UTF-8 too) can be written."""
     fig.tight_layout()
-    replace_with(path, lambda tmp: fig.savefig(tmp, dpi=dpi))   # never a half-written PNG
-    plt.close(fig)
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:
+            os.fchmod(fh.fileno(), file_mode(path))         # as atomic_file: the old file's
+            fig.savefig(fh, dpi=dpi, format="png")
+    try:
+        replace_with(path, write)                               # never a half-written PNG
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -11,12 +11,13 @@ import json
 import os
 import time
 
-from ..files.atomic import atomic_file
+from ..files.atomic import atomic_file, check_output
 from ..evaluation.evaluate import BASELINES, CompareSettings, compare, format_table
 from . import PRETRAINED
 from .shipped import train_best
 from ..evaluation.plots import plot_curves
 from ..problems import make_family
+from ..validate import check_bound, shown
 
 
 def demo_config(seed=0, epochs=15):
@@ -26,9 +27,13 @@ def demo_config(seed=0, epochs=15):
 
 
 def run_demo(out_dir="minil2o-demo", seed=0, epochs=15, num_test=100, progress=True, log=print):
-    """Train, tune, evaluate, report. Returns the comparison results (see evaluate.compare)."""
+    """Train, tune, evaluate, report. Returns the comparison results (see evaluate.compare).
+    Before any work: seed, epochs and num_test against minil2o.validate.BOUNDS, and out_dir a
+    folder that can be written (a file there, /dev/null, is refused in one line)."""
     start = time.time()
-    os.makedirs(out_dir, exist_ok=True)
+    for name, value in (("base_seed", seed), ("epochs", epochs), ("num_test", num_test)):
+        check_bound(name, value, name.removeprefix("base_"))
+    check_output(out_dir, folder=True)
     log("1/3 meta-training the LSTM optimizer on 10-d quadratics (Andrychowicz et al. 2016, Fig. 4 left)")
     learned = train_best(demo_config(seed, epochs), os.path.join(out_dir, "run"), progress, log)
     log("2/3 tuning SGD, NAG, RMSprop and Adam; 3/3 evaluating everything on "
@@ -44,7 +49,7 @@ def run_demo(out_dir="minil2o-demo", seed=0, epochs=15, num_test=100, progress=T
                        "diverged": r["diverged"]} for label, r in results.items()}
     with atomic_file(os.path.join(out_dir, "quadratic.json"), "w") as fh:
         json.dump(numbers, fh)
-    log(f"\nfigure: {figure}\nnumbers: {os.path.join(out_dir, 'quadratic.json')}\n"
-        f"optimizer: {os.path.join(out_dir, 'run', 'optimizer.npz')}\n"
+    log(f"\nfigure: {shown(figure)}\nnumbers: {shown(os.path.join(out_dir, 'quadratic.json'))}\n"
+        f"optimizer: {shown(os.path.join(out_dir, 'run', 'optimizer.npz'))}\n"
         f"done in {time.time() - start:.0f} s")
     return results

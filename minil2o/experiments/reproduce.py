@@ -7,7 +7,7 @@ import time
 
 from ..files.atomic import atomic_file, check_output
 from ..errors import UsageError
-from ..validate import check_positive_int
+from ..validate import check_bound, flag_type, shown
 from . import budget, dm
 from .registry import EXPERIMENTS, quick_version
 from .runner import Runner, run_comparison
@@ -53,7 +53,8 @@ def run_experiment(name, args, log=print):
     exp, skipped = panels_to_run(EXPERIMENTS[name], args.cifar_dir)
     exp = quick_version(exp) if args.quick else exp
     if args.num_test is not None:
-        exp = dataclasses.replace(exp, num_test=check_positive_int(args.num_test, "--num-test"))
+        exp = dataclasses.replace(exp, num_test=check_bound("num_test", args.num_test,
+                                                            "--num-test"))
     start = time.time()
     log(f"== {exp.name}: {exp.source} ({exp.num_test} test problems, {exp.steps} steps)")
     for label in skipped:
@@ -71,7 +72,7 @@ def run_experiment(name, args, log=print):
     path = os.path.join(args.out, f"{exp.name}.json")
     with atomic_file(path, "w") as fh:
         json.dump(numbers, fh, indent=1)
-    log(f"numbers: {path}\nfigure: {os.path.join(args.out, exp.name + '.png')}\n"
+    log(f"numbers: {shown(path)}\nfigure: {shown(os.path.join(args.out, exp.name + '.png'))}\n"
         f"done in {time.time() - start:.0f} s")
     return numbers
 
@@ -83,11 +84,13 @@ def add_arguments(parser):
     parser.add_argument("--quick", action="store_true",
                         help="reduced size (2 test problems, a few steps, small problems): seconds")
     parser.add_argument("--out", default="runs/reproduce", help="where NAME.json and NAME.png go")
-    parser.add_argument("--num-test", type=int, help="test problems (default: the experiment's)")
+    parser.add_argument("--num-test", type=flag_type("num_test", "--num-test"),
+                        help="test problems (default: the experiment's)")
     parser.add_argument("--retrain", action="store_true",
                         help="retrain the optimizers from their recorded configuration instead "
                              "of loading the shipped ones (with --quick: a tiny training run)")
-    parser.add_argument("--seed", type=int, default=0, help="tuning uses seed+1, testing seed+2")
+    parser.add_argument("--seed", type=flag_type("base_seed", "--seed"), default=0,
+                        help="tuning uses seed+1, testing seed+2")
     parser.add_argument("--cache", default="runs/reproduce-cache",
                         help="folder of cached curves ('' to turn the cache off)")
     parser.add_argument("--budget-runs", default=budget.DEFAULT_ROOT,

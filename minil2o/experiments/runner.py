@@ -2,14 +2,19 @@
 the comparison of minil2o.evaluation.evaluate with the curves cached on disk, and the numbers it writes
 (JSON). Both papers' experiments run through here."""
 import hashlib
+import io
 import json
 import os
+import stat
 import time
+import zipfile
 
 import numpy as np
 
 from ..backend import to_numpy
-from ..files.checkpoint import read_cache, write_cache
+from ..files.atomic import atomic_file
+from ..files.bounded import read_bounded
+from ..files.checkpoint import read_npy_header
 from ..evaluation.evaluate import (CRITERIA, CompareSettings, compare,
                                    final_batches as batches_for, learning_curves)
 from ..optimizers.hand import HAND_OPTIMIZERS, HandOptimizer
@@ -17,6 +22,7 @@ from ..evaluation.plots import plot_final, plot_panels
 from ..problems import family_entry, make_family
 from .spec import ART_TEST_CONTENT, ART_TRAIN_CONTENT
 from ..evaluation.statistics import paired_to_learned
+from ..validate import read_limit
 
 
 def default_grid(name):
@@ -73,11 +79,104 @@ def optimizer_key(opt):
     return {"learned": optimizer_digest(opt)}
 
 
+class StaleEntry(ValueError):
+    """A cache entry intact but not for these settings (or from before checksummed entries)."""
+
+
+CACHE_FORMAT, CACHE_VERSION = "minil2o-curve-cache", 1
+CACHE_MEMBERS = ("curves.npy", "meta.npy")
+
+
+def as_json(value):
+    """value as canonical JSON text (so that 1, 1.0 and true differ, as in the entry's name)."""
+    return json.dumps(value, sort_keys=True)
+
+
+def curves_checksum(curves, settings):
+    """sha256 of the curves' dtype, shape and bytes and of the settings they were computed with."""
+    digest = hashlib.sha256(as_json([curves.dtype.str, list(curves.shape), settings]).encode())
+    digest.update(np.ascontiguousarray(curves).tobytes())
+    return digest.hexdigest()
+
+
+def write_entry(path, curves, settings):
+    """Write a cache entry (an .npz archive: the curves and a JSON `meta` holding the format,
+    the settings, dtype, shape and curves_checksum) atomically: whole or not at all."""
+    curves = np.ascontiguousarray(to_numpy(curves))
+    meta = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "settings": settings,
+            "dtype": curves.dtype.str, "shape": list(curves.shape),
+            "sha256": curves_checksum(curves, settings)}
+    blob = np.frombuffer(as_json(meta).encode(), dtype=np.uint8)
+    with atomic_file(path) as fh:
+        np.savez(fh, curves=curves, meta=blob)
+
+
+def entry_arrays(raw):
+    """The arrays of a cache entry's bytes, each member's .npy header checked (no objects, a shape
+    that fits its bytes, declared sizes within read_limit()) before numpy reads it."""
+    if raw[:6] == b"\x93NUMPY":
+        raise StaleEntry("a bare array without checksum or settings, written before entries "
+                         "carried them")
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        infos = archive.infolist()
+        names = sorted(info.filename for info in infos)
+        if names != list(CACHE_MEMBERS):
+            raise ValueError(f"it holds {names}, not {list(CACHE_MEMBERS)}")
+        if sum(info.file_size for info in infos) > read_limit():
+            raise ValueError("its members declare more than the limit (MINIL2O_MAX_READ_BYTES)")
+        for info in infos:
+            with archive.open(info) as fh:
+                read_npy_header(fh, info.file_size, f"member {info.filename!r}")
+    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+        return npz["curves"], npz["meta"]
+
+
+def entry_meta(blob):
+    """The JSON metadata of a cache entry, checked for its format and version."""
+    if blob.dtype != np.uint8 or blob.ndim != 1:
+        raise ValueError(f"its meta is {blob.dtype} of shape {blob.shape}, not JSON bytes")
+    meta = json.loads(blob.tobytes().decode("utf-8"))
+    if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
+        raise ValueError(f"its meta is not a {CACHE_FORMAT} header")
+    if meta.get("version") != CACHE_VERSION:
+        raise StaleEntry(f"format version {meta.get('version')!r}, not {CACHE_VERSION}")
+    return meta
+
+
+def read_entry(path, settings, columns):
+    """The curves in cache entry `path` if it proves itself: written for exactly `settings`, its
+    checksum matching, float64 of shape (problems >= 1, columns). Otherwise a ValueError saying
+    why (StaleEntry: intact but for other settings or from an older format)."""
+    curves, blob = entry_arrays(read_bounded(path, "cache entry"))
+    meta = entry_meta(blob)
+    if as_json(meta.get("settings")) != as_json(settings):
+        stored = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+        field = next((k for k in settings if as_json(stored.get(k)) != as_json(settings[k])),
+                     "settings")
+        raise StaleEntry(f"computed with other settings: {field} {as_json(stored.get(field))[:80]}"
+                         f", not {as_json(settings.get(field))[:80]}")
+    if [meta.get("dtype"), meta.get("shape")] != [curves.dtype.str, list(curves.shape)] \
+            or meta.get("sha256") != curves_checksum(curves, settings):
+        raise ValueError("its checksum does not match its curves")
+    if curves.dtype != np.float64 or curves.ndim != 2 or curves.shape[1:] != (columns,) \
+            or not curves.shape[0]:
+        raise ValueError(f"holds {curves.dtype} of shape {curves.shape}, not float64 of shape "
+                         f"(problems, {columns})")
+    return curves
+
+
 class CurveCache:
     """learning_curves with the results kept in memory and in `folder` ('' keeps them in memory
     only), keyed by the optimizer (optimizer_key), the family (its description), the steps, the
     seed and the minibatches evaluated after the last step. A file with at least as many problems
-    serves a smaller count: problem i depends only on (seed, i). Families must be described."""
+    serves a smaller count: problem i depends only on (seed, i). Families must be described.
+
+    An entry (FOLDER/NAME.npy, NAME a hash of the key; the name the unchecked .npy entries of
+    before had, so that such an entry is found and replaced) is an .npz archive written whole or
+    not at all (write_entry): the curves, and the settings they were computed with and a sha256
+    of both. It is used only if it proves itself (read_entry); anything else (unreadable, cut
+    short, another dtype or shape, a checksum or settings that differ, an older entry without
+    checksum) is reported in one warning line and recomputed, never used."""
 
     def __init__(self, folder, log=print):
         self.folder, self.described, self.kept, self.log = folder, {}, {}, log
@@ -87,23 +186,56 @@ class CurveCache:
         self.described[id(family)] = (family, description)
         return family
 
+    def settings(self, family, optimizer, steps, seed, final_batches=0):
+        """The key of a call by field (JSON round-tripped, as an entry stores it) and its name."""
+        description, optimizer = self.described[id(family)][1], optimizer_key(optimizer)
+        key = as_json([optimizer, *description, steps, seed]
+                      + ([final_batches] if final_batches else []))
+        settings = json.loads(as_json({"optimizer": optimizer, "family": description,
+                                       "steps": steps, "seed": seed,
+                                       "final_batches": final_batches}))
+        return settings, hashlib.sha1(key.encode()).hexdigest()[:16]
+
+    def entry_path(self, family, optimizer, steps, seed, final_batches=0):
+        """The file of a call's entry in the folder."""
+        name = self.settings(family, optimizer, steps, seed, final_batches)[1]
+        return os.path.join(self.folder, f"{name}.npy")
+
+    def read(self, path, settings, columns):
+        """read_entry, or None when there is no entry or it does not prove itself (warned)."""
+        if not os.path.lexists(path):
+            return None
+        limit = read_limit()                           # a bad MINIL2O_MAX_READ_BYTES: refused
+        try:
+            found = os.stat(path)
+            if not stat.S_ISREG(found.st_mode):                 # a FIFO would hang a read
+                raise ValueError("not a regular file")
+            if found.st_size > limit:
+                raise ValueError(f"{found.st_size} bytes, more than the read limit of {limit} "
+                                 "(MINIL2O_MAX_READ_BYTES)")
+            return read_entry(path, settings, columns)
+        except Exception as e:      # any fault reading an entry (zipfile, numpy's header parser
+            # raise struct.error, tokenize.TokenError...): the entry is not used
+            state = "is stale" if isinstance(e, StaleEntry) else "is damaged"
+            reason = " ".join(str(e).split())
+            if not isinstance(e, (ValueError, OSError)) or not reason:
+                reason = f"{type(e).__name__}: {reason}".rstrip(": ")
+            self.log(f"warning: cache entry {path} {state} ({reason}): recomputing it")
+            return None
+
     def __call__(self, family, optimizer, num, steps, seed, final_batches=0):
-        key = json.dumps([optimizer_key(optimizer), *self.described[id(family)][1], steps, seed]
-                         + ([final_batches] if final_batches else []), sort_keys=True)
-        name = hashlib.sha1(key.encode()).hexdigest()[:16]
+        settings, name = self.settings(family, optimizer, steps, seed, final_batches)
         kept = self.kept.get(name)
         if kept is not None and kept.shape[0] >= num:
             return kept[:num]
-        path = os.path.join(self.folder, f"{name}.npy")
-        cached = None
-        if self.folder:                                          # a damaged entry: recomputed
-            cached = read_cache(path, self.log, columns=steps + 1 + final_batches)
+        path = self.entry_path(family, optimizer, steps, seed, final_batches)
+        cached = self.read(path, settings, steps + 1 + final_batches) if self.folder else None
         if cached is not None and cached.shape[0] >= num:
             return cached[:num]
         result = learning_curves(family, optimizer, num, steps, seed, final_batches)
         self.kept[name] = result
         if self.folder:
-            write_cache(path, result)                            # atomically
+            write_entry(path, result, settings)
         return result
 
 

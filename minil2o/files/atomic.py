@@ -8,6 +8,7 @@ never half of one.
     publish_or_remove(pairs)                           # the same; on an error, no temporary left
     replace_with("out/curves.png", plot)               # plot(tmp) writes a file, then renamed
     check_output("out/table.json")                     # a writable place, checked before work
+    special_file("out/optimizer.npz")                  # "a symbolic link to ...", or None
     with uninterrupted(): ...                          # Ctrl-C waits until the block ends
 
 Several files that must move together (a checkpoint's two files) are first all written as
@@ -18,12 +19,19 @@ a kill removes exactly the files it wrote. Ctrl-C (SIGINT) is held back while a 
 (`uninterrupted`): an interrupt landing inside a library's writer (numpy's zip writer) could leave
 it half-closed and turn the interrupt into another error; it takes effect right after instead.
 
+Writes never follow a symbolic link: a temporary file is created with O_EXCL (a unique name) or
+opened with O_NOFOLLOW | O_NONBLOCK (a fixed name), so a link, FIFO, socket, device or folder
+planted at a temporary name is refused in one line (UsageError) instead of written through or
+waited on; the rename onto a target that is a link replaces the link itself, never its target.
+
 Ours, not atomicwrites: that library is unmaintained since 2022 (its author points to os.replace,
 which this module uses) and has neither the ordered commit of several files nor the held Ctrl-C.
 """
 import contextlib
+import errno
 import os
 import signal
+import stat
 import tempfile
 import threading
 
@@ -47,6 +55,49 @@ def file_mode(path):
         return 0o666 & ~umask
 
 
+SPECIAL = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"),
+           (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def special_file(path):
+    """What stands at `path` when it is neither absent nor a regular file ("a folder", "a FIFO",
+    "a symbolic link to '/x'", ...; the entry itself, a link not followed), else None."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return f"a symbolic link to {os.readlink(path)!r}"
+    return next((kind for test, kind in SPECIAL if test(mode)), "not a regular file")
+
+
+def refuse_special(path, kind):
+    """The one-line refusal of writing at `path`, which is `kind` (special_file)."""
+    raise UsageError(f"{os.fspath(path)} is {kind}: minil2o writes only regular files, never "
+                     "through a link or into a special file; remove it, or write elsewhere")
+
+
+def open_fixed_temp(tmp):
+    """A write descriptor on the fixed temporary name `tmp`, created or truncated, never through
+    a link and never waiting on a FIFO: anything but a regular file there is refused."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(tmp, flags, 0o644)
+    except OSError as e:
+        kind = special_file(tmp)
+        if kind is None or e.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR, errno.EEXIST):
+            raise
+        refuse_special(tmp, kind)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):          # a FIFO with a reader, a device
+        os.close(fd)
+        refuse_special(tmp, special_file(tmp) or "not a regular file")
+    os.set_blocking(fd, True)
+    return fd
+
+
 def _open_temp(path, tmp, mode):
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
     os.makedirs(folder, exist_ok=True)
@@ -54,7 +105,7 @@ def _open_temp(path, tmp, mode):
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         os.fchmod(fd, file_mode(path))                 # mkstemp's 0600 would outlive the rename
     else:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = open_fixed_temp(tmp)
     return os.fdopen(fd, mode), tmp
 
 
@@ -139,6 +190,11 @@ def replace_with(path, produce):
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
     stem, ext = os.path.splitext(name)
     tmp = os.path.join(folder, f".{stem}.{os.getpid()}.tmp{ext}")
+    if os.path.lexists(tmp):                   # an earlier process's with this pid, or planted:
+        kind = special_file(tmp)               # produce() opens it by name, and would follow a
+        if kind == "a folder":                 # link; the entry itself is removed first
+            refuse_special(tmp, kind)
+        os.remove(tmp)
     try:
         produce(tmp)
         with open(tmp, "rb+") as fh:

@@ -7,7 +7,8 @@ A checkpoint is never half-written (a crash leaves the previous one intact), nev
 (save refuses), and a truncated, corrupt or pickle-bearing file is refused with a one-line DataError.
 Reads are bounded: a file, or the sizes its members declare, beyond read_limit() bytes
 (MINIL2O_MAX_READ_BYTES, 2 GiB by default) is refused before anything is allocated, and so is
-metadata nested deeper than MAX_DEPTH.
+metadata nested deeper than MAX_DEPTH or of a format_version other than FORMAT_VERSION. What the
+arrays must be (names, dtypes, shapes) is checked by minil2o.files.loader.
 
     array = read_cache(path, log)    -> a cached .npy array (None, with a warning, when damaged)
     write_cache(path, array)         -> written atomically
@@ -25,7 +26,7 @@ from .atomic import atomic_file, publish_or_remove, write_pending
 from ..backend import to_numpy
 from ..errors import DataError, NumericalError
 from .bounded import read_bounded
-from ..validate import read_limit
+from ..validate import is_integer, read_limit
 
 FORMAT = "minil2o-checkpoint"
 FORMAT_VERSION = 1
@@ -115,6 +116,11 @@ def load(path):
     for name, a in arrays.items():
         if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
             raise DataError(f"checkpoint {path!r}: array {name!r} holds NaN or Inf")
+    version = meta.get("format_version")
+    if not is_integer(version) or version != FORMAT_VERSION:
+        raise DataError(f"checkpoint {path!r}: field format_version is {version!r}, but this "
+                        f"minil2o reads format_version {FORMAT_VERSION} only (a file of another "
+                        "version: use the minil2o that wrote it)")
     return arrays, meta
 
 

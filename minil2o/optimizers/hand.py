@@ -18,12 +18,13 @@ Defaults follow Torch7's `optim` package, which both papers used for their basel
 hyperparameters at Torch7 defaults"); `lr_grid` is a log-spaced grid (powers of two) for tuning the
 learning rate per problem, as the papers did.
 """
-import math
+import inspect
 import numbers
 
 from ..backend import dtype as backend_dtype
 from ..backend import xp
 from ..errors import UsageError
+from ..validate import allowed_text, check_bound
 
 
 def _powers_of_two(lo, hi):
@@ -31,21 +32,20 @@ def _powers_of_two(lo, hi):
     return tuple(2.0 ** k for k in range(lo, hi + 1))
 
 
-UNIT = (0.0, 1.0, True)                # 0 < x < 1
-UNIT_FROM_ZERO = (0.0, 1.0, False)     # 0 <= x < 1
-POSITIVE = (0.0, math.inf, True)       # 0 < x
+def _hyper(bounds=None, **defaults):
+    """{name: (default, its row of minil2o.validate.BOUNDS)}: each hyperparameter's range is in
+    the one table of bounds (momentum, decay, rho and the betas in [0, 1), eps in (0, 1]);
+    bounds: {name: another row's name} where an optimizer's range differs."""
+    return {name: (default, (bounds or {}).get(name, name)) for name, default in defaults.items()}
 
 
-def _check_number(owner, name, value, lo, hi, lo_open=True, hi_open=True):
-    """`value` as a float, or UsageError unless lo < value < hi (<= where the end is closed)."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
-    if not ok:
-        left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-        raise UsageError(f"{owner}: {name}={value!r} is not allowed: it must be a number in "
-                         f"{left}{lo}, {hi}{right}")
-    return float(value)
+def _checked(owner, name, value, bound):
+    """value as a float within BOUNDS[bound], or a UsageError naming owner, name and value."""
+    try:
+        return check_bound(bound, value)
+    except UsageError:
+        raise UsageError(f"{owner}: {name}={value!r} is not allowed: it must be "
+                         f"{allowed_text(bound)}") from None
 
 
 class HandOptimizer:
@@ -55,19 +55,36 @@ class HandOptimizer:
     default_lr = 1e-3
     lr_grid = ()
     slots = ()
-    hyper = {}  # the fixed hyperparameters besides lr: name -> (default, allowed range)
+    hyper = {}  # the fixed hyperparameters besides lr: name -> (default, row of BOUNDS)
 
     def __init__(self, lr=None, **hyper):
         """lr (default_lr when None) and the hyperparameters named in `hyper` (their defaults where
-        not given), each checked against its range and kept as an attribute."""
+        not given or None), each checked against its row of minil2o.validate.BOUNDS and kept as
+        an attribute."""
         owner = type(self).__name__
-        self.lr = self.default_lr if lr is None else _check_number(owner, "lr", lr, 0.0, math.inf)
+        self.lr = self.default_lr if lr is None else _checked(owner, "lr", lr, "lr")
         unknown = sorted(set(hyper) - set(self.hyper))
         if unknown:
             raise UsageError(f"{owner}: unknown hyperparameter {', '.join(unknown)}: choose from "
                              f"{', '.join(('lr',) + tuple(self.hyper))}")
-        for name, (default, (lo, hi, lo_open)) in self.hyper.items():
-            setattr(self, name, _check_number(owner, name, hyper.get(name, default), lo, hi, lo_open))
+        for name, (default, bound) in self.hyper.items():
+            value = default if hyper.get(name) is None else hyper[name]
+            setattr(self, name, _checked(owner, name, value, bound))
+
+    def __init_subclass__(cls, **kwargs):
+        """Each optimizer's signature names its settings, Adam(lr=None, *, beta1=0.9, ...), for
+        help() and for whoever builds one from named settings (minil2o.pretrained)."""
+        super().__init_subclass__(**kwargs)
+
+        def __init__(self, lr=None, **hyper):
+            HandOptimizer.__init__(self, lr, **hyper)
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        __init__.__signature__ = inspect.Signature(
+            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+             inspect.Parameter("lr", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
+            + [inspect.Parameter(name, keyword, default=d) for name, (d, _) in cls.hyper.items()])
+        __init__.__doc__ = HandOptimizer.__init__.__doc__
+        cls.__init__ = __init__
 
     def init_state(self, n, dtype="float32"):
         """The state before step 1 for n coordinates: {"t": 0, slot: zeros (n,) per slot}."""
@@ -117,7 +134,7 @@ class Momentum(HandOptimizer):
     name = "momentum"
     lr_grid = _powers_of_two(-12, 0)
     slots = ("m",)
-    hyper = {"momentum": (0.9, UNIT_FROM_ZERO)}
+    hyper = _hyper(momentum=0.9)
 
     def step(self, grad, state):
         m = self.momentum * state["m"] + grad                                   # (n,)
@@ -148,7 +165,7 @@ class NAG(HandOptimizer):
     name = "nag"
     lr_grid = _powers_of_two(-12, 0)
     slots = ("v",)
-    hyper = {"momentum": (0.9, UNIT)}
+    hyper = _hyper({"momentum": "nag_momentum"}, momentum=0.9)
 
     def step(self, grad, state):
         v = self.momentum * state["v"] - self.lr * grad                          # (n,)
@@ -167,7 +184,7 @@ class Adagrad(HandOptimizer):
     name = "adagrad"
     lr_grid = _powers_of_two(-10, 1)
     slots = ("G",)
-    hyper = {"eps": (1e-10, POSITIVE)}
+    hyper = _hyper(eps=1e-10)
 
     def step(self, grad, state):
         G = state["G"] + grad * grad                                             # (n,)
@@ -192,7 +209,7 @@ class Adadelta(HandOptimizer):
     default_lr = 1.0
     lr_grid = _powers_of_two(-4, 3)
     slots = ("v", "D")
-    hyper = {"rho": (0.9, UNIT), "eps": (1e-6, POSITIVE)}
+    hyper = _hyper(rho=0.9, eps=1e-6)
 
     def step(self, grad, state):
         rho, eps = self.rho, self.eps
@@ -217,7 +234,7 @@ class RMSprop(HandOptimizer):
     default_lr = 1e-2
     lr_grid = _powers_of_two(-14, -1)
     slots = ("v",)
-    hyper = {"decay": (0.99, UNIT), "eps": (1e-8, POSITIVE)}
+    hyper = _hyper(decay=0.99, eps=1e-8)
 
     def step(self, grad, state):
         gamma = self.decay
@@ -243,7 +260,7 @@ class Adam(HandOptimizer):
     name = "adam"
     lr_grid = _powers_of_two(-14, -1)
     slots = ("m", "v")
-    hyper = {"beta1": (0.9, UNIT_FROM_ZERO), "beta2": (0.999, UNIT), "eps": (1e-8, POSITIVE)}
+    hyper = _hyper(beta1=0.9, beta2=0.999, eps=1e-8)
 
     def step(self, grad, state):
         b1, b2, t = self.beta1, self.beta2, state["t"] + 1

@@ -16,6 +16,7 @@ gives a field a default that depends on another field (weighting "last" for rnnp
 `choices=` are checked by argparse, `allowed=` only by the dataclass's own validation (whose
 message can then list them as it likes); allowed_values(f) gives either. `maximum=` is the largest
 value the dataclass's validation accepts (a sane size: a typo must not exhaust memory or hang).
+A number field named in minil2o.validate.BOUNDS is checked against it while the line is parsed.
 
 Ours, not tyro, simple-parsing or jsonargparse: a few functions over argparse give exactly these
 flags (dict fields as KEY=VALUE, defaults that follow another field) with no new dependency.
@@ -25,6 +26,7 @@ import json
 from dataclasses import field
 
 from ..errors import UsageError
+from ..validate import BOUNDS, flag_type
 
 NOT_ARGPARSE = ("flag", "by", "allowed", "maximum")          # metadata keys that argparse does not take
 
@@ -60,7 +62,8 @@ def add_options(parser, cls):
                                 **cli)
         else:
             default = None if "by" in f.metadata else f.default
-            parser.add_argument(flag_of(f), dest=f.name, type=f.type, default=default, **cli)
+            kind = flag_type(f.name, flag_of(f)) if f.name in BOUNDS else f.type
+            parser.add_argument(flag_of(f), dest=f.name, type=kind, default=default, **cli)
 
 
 def from_options(cls, args):

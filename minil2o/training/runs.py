@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..files import checkpoint
-from ..files.atomic import check_output, publish_or_remove, remove_quietly, temp_name, uninterrupted
+from ..files import checkpoint, loader
+from ..files.atomic import (check_output, publish_or_remove, remove_quietly, special_file,
+                            temp_name, uninterrupted)
 from ..backend import asarray, get_backend
 from ..errors import DataError, UsageError
 from .factories import LEARNED, build_optimizer
@@ -36,6 +37,7 @@ from ..validate import check_choice, check_number, is_integer, is_number
 
 STATE, OPTIMIZER = "train_state.npz", "optimizer.npz"
 RUN_FILES = (OPTIMIZER, STATE)              # in the order they are renamed into place
+HOW = "keep it and choose another --out, or replace the run with --overwrite"
 
 
 # -- optimizer.npz: a learned optimizer's settings and parameters -------------------------------
@@ -50,35 +52,52 @@ def optimizer_file(opt, phi, meta):
 
 
 def load_optimizer(path, dtype="float32"):
-    """A learned optimizer with its parameters from a file written by save_optimizer.
-    A file of another kind of optimizer, other settings or other shapes raises DataError."""
+    """A learned optimizer with its parameters from a file written by save_optimizer, read through
+    minil2o.files.loader: its settings, then its arrays' names, dtypes (real float32/float64),
+    shapes and values (finite in `dtype`) are checked before any is used. A file of another kind
+    of optimizer, other settings or other shapes raises a one-line DataError naming the field."""
     check_choice(dtype, "dtype", ("float32", "float64"))
     arrays, meta = checkpoint.load(path)
     if "adam/m" in arrays:
         raise DataError(f"{path} is a training state ({STATE}): pass the {OPTIMIZER} "
                         "written next to it")
     opt = optimizer_from_config(meta.get("optimizer"), path)
-    expected = opt.param_shapes()
-    found = {k[4:]: tuple(a.shape) for k, a in arrays.items() if k.startswith("phi/")}
-    if found != expected or len(found) != len(arrays):
-        raise DataError(f"{path}: arrays {sorted(arrays)} with shapes {found} do not match a "
-                        f"{opt.kind} optimizer with these settings, which has phi/ arrays "
-                        f"{expected}")
-    opt.phi = {k: asarray(arrays[f"phi/{k}"], dtype) for k in expected}
+    loader.check_parameter_count(least_parameters(opt), loader.stored_numbers(arrays), opt.kind,
+                                 path)
+    expected = {f"phi/{k}": shape for k, shape in opt.param_shapes().items()}
+    try:
+        phi = loader.check_arrays(arrays, expected, dtype)
+    except ValueError as e:
+        why = (f": the arrays do not match a {opt.kind} optimizer with these settings"
+               if isinstance(e, loader.Mismatch) else "")
+        raise DataError(f"optimizer file {str(path)!r}: {e}{why}") from None
+    opt.phi = {k[len("phi/"):]: asarray(a, dtype) for k, a in phi.items()}
     opt.meta = meta
     return opt
 
 
-def optimizer_from_config(cfg, path):
-    """A learned optimizer (without parameters) from the settings saved in a checkpoint."""
+def least_parameters(opt):
+    """A lower bound on the parameters of optimizer opt, known before building them: each layer's
+    recurrent weights Wh (H, 4H) alone (minil2o.lstm.init_lstm_params)."""
+    if isinstance(opt, PerGroupOptimizer):
+        return sum(least_parameters(sub) for sub in opt.optimizers.values())
+    return opt.num_layers * 4 * opt.hidden ** 2
+
+
+def optimizer_from_config(cfg, path, nested=False):
+    """A learned optimizer (without parameters) from the settings saved in a checkpoint (field
+    optimizer), checked: a learned kind, or per-group ones (minil2o.files.loader.group_config)."""
     kind = cfg.get("kind") if isinstance(cfg, dict) else None
-    if kind == PerGroupOptimizer.kind:
-        subs = cfg.get("optimizers") or {}
-        return PerGroupOptimizer({g: optimizer_from_config(c, path) for g, c in subs.items()},
-                                 cfg.get("sizes") or {})
+    kind = kind if isinstance(kind, str) or kind is None else loader.short(kind)
+    if kind == PerGroupOptimizer.kind and not nested:
+        subs, sizes = loader.group_config(cfg, path)
+        return PerGroupOptimizer({g: optimizer_from_config(c, path, nested=True)
+                                  for g, c in subs.items()}, sizes)
     if kind not in LEARNED:
-        raise DataError(f"{path}: not a learned-optimizer checkpoint (kind {kind!r}; "
-                        f"expected one of {', '.join(LEARNED)} or {PerGroupOptimizer.kind})")
+        where = "a group of a per-group" if nested else "a learned-optimizer"
+        raise DataError(f"{path}: not {where} checkpoint (kind {loader.short(kind)}; "
+                        f"expected one of {', '.join(LEARNED)}"
+                        f"{'' if nested else ' or ' + PerGroupOptimizer.kind})")
     try:
         return build_optimizer(kind, **{k: v for k, v in cfg.items() if k != "kind"})
     except UsageError as e:
@@ -134,7 +153,7 @@ class TrainState:
         ValueError names the first bad one); `like` is a fresh state of the same run (phi's names
         and shapes), dtype phi's float type."""
         check_state_meta(meta)
-        check_state_arrays(arrays, like.phi)
+        arrays = check_state_arrays(arrays, like.phi, dtype)
         load = lambda name: asarray(arrays[name], dtype)
         rng = np.random.default_rng()                    # its state: the saved one
         rng.bit_generator.state = meta["rng_state"]
@@ -179,14 +198,15 @@ def remove_temporaries(out_dir):
 
 
 def holds_run(out_dir):
-    """The run files out_dir already holds (a run to --resume or to --overwrite)."""
+    """The run files out_dir already holds, links included (a run to --resume or --overwrite)."""
     if out_dir is None:
         return []
-    return [name for name in RUN_FILES if os.path.exists(os.path.join(out_dir, name))]
+    return [name for name in RUN_FILES if os.path.lexists(os.path.join(out_dir, name))]
 
 
 def check_out_dir(out_dir, resume, overwrite):
-    """Where a run is to be written, checked before any work: a folder (or nothing yet)."""
+    """Where a run is to be written, checked before any work: a folder (or nothing yet) whose
+    names a run writes are regular files or absent (check_run_names)."""
     if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise UsageError(f"output directory {os.fspath(out_dir)!r} is a file: give a folder "
                          "(it is created if missing)")
@@ -197,6 +217,22 @@ def check_out_dir(out_dir, resume, overwrite):
     if resume and overwrite:
         raise UsageError("--resume continues the run in the folder and --overwrite replaces it: "
                          "give one of them")
+    if out_dir is not None:
+        check_run_names(out_dir, replace=not resume and overwrite is not False)
+
+
+def check_run_names(out_dir, replace):
+    """A run writes only regular files, never through a symbolic link: a link (even dangling),
+    folder, FIFO, socket or device at optimizer.npz, train_state.npz or their temporary names is
+    refused in one line naming it, unless `replace` (--overwrite, or the library's default):
+    start_fresh then removes the entry itself, never a link's target; a folder is always refused."""
+    for name in RUN_FILES:
+        for path in (os.path.join(out_dir, name), temp_name(os.path.join(out_dir, name))):
+            kind = special_file(path)
+            if kind and (not replace or kind == "a folder"):
+                how = "move it away" if kind == "a folder" else "replace it with --overwrite"
+                raise UsageError(f"{path} is {kind}: a run writes only regular files in its "
+                                 f"folder, never through a link; {how}, or choose another --out")
 
 
 def start_fresh(out_dir, overwrite, log):
@@ -216,25 +252,49 @@ def start_fresh(out_dir, overwrite, log):
 
 def restore_run(out_dir, fresh, opt, config, log):
     """The TrainState of the run in out_dir (its train_state.npz), which must come from the same
-    config (except `epochs`: a finished run can be continued for more epochs); no file: `fresh`,
-    the state a new run starts from. opt is the run's optimizer (for its optimizer.npz). The
-    folder must be locked by the caller (minil2o.files.runlock)."""
+    config (except `epochs`: a finished run can be continued for more epochs); no file: see
+    nothing_to_resume. A train_state.npz that cannot be read is refused (DataError), never
+    started over. opt is the run's optimizer (for its optimizer.npz). The folder must be locked
+    by the caller (minil2o.files.runlock)."""
     path = os.path.join(out_dir, STATE)
     remove_temporaries(out_dir)           # a write cut short by a kill; never renamed into place
-    if not os.path.exists(path):
-        log(f"no checkpoint at {path}: starting from scratch")
-        return fresh
-    arrays, meta = checkpoint.load(path)
-    check_same_config(meta.get("config"), config, path)
+    if not os.path.lexists(path):
+        return nothing_to_resume(out_dir, fresh, config, log)
     try:
+        arrays, meta = checkpoint.load(path)
+        check_same_config(meta.get("config"), config, path)
         state = TrainState.from_arrays(arrays, meta, fresh, config.dtype)
     except KeyError as e:
-        raise DataError(f"checkpoint {path} lacks {e}: not a training checkpoint") from None
-    except (TypeError, ValueError, OverflowError) as e:
-        raise DataError(f"checkpoint {path} holds a malformed training state ({e})") from None
+        raise DataError(f"checkpoint {path} lacks {e}: not a training checkpoint; {HOW}") from None
+    except (TypeError, ValueError, OverflowError, DataError) as e:
+        what = e if isinstance(e, DataError) else f"checkpoint {path} holds a malformed " \
+                                                  f"training state ({e})"
+        raise DataError(f"{what}; --resume cannot continue it: {HOW}") from None
     sync_optimizer_file(out_dir, state, opt, meta["config"], log)
     log(f"resumed from {path} after epoch {state.epoch}")
     return state
+
+
+def nothing_to_resume(out_dir, fresh, config, log):
+    """What --resume starts from in out_dir without a train_state.npz: `fresh` when it holds no
+    optimizer.npz either, or only epoch 1 of this very configuration (a kill between the two
+    renames of a run's first save, which starting again rewrites bitwise). Any other optimizer.npz
+    is work that cannot be resumed: refused (UsageError) saying how to go on."""
+    path = os.path.join(out_dir, OPTIMIZER)
+    if not os.path.lexists(path):
+        log(f"nothing to resume in {out_dir} (no {STATE}): starting a new run there")
+        return fresh
+    try:
+        meta = checkpoint.load(path)[1]
+        check_same_config(meta.get("config"), config, path)
+        first = type(meta.get("epoch")) is int and meta["epoch"] == 1
+    except (DataError, UsageError, OSError):
+        first = False
+    if not first:
+        raise UsageError(f"--resume: {out_dir} holds {OPTIMIZER} but no {STATE} to continue it "
+                         f"from: {HOW}")
+    log(f"{path} is epoch 1 of this run, whose {STATE} was never written: starting it again")
+    return fresh
 
 
 def check_state_meta(meta):
@@ -305,19 +365,17 @@ def check_same_config(saved, config, path):
                          f"({shown}): use another --out directory or the same settings")
 
 
-def check_state_arrays(arrays, phi):
-    """The arrays of a training state: phi/, best/ (shaped like phi) and adam/m, adam/v (P,), all
-    floats, Adam's second moment not negative (a KeyError names a missing one, a ValueError a bad
-    one)."""
+def check_state_arrays(arrays, phi, dtype):
+    """The arrays of a training state cast to dtype: exactly phi/, best/ (shaped like phi) and
+    adam/m, adam/v (P,), real float32/float64, finite in dtype (minil2o.files.loader), Adam's
+    second moment not negative; a ValueError names the first bad one."""
     n = sum(math.prod(v.shape) for v in phi.values())                   # P
     expected = {f"{group}/{k}": tuple(v.shape) for group in ("phi", "best") for k, v in phi.items()}
     expected.update({"adam/m": (n,), "adam/v": (n,)})
-    for name, shape in expected.items():
-        if tuple(arrays[name].shape) != shape or arrays[name].dtype.kind != "f":
-            raise ValueError(f"array {name} has shape {tuple(arrays[name].shape)} and dtype "
-                             f"{arrays[name].dtype}, expected {shape} floats")
+    arrays = loader.check_arrays(arrays, expected, dtype)
     if np.any(arrays["adam/v"] < 0):
         raise ValueError("array adam/v (Adam's second moment) holds negative values")
+    return arrays
 
 
 def kept_checkpoint(out_dir, epoch):

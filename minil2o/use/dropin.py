@@ -28,7 +28,8 @@ to conv and every other array (biases, batch-norm scales, fully-connected weight
 other set of groups has no default and must be given.
 
 Each bad input raises a one-line UsageError: a container of another kind or other keys, an array
-of another shape, backend or dtype (complex, integer) than at init, and a gradient holding NaN or
+of another shape, backend or dtype (complex, integer) than at init, a state made by another
+optimizer or edited (keys, shapes, dtypes, NaN: minil2o.files.loader), and a gradient holding NaN or
 inf (the step is refused, with the number of such entries and the arrays holding them: a learned
 optimizer's state would carry them into every later step). That refusal is a GradientError, the
 policy of every public step (minil2o.validate.check_gradient), for hand-designed optimizers too.
@@ -40,6 +41,8 @@ of containers like params ({"t", "m", "v"} for Adam): the form a learner writes 
 """
 import inspect
 import math
+import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -47,6 +50,7 @@ from types import SimpleNamespace
 from ..backend import get_backend, xp
 from ..problems.data import PRETRAINED_DIR
 from ..errors import GradientError, UsageError
+from ..files.loader import check_state
 from ..validate import build_with_settings, check_gradient, count_nonfinite
 from ..optimizers.grouped import PerGroupOptimizer
 from ..optimizers.hand import HAND_OPTIMIZERS
@@ -71,7 +75,10 @@ def load_learned(path, dtype):
 def pretrained(name_or_path, groups=None, **settings):
     """An Optimizer over your arrays: a shipped learned optimizer by name ("rnnprop-mnist",
     "dm-mnist", "dm-cnn", ...), a file written by training (optimizer.npz, or the run's folder), or a
-    hand-designed one by name with its settings ("adam", lr=1e-3). groups: see the module docstring."""
+    hand-designed one by name with its settings ("adam", lr=1e-3). groups: see the module docstring.
+    A path that exists is a path; a bare name is a shipped optimizer: a Path is always a path, and
+    so is a str naming an existing file or folder (see _learned_path). A file is read through
+    minil2o.files.loader: anything not as training writes it is refused in one line."""
     key = name_or_path.lower() if isinstance(name_or_path, str) else None
     if key in HAND_OPTIMIZERS:
         cls = HAND_OPTIMIZERS[key]
@@ -96,19 +103,37 @@ def pretrained(name_or_path, groups=None, **settings):
 
 
 def _learned_path(name_or_path):
-    """The optimizer file meant by a shipped name, a file path or a training run's folder."""
-    if not isinstance(name_or_path, (str, Path)):
+    """The optimizer file meant by name_or_path: a path that exists is a path; a bare name is a
+    shipped optimizer. A Path (os.PathLike) is always a path (an optimizer.npz or a run's folder
+    holding one); so is a str naming an existing file, folder or link (pretrained("dm-mnist") with
+    your run in ./dm-mnist/ loads your run); any other str is a shipped name. Hand-designed names
+    ("adam") are matched before, by pretrained: a folder named adam is reached with Path("adam")."""
+    if isinstance(name_or_path, os.PathLike) or (isinstance(name_or_path, str)
+                                                 and os.path.lexists(name_or_path)):
+        return _existing_path(Path(name_or_path))
+    if not isinstance(name_or_path, str):
         raise UsageError(f"optimizer must be a name or a path, got {type(name_or_path).__name__}")
-    if str(name_or_path) in shipped():
+    if name_or_path in shipped():
         return PRETRAINED_DIR / f"{name_or_path}.npz"
-    path = Path(name_or_path)
-    if path.is_dir() and (path / "optimizer.npz").is_file():
+    raise UsageError(f"unknown optimizer {name_or_path!r}: choose a shipped one "
+                     f"({', '.join(shipped())}), a hand-designed one "
+                     f"({', '.join(HAND_OPTIMIZERS)}) or the path of an optimizer.npz or of a "
+                     "training run's folder")
+
+
+def _existing_path(path):
+    """path (a file, or a folder holding optimizer.npz), or a one-line UsageError saying why not."""
+    if os.path.isdir(path) and os.path.isfile(path / "optimizer.npz"):
         return path / "optimizer.npz"
-    if path.is_file():
+    if os.path.isfile(path):
         return path
-    raise UsageError(f"unknown optimizer {str(name_or_path)!r}: choose a shipped one "
-                     f"({', '.join(shipped())}), a hand-designed one ({', '.join(HAND_OPTIMIZERS)}) "
-                     "or the path of an optimizer.npz")
+    what = ("a folder without optimizer.npz" if os.path.isdir(path) else
+            "not a file or folder" if os.path.lexists(path) else "not found")
+    also = (f"; the shipped optimizer of that name is {PRETRAINED_DIR / (path.name + '.npz')}"
+            if path.name in shipped() else "")
+    raise UsageError(f"optimizer path {os.fspath(path)!r} is {what}: give an optimizer.npz or a "
+                     f"training run's folder (a Path, or a str naming an existing file or "
+                     f"folder, is always a path){also}")
 
 
 @dataclass(frozen=True)
@@ -138,9 +163,11 @@ class Layout:
 
 @dataclass(frozen=True)
 class State:
-    """The state `update` carries: the optimizer's own state over theta, and the layout of theta."""
+    """The state `update` carries: the optimizer's own state over theta, the layout of theta and
+    the name of the optimizer that made it."""
     inner: dict
     layout: Layout
+    optimizer: str = ""
 
 
 class Optimizer:
@@ -148,6 +175,7 @@ class Optimizer:
 
     def __init__(self, name, make, groups=None):
         self.name, self._make, self._groups = name, make, groups
+        self._issued = weakref.WeakValueDictionary()     # id -> a State this optimizer returned
 
     def __repr__(self):
         return f"minil2o.pretrained({self.name!r})"
@@ -155,20 +183,43 @@ class Optimizer:
     def init(self, params):
         """The state before step 1 for these params (the arrays are not changed)."""
         layout = self.layout(params)
-        return State(self.optimizer(layout).init_state(layout.n, layout.dtype), layout)
+        return self.adopt(self.optimizer(layout).init_state(layout.n, layout.dtype), layout)
+
+    def adopt(self, inner, layout):
+        """A State of this optimizer over inner (its own, or one check_state has passed)."""
+        state = State(inner, layout, self.name)
+        self._issued[id(state)] = state
+        return state
 
     def update(self, grads, state, params):
         """One step: returns (new params, new state). theta_{t+1} = theta_t + step(grad, state),
-        (11.2), on the concatenation (11.1)."""
+        (11.2), on the concatenation (11.1). A state this optimizer did not return is checked
+        first (check_handed); a refused one, like a refused gradient, changes nothing."""
         if not isinstance(state, State):
             raise UsageError(f"state must be what init() or update() returned, got "
                              f"{type(state).__name__}: call state = opt.init(params) first")
+        if self._issued.get(id(state)) is not state:
+            self.check_handed(state, params)
         layout = state.layout
         theta = self.flatten(params, layout, "params")                        # (n,)
         grad = self.flatten(grads, layout, "grads")                           # (n,)
         check_finite(grad, layout)
         step, inner = self.optimizer(layout).step(grad, state.inner)          # (n,)
-        return self.unflatten(theta + step, layout), State(inner, layout)
+        return self.unflatten(theta + step, layout), self.adopt(inner, layout)
+
+    def check_handed(self, state, params):
+        """A State made elsewhere (another optimizer, an edit, a file), checked against this
+        optimizer's own state for params (minil2o.files.loader.check_state): its maker's name,
+        its layout, keys, shapes, dtypes and finite values; a one-line UsageError otherwise."""
+        if state.optimizer and state.optimizer != self.name:
+            raise UsageError(f"state was made by minil2o.pretrained({state.optimizer!r}), not by "
+                             f"{self!r}: pass the state this optimizer's init() or update() "
+                             "returned")
+        layout = self.layout(params)
+        if state.layout != layout:
+            raise UsageError(f"state was made for other arrays than these params ({self!r} "
+                             "checks its layout): call state = opt.init(params)")
+        check_state(state.inner, self.optimizer(layout).init_state(layout.n, layout.dtype))
 
     def optimizer(self, layout):
         """minil2o's optimizer for this layout: phi in its dtype, a per-group one fitted to its groups."""

@@ -16,8 +16,11 @@ works on.
 
 The optimizer's state (LSTM h and c per coordinate, moving averages, the step count t) lives in
 `self.state["minil2o"]` as tensors, so `state_dict()` / `load_state_dict()` and `torch.save` work
-as for any torch optimizer. Per-parameter-group options (lr, ...) are not used: a learned
-optimizer has none, and a hand-designed one takes its settings here, once. Every parameter that
+as for any torch optimizer. load_state_dict checks that state first, as dropin's update checks a
+state it did not make (minil2o.files.loader.check_state: keys, shapes, real float dtypes, finite
+after the cast, the optimizer's name): a refused one is one line, and the old state is kept.
+Per-parameter-group options (lr, ...) are not used: a learned optimizer has none, and a
+hand-designed one takes its settings here, once. Every parameter that
 requires a gradient must have one when `step` is called (a learned optimizer moves coordinates even
 at zero gradient, so a missing gradient is refused rather than guessed). A gradient holding NaN or
 inf is refused by the drop-in API's check (minil2o.validate.check_gradient, a GradientError)
@@ -28,8 +31,11 @@ PyTorch is an optional dependency: pip install "minil2o[torch]".
 import torch
 
 from minil2o.backend import get_backend, xp
-from minil2o.use.dropin import State, pretrained
+from minil2o.use.dropin import pretrained
 from minil2o.errors import UsageError
+from minil2o.files.loader import check_state
+from minil2o.files.loader import short as loader_short
+from minil2o.validate import is_integer
 
 KEY = "minil2o"
 
@@ -64,11 +70,13 @@ class LearnedOptimizer(torch.optim.Optimizer):
         new, state = self.optimizer.update(grads, state, views)
         for view, value in zip(views, new):
             view[...] = value                              # written into the tensor's memory
-        self.state[KEY] = {"n": state.layout.n, "inner": to_tensors(state.inner)}
+        self.state[KEY] = {"n": state.layout.n, "inner": to_tensors(state.inner),
+                           "optimizer": self.optimizer.name}
         return loss
 
     def current_state(self, views):
-        """The dropin State over these arrays: fresh before step 1, else the stored tensors."""
+        """The dropin State over these arrays: fresh before step 1, else the stored tensors (which
+        this optimizer's step stored, or load_state_dict checked)."""
         if KEY not in self.state:
             return self.optimizer.init(views)
         layout = self.optimizer.layout(views)
@@ -76,23 +84,57 @@ class LearnedOptimizer(torch.optim.Optimizer):
         if saved["n"] != layout.n:
             raise UsageError(f"the state is for {saved['n']} coordinates but the parameters have "
                              f"{layout.n}: the parameters changed since the first step")
-        return State(to_arrays(saved["inner"]), layout)
+        return self.optimizer.adopt(to_arrays(saved["inner"]), layout)
 
     def load_state_dict(self, state_dict):
-        """torch's load_state_dict, then the minil2o state checked against these parameters and
-        moved to their device and dtype."""
+        """torch's load_state_dict, the minil2o state first checked against these parameters
+        (checked_state) and moved to their device and dtype. A refused state dict raises a
+        one-line UsageError and leaves the optimizer's state as it was."""
+        found = state_dict.get("state") if isinstance(state_dict, dict) else None
+        saved = found.get(KEY) if isinstance(found, dict) else None
+        inner = None if saved is None else self.checked_state(saved)
         super().load_state_dict(state_dict)
-        if KEY not in self.state:
-            return
+        if inner is not None:
+            self.state[KEY] = {"n": saved["n"], "inner": inner, "optimizer": self.optimizer.name}
+
+    def checked_state(self, saved):
+        """The inner state of `saved` (a state dict's self.state["minil2o"]) as tensors of the
+        parameters' device and dtype, checked like any state handed to dropin's update
+        (minil2o.files.loader.check_state: keys, shapes, real float dtypes, finite after the cast,
+        the optimizer's name); a one-line UsageError otherwise."""
         tensors = self.tensors()
         fresh = self.optimizer.init([array_view(p, f"parameter {i}") for i, p in enumerate(tensors)])
-        saved = self.state[KEY]
-        if saved.get("n") != fresh.layout.n or not same_structure(saved.get("inner"), fresh.inner):
+        saved = saved if isinstance(saved, dict) else {}
+        name = saved.get("optimizer", self.optimizer.name)       # (not saved by older versions)
+        if not isinstance(name, str) or name != self.optimizer.name:
+            raise UsageError(f"the saved state was made by optimizer {loader_short(name)}, not "
+                             f"{self.optimizer.name}: load it into a LearnedOptimizer of that one")
+        if not is_integer(saved.get("n")) or saved["n"] != fresh.layout.n or \
+                not isinstance(saved.get("inner"), dict):
             raise UsageError(f"the saved state does not fit these parameters ({fresh.layout.n} "
                              f"coordinates, optimizer {self.optimizer.name}): was it saved for "
                              "another model or optimizer?")
         like = tensors[0]
-        saved["inner"] = map_tree(saved["inner"], lambda t: t.to(device=like.device, dtype=like.dtype))
+        inner = map_tree(saved["inner"], lambda t: cast_saved(t, like))
+        check_state(to_arrays(inner), fresh.inner, "the saved state")
+        return inner
+
+
+def is_dense_float(value):
+    """True for a dense (strided) float32 or float64 tensor."""
+    return isinstance(value, torch.Tensor) and value.layout == torch.strided and \
+        value.dtype in (torch.float32, torch.float64)
+
+
+def cast_saved(value, like):
+    """A saved state's tensor on the device and dtype of tensor `like`: a dense real float tensor
+    (float32 or float64), else a one-line UsageError (an int, complex, sparse tensor, an array)."""
+    if not is_dense_float(value):
+        found = (f"a {value.layout} tensor of {value.dtype}" if isinstance(value, torch.Tensor)
+                 else f"a {type(value).__module__}.{type(value).__name__}")
+        raise UsageError(f"the saved state holds {found}: a minil2o state holds dense float32 "
+                         "or float64 tensors (and the step count t)")
+    return value.detach().to(device=like.device, dtype=like.dtype).contiguous()
 
 
 def array_view(tensor, where):
@@ -122,13 +164,3 @@ def to_tensors(inner):
 def to_arrays(inner):
     """A state of tensors as arrays of minil2o's backend sharing their memory."""
     return map_tree(inner, xp.from_dlpack)
-
-
-def same_structure(saved, fresh):
-    """True when two states have the same keys, array shapes and numbers-or-arrays everywhere."""
-    if isinstance(fresh, dict):
-        return isinstance(saved, dict) and set(saved) == set(fresh) and \
-            all(same_structure(saved[k], fresh[k]) for k in fresh)
-    if hasattr(fresh, "__dlpack__"):
-        return isinstance(saved, torch.Tensor) and tuple(saved.shape) == tuple(fresh.shape)
-    return not isinstance(saved, (dict, torch.Tensor))

@@ -12,13 +12,13 @@ A learner's function that never returns is stopped after --time-limit seconds (`
 threads it leaves behind do not keep the command from exiting.
 """
 import importlib.util
-import math
 import os
 import sys
 import threading
 import traceback
 
 from ..errors import UsageError
+from ..validate import check_bound, flag_type, shown
 from .table import BY_NAME, EXERCISES
 
 
@@ -40,9 +40,11 @@ def add_parser(subparsers):
                            "NAMEs given) on the functions of FILE; exit 0 only when all are right.")
     check.add_argument("file", metavar="FILE", help="your workbook file")
     check.add_argument("names", nargs="*", metavar="NAME", help="only these exercises")
-    check.add_argument("--seed", type=int, default=None, help="draw the cases from this seed "
-                       "(a failure prints the seed that replays it; default: each exercise's own)")
-    check.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+    check.add_argument("--seed", type=flag_type("seed", "--seed"), default=None,
+                       help="draw the cases from this seed (a failure prints the seed that "
+                       "replays it; default: each exercise's own)")
+    check.add_argument("--time-limit", type=flag_type("time_limit", "--time-limit"), default=None,
+                       metavar="SECONDS",
                        help="stop an exercise that runs longer (default 60)")
     hint = sub.add_parser("hint", help="print the derivation of one exercise",
                           description="Print the steps of one exercise's derivation (no code).")
@@ -73,8 +75,8 @@ def cmd_new(args):
     source = workbook_source(args.file).encode("utf-8")
     with atomic_file(os.path.realpath(args.file)) as f:   # the old file stays until the new is whole
         f.write(source)
-    print(f"wrote {len(EXERCISES)} exercises to {args.file}; check them with "
-          f"`minil2o workbook check {args.file}`")
+    print(f"wrote {len(EXERCISES)} exercises to {shown(args.file)}; check them with "
+          f"`minil2o workbook check {shown(args.file)}`")
     return 0
 
 
@@ -107,21 +109,17 @@ def load_learner(path):
 
 
 def checked_limit(seconds):
-    """--time-limit: a positive, finite number of seconds (default api.TIME_LIMIT)."""
+    """--time-limit: seconds in (0, 86400] (minil2o.validate.BOUNDS), default api.TIME_LIMIT."""
     from .api import TIME_LIMIT
-    if seconds is None:
-        return TIME_LIMIT
-    if not (math.isfinite(seconds) and 0 < seconds <= 86400):
-        raise UsageError(f"--time-limit {seconds:g}: give seconds in (0, 86400]")
-    return seconds
+    return TIME_LIMIT if seconds is None else check_bound("time_limit", seconds, "--time-limit")
 
 
 def cmd_check(args):
     from .api import Result, run as run_exercise
     names = known(args.names) or list(BY_NAME)
     limit = checked_limit(args.time_limit)
-    if args.seed is not None and not 0 <= args.seed < 2 ** 63:
-        raise UsageError(f"--seed {args.seed}: give an integer in [0, 2^63)")
+    if args.seed is not None:
+        check_bound("seed", args.seed, "--seed")
     learner = load_learner(args.file)
     results = []
     for name in names:
