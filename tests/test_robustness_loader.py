@@ -7,6 +7,7 @@ renamed, reshaped, retyped, NaN or Inf; the state of another optimizer). Each en
 naming the file and the field (or the state's entry), or loads exactly what was saved; a refused
 state changes nothing. Also the path rule of pretrained(): a path that exists is a path.
 """
+import copy
 import json
 import tracemalloc
 from pathlib import Path
@@ -435,3 +436,60 @@ def test_the_command_line_prints_one_line_for_a_bad_optimizer_file(dm_file, caps
     code, _, err = run_cli(capsys, "evaluate", path, "--baselines", "sgd")
     assert code == 2
     assert_one_line(err, "format_version", "999")
+
+
+# -- the torch adapter's load_state_dict (runs where torch is installed) ----------------------------
+def torch_state_variants(torch, good):
+    """Hostile state dicts made from a good one: every float tensor poisoned with NaN or Inf in
+    turn, another optimizer's state, the structure broken."""
+    def poisoned(value, path):
+        out, seen = copy.deepcopy(good), [0]
+
+        def walk(x):
+            if isinstance(x, dict):
+                return {k: walk(v) for k, v in x.items()}
+            if torch.is_tensor(x) and x.is_floating_point() and x.numel():
+                seen[0] += 1
+                if seen[0] == path:
+                    x = x.clone()
+                    x.view(-1)[0] = value
+            return x
+        return walk(out), seen[0]
+    _, count = poisoned(0.0, 0)
+    for k in range(1, count + 1):
+        for value in (float("nan"), float("inf"), -float("inf")):
+            yield f"tensor {k} = {value}", poisoned(value, k)[0]
+    yield "no param_groups", {"state": good["state"]}
+    yield "state not a dict", {"state": [], "param_groups": good["param_groups"]}
+    yield "not a dict", [good]
+
+
+@pytest.mark.parametrize("name", ["rnnprop-mnist", "dm-mnist", "adam"])
+def test_torch_load_state_dict_refuses_and_keeps_its_state(name):
+    torch = pytest.importorskip("torch")
+    import minil2o.torch as adapter
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2))
+    opt = adapter.LearnedOptimizer(model.parameters(), name)
+
+    def step():
+        opt.zero_grad()
+        model(torch.ones(5, 4)).pow(2).mean().backward()
+        opt.step()
+    for _ in range(2):
+        step()
+    good = copy.deepcopy(opt.state_dict())
+    foreign = {"state": {0: {"step": torch.tensor(1.0), "exp_avg": torch.zeros(3, 4),
+                             "exp_avg_sq": torch.zeros(3, 4)}}, "param_groups": good["param_groups"]}
+    variants = list(torch_state_variants(torch, good)) + [("torch.optim.Adam's state", foreign)]
+    assert len(variants) > 5
+    for label, bad in variants:
+        before = repr(opt.state_dict())
+        with pytest.raises(UsageError) as refused:
+            opt.load_state_dict(bad)
+        assert "\n" not in str(refused.value), label
+        assert repr(opt.state_dict()) == before, f"{label}: the state changed"
+        step()                                                  # it still steps
+    opt.load_state_dict(good)
+    step()

@@ -90,8 +90,8 @@ class LearnedOptimizer(torch.optim.Optimizer):
         """torch's load_state_dict, the minil2o state first checked against these parameters
         (checked_state) and moved to their device and dtype. A refused state dict raises a
         one-line UsageError and leaves the optimizer's state as it was."""
-        found = state_dict.get("state") if isinstance(state_dict, dict) else None
-        saved = found.get(KEY) if isinstance(found, dict) else None
+        found = checked_structure(state_dict)
+        saved = found.get(KEY)
         inner = None if saved is None else self.checked_state(saved)
         super().load_state_dict(state_dict)
         if inner is not None:
@@ -118,6 +118,24 @@ class LearnedOptimizer(torch.optim.Optimizer):
         inner = map_tree(saved["inner"], lambda t: cast_saved(t, like))
         check_state(to_arrays(inner), fresh.inner, "the saved state")
         return inner
+
+
+def checked_structure(state_dict):
+    """The "state" of a state dict shaped as this adapter saves one: a dict with "state" (a dict
+    holding at most our own entry) and "param_groups" (a list); a one-line UsageError otherwise,
+    so that another optimizer's state (torch.optim.Adam's exp_avg, ...) is not taken and dropped."""
+    if not isinstance(state_dict, dict) or not isinstance(state_dict.get("state"), dict) or \
+            not isinstance(state_dict.get("param_groups"), list):
+        raise UsageError("a state dict holds 'state' (a dict) and 'param_groups' (a list), got "
+                         f"{loader_short(state_dict)}: pass what state_dict() returned")
+    foreign = [k for k in state_dict["state"] if k != KEY]
+    if foreign:
+        keys = sorted({str(n) for k in foreign if isinstance(state_dict["state"][k], dict)
+                       for n in state_dict["state"][k]})
+        named = ", ".join(keys[:4]) or str(foreign[0])
+        raise UsageError(f"the state dict holds per-parameter state ({named}) that this optimizer "
+                         "does not keep: it was saved by another optimizer; load it into that one")
+    return state_dict["state"]
 
 
 def is_dense_float(value):
