@@ -13,7 +13,8 @@ from .. import layers
 from ..backend import asarray
 from ..gradcheck import check_gradients, rel_error, vjp_objective
 from .lookup import impl
-from .measure import (draw_dims, entry_error, F32, float32_case, guarded_call, host, Measure, named, normal, shape_and_dtype, TOL)
+from .measure import (F32, TOL, draw_dims, entry_error, float32_case, guarded_call, host, Measure,
+                      named, normal, shape_and_dtype)
 
 
 def linear_backward(case):

@@ -17,7 +17,8 @@ from ..gradcheck import rel_error
 from ..problems.mlp import MLPFamily
 from ..problems.quadratic import QuadraticProblem
 from .lookup import impl
-from .measure import (draw_dims, F32, float32_case, guarded_call, Measure, named, rounded, shape_and_dtype, TOL)
+from .measure import (F32, TOL, draw_dims, float32_case, guarded_call, Measure, named, rounded,
+                      shape_and_dtype)
 
 
 def outputs_measures(got, want, names, bound, kind="relative error", equations=None):

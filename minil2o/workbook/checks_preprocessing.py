@@ -9,7 +9,8 @@ import numpy as np
 from ..backend import asarray
 from .checks_learned import CLAMP_EPS, MODES, TERMS, terms_error
 from .lookup import impl
-from .measure import (draw_dims, F32, float32_case, guarded_call, host, Measure, shape_and_dtype, TOL)
+from .measure import (F32, TOL, draw_dims, float32_case, guarded_call, host, Measure,
+                      shape_and_dtype)
 
 
 def host_preprocess(g, mode, p):

@@ -9,7 +9,8 @@ from ..backend import to_numpy
 from ..optimizers import hand
 from .checks_layers import any_shape, compared, host_sigmoid, on_backend
 from .lookup import impl
-from .measure import (contract, draw_dims, float32_case, guarded_call, host, named, same, shape_and_dtype)
+from .measure import (contract, draw_dims, float32_case, guarded_call, host, named, same,
+                      shape_and_dtype)
 
 
 # -- the autograd engine's sigmoid ----------------------------------------------------------------
