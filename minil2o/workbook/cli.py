@@ -73,7 +73,7 @@ def cmd_new(args):
     if os.path.isdir(args.file):
         raise UsageError(f"{args.file} is a folder: a workbook is a file, e.g. {args.file}/w.py")
     source = workbook_source(args.file).encode("utf-8")
-    with atomic_file(os.path.realpath(args.file)) as f:      # the old file stays till the new is whole
+    with atomic_file(os.path.realpath(args.file)) as f:   # the old file stays until it is whole
         f.write(source)
     print(f"wrote {len(EXERCISES)} exercises to {shown(args.file)}; check them with "
           f"`minil2o workbook check {shown(args.file)}`")
