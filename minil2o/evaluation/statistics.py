@@ -99,14 +99,20 @@ def paired_difference(values, reference, level=LEVEL, heavy_tails=True):
            "high": None, "diverged_this": int((a_bad & ~r_bad).sum()),
            "diverged_reference": int((r_bad & ~a_bad).sum()),
            "diverged_both": int((a_bad & r_bad).sum())}
-    sign = None
-    if len(d) >= 2:
-        out["mean"], out["low"], out["high"] = (rounded(v) for v in t_interval(d, level))
-        sign = interval_sign(out["low"], out["high"])
-    elif len(d) == 1:
-        out["mean"] = rounded(d[0])
+    sign = summarize_interval(d, level, out)
     out["sign"] = divergence_sign(sign, out["diverged_this"], out["diverged_reference"])
     return {**out, **heavy_tail_tests(a, r, level)} if heavy_tails else out
+
+
+def summarize_interval(d, level, out):
+    """Fill out's mean/low/high from the differences d (the t-interval from 2 of them, the mean
+    alone from 1) and return the interval's sign (None below 2)."""
+    if len(d) == 1:
+        out["mean"] = rounded(d[0])
+    if len(d) < 2:
+        return None
+    out["mean"], out["low"], out["high"] = (rounded(v) for v in t_interval(d, level))
+    return interval_sign(out["low"], out["high"])
 
 
 def divergence_sign(sign, this, reference):
@@ -142,12 +148,7 @@ def log_ratio(values, reference, level=LEVEL):
     lr = np.log10(a[pos]) - np.log10(r[pos])
     out = {"n_finite": int(pos.sum()), "nonpositive": int((ok & ~pos).sum()), "mean": None,
            "low": None, "high": None}
-    sign = None
-    if len(lr) >= 2:
-        out["mean"], out["low"], out["high"] = (rounded(v) for v in t_interval(lr, level))
-        sign = interval_sign(out["low"], out["high"])
-    elif len(lr) == 1:
-        out["mean"] = rounded(lr[0])
+    sign = summarize_interval(lr, level, out)
     return {**out, "sign": divergence_sign(sign, int((a_bad & ~r_bad).sum()),
                                            int((r_bad & ~a_bad).sum()))}
 
