@@ -1,8 +1,11 @@
 """minil2o.torch.LearnedOptimizer follows torch's conventions (minil2o/use/torch.py): per-group lr
 (a multiplier for a learned rule) so that lr schedulers work, per-group options and decoupled
 weight_decay for hand-designed rules as torch.optim.Adam/AdamW, parameters without a gradient
-skipped, add_param_group, a step that torch.compile runs eagerly, a repr that names it. Runs
+skipped, add_param_group, refused states (torch.optim.Adam's, NaN, truncated) that leave the
+state as it was, a step that torch.compile runs eagerly, a repr that names it. Runs
 where torch is installed; skipped elsewhere."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -238,3 +241,49 @@ def test_torch_compile_trains_with_it(name):
         return loss
     losses = [float(train_step().detach()) for _ in range(15)]
     assert np.isfinite(losses).all() and losses[-1] < 0.9 * losses[0]
+
+
+def truncated(state_dict):
+    """The state dict with every per-coordinate tensor of the minil2o state one row short."""
+    out = copy.deepcopy(state_dict)
+    inner = out["state"]["minil2o"]["inner"]
+    for key, value in inner.items():
+        if torch.is_tensor(value) and value.dim():
+            inner[key] = value[:-1].clone()
+    return out
+
+
+def nan_state(state_dict):
+    """The state dict with one NaN in the first per-coordinate tensor of the minil2o state."""
+    out = copy.deepcopy(state_dict)
+    inner = out["state"]["minil2o"]["inner"]
+    key = next(k for k, v in inner.items() if torch.is_tensor(v) and v.dim())
+    inner[key] = inner[key].clone()
+    inner[key].view(-1)[0] = float("nan")
+    return out
+
+
+@pytest.mark.parametrize("name", ["rnnprop-mnist", "adam"])
+def test_refused_states_leave_the_previous_state_in_place(name):
+    """torch.optim.Adam's own state dict, a NaN state and a truncated state are each refused in
+    one line; afterwards the optimizer steps exactly as a twin that was never handed them."""
+    batch = data()
+    model, twin = mlp(), mlp()
+    opt, twin_opt = (mt.LearnedOptimizer(m.parameters(), name) for m in (model, twin))
+    train(model, opt, batch, 2)
+    train(twin, twin_opt, batch, 2)
+    adam_model = mlp()
+    adam = torch.optim.Adam(adam_model.parameters(), lr=1e-3)
+    train(adam_model, adam, batch, 2)                        # a real torch Adam state dict
+    good = opt.state_dict()
+    for label, bad in [("torch.optim.Adam", adam.state_dict()), ("NaN", nan_state(good)),
+                       ("truncated", truncated(good))]:
+        before = repr(opt.state_dict())
+        with pytest.raises(UsageError) as refused:
+            opt.load_state_dict(bad)
+        assert "\n" not in str(refused.value), label
+        assert repr(opt.state_dict()) == before, f"{label}: the state changed"
+    train(model, opt, batch, 3)
+    train(twin, twin_opt, batch, 3)
+    for p, q in zip(model.parameters(), twin.parameters()):
+        assert torch.equal(p, q)
