@@ -242,10 +242,17 @@ class Optimizer:
         return Layout(kind, keys, shapes, order, groups, dtype, get_backend())
 
     def check_groups(self, opt):
-        """A one-line error now, at construction, when groups= cannot apply to `opt`."""
-        if self._groups is not None and not isinstance(opt, PerGroupOptimizer):
+        """A one-line error now, at construction, when groups= cannot apply to `opt`: given to an
+        optimizer of one group, or naming other groups than a per-group one serves."""
+        if self._groups is None:
+            return
+        if not isinstance(opt, PerGroupOptimizer):
             raise UsageError(f"{self.name} serves all coordinates with one optimizer: groups= "
                              "applies only to per-group optimizers such as dm-cnn")
+        names = list(opt.sizes)
+        if not isinstance(self._groups, dict) or set(self._groups) != set(names):
+            raise UsageError(f"{self.name} serves the groups {', '.join(names)}: pass groups= as a "
+                             f"dict with exactly those names, got {self._groups!r}")
 
     def assign_groups(self, keys, shapes, dtype):
         """theta's order (positions into keys) and ((group, coordinates), ...) for a per-group one."""
@@ -261,10 +268,7 @@ class Optimizer:
 
     def _given_groups(self, names, keys):
         """groups={name: [key, ...]} as {name: [position, ...]}: every array in exactly one group."""
-        spec = self._groups
-        if not isinstance(spec, dict) or set(spec) != set(names):
-            raise UsageError(f"{self.name} serves the groups {', '.join(names)}: pass groups= as a "
-                             f"dict with exactly those names, got {spec!r}")
+        spec = self._groups                       # its names checked at construction
         position = {k: i for i, k in enumerate(keys)}
         members = {g: [position.get(k, -1) for k in spec[g]] for g in names}
         listed = sorted(i for g in names for i in members[g])
@@ -307,8 +311,10 @@ def _default_groups(name, names, shapes):
                "fc": [i for i, s in enumerate(shapes) if len(s) < 3]}
     empty = [g for g in names if not members[g]]
     if empty:
-        raise UsageError(f"{name}: no array of yours goes to group {empty[0]!r} by default (conv: "
-                         f"3 or more dimensions, fc: the rest): {hint}")
+        raise UsageError(f"{name} needs arrays for both of its groups, conv (arrays of 3 or more "
+                         f"dimensions: convolution filters) and fc (the others), and these "
+                         f"parameters have none for group {empty[0]!r}: {hint}, or "
+                         "use an optimizer of one group (rnnprop-mnist, dm-mnist)")
     return members
 
 

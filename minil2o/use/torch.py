@@ -30,7 +30,9 @@ before the update. A parameter whose grad is None is skipped, its state untouche
 gradient for the first time (add_param_group, unfreezing) joins the state with a fresh state of
 its own, and each parameter keeps its own step count. `step` is not compiled: under torch.compile
 it runs eagerly, between graphs. groups= (a per-group optimizer such as dm-cnn) names positions
-in the list of all parameters, group after group (the indices of state_dict()["param_groups"]).
+in the list of all parameters, group after group (the indices of state_dict()["param_groups"]);
+a per-group optimizer's groups are checked against the parameters at construction, so a model
+it cannot serve (dm-cnn without a convolution) is refused in one line before any step.
 A gradient holding NaN or inf is refused by the drop-in API's check
 (minil2o.validate.check_gradient, a GradientError) before any tensor or the state changes.
 
@@ -47,7 +49,7 @@ from minil2o.files.loader import check_state
 from minil2o.files.loader import short as loader_short
 from minil2o.optimizers.hand import HAND_OPTIMIZERS
 from minil2o.training.flat import concat_raveled, split_raveled
-from minil2o.use.dropin import check_finite, pretrained
+from minil2o.use.dropin import DTYPES, check_finite, pretrained
 from minil2o.use.pieces import copy_pieces, count_of, with_count, writable
 from minil2o.validate import is_integer
 
@@ -92,6 +94,21 @@ class LearnedOptimizer(torch.optim.Optimizer):
             self.optimizer = pretrained(name, groups=groups, **settings)
             self.hand, defaults = None, options
         super().__init__(params, defaults)
+        self.check_groups_fit()
+
+    def check_groups_fit(self):
+        """A per-group optimizer (dm-cnn: conv and fc) checked against the parameters now, at
+        construction: groups= naming each parameter that requires a gradient once, or by default
+        conv and fc each given some (dropin's assign_groups); a one-line UsageError saying what is
+        missing and what is allowed, rather than a refusal at the first step."""
+        params = self.all_params()
+        positions = [i for i, (_, p) in enumerate(params) if p.requires_grad]
+        if not positions:
+            return
+        shapes = tuple(tuple(params[i][1].shape) for i in positions)
+        dtype = str(params[positions[0]][1].dtype).removeprefix("torch.")
+        self.narrowed(positions).assign_groups(tuple(positions), shapes,
+                                               dtype if dtype in DTYPES else "float32")
 
     def __repr__(self):
         shown = [", ".join(f"{k}={v!r}" for k, v in g.items() if k != "params")
@@ -131,14 +148,18 @@ class LearnedOptimizer(torch.optim.Optimizer):
         """The optimized tensors (those requiring a gradient), in the order of the groups."""
         return [p for _, p in self.all_params() if p.requires_grad]
 
-    def layout_of(self, views):
-        """The dropin Layout of {position: array}; groups= narrowed to these positions."""
+    def narrowed(self, positions):
+        """The dropin optimizer with groups= narrowed to these positions (itself without groups=)."""
         opt = self.optimizer
         if opt._groups is not None and isinstance(opt._groups, dict):
             opt = copy.copy(opt)
-            opt._groups = {g: [i for i in keys if i in views]
+            opt._groups = {g: [i for i in keys if i in positions]
                            for g, keys in self.optimizer._groups.items()}
-        return opt.layout(views)
+        return opt
+
+    def layout_of(self, views):
+        """The dropin Layout of {position: array}; groups= narrowed to these positions."""
+        return self.narrowed(views).layout(views)
 
     @not_compiled
     @torch.no_grad()
