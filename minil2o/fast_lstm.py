@@ -12,6 +12,8 @@ numbers to rounding:
     fast_step_forward      lstm_step_forward with out= into the workspace      (N, D) -> (N, H)
     fast_step_backward     lstm_step_backward the same way
     row_blocks             the blocks of rows both run over, ROWS at a time
+    StepWorkspace          one forward step at a time, its new state the caller's to keep:
+                           the drop-in optimizers (minil2o.use)
 
 A Workspace hands out arrays in the order they are asked for. The forward pass of a truncation asks
 for the same arrays in the same order every time (step by step, layer by layer), so the first
@@ -130,6 +132,48 @@ class Workspace:
         """Bytes held: caches, the two step sets and work arrays."""
         return (self.forward.nbytes() + sum(a.nbytes() for a in self.steps)
                 + sum(a.nbytes for a in self.work.values()))
+
+
+class GateArena(Arena):
+    """An Arena that keeps only the gate stacks fast_step_forward asks for, (4, N, H), handed out
+    in order and reused; any other array it is asked for (the step's new h and c, (N, H)) is a
+    new one, which the step returns and its caller keeps."""
+
+    def take(self, shape, dtype):
+        if len(shape) != 3:
+            return np.empty(shape, dtype=dtype)
+        return super().take(shape, dtype)
+
+
+class StepWorkspace(Workspace):
+    """The LSTM steps' memory for an optimizer stepped one forward step at a time outside
+    meta-training, whose new state belongs to its caller: the drop-in optimizers of minil2o.use,
+    whose update never changes a state it returned (an old state can be stepped again).
+
+        ws = StepWorkspace()                  # one per optimizer and layout, kept
+        with ws.step():
+            update, state = opt.step(grad, state)
+
+    Inside step() the gate stacks (4, N, H) of every layer come from one GateArena, allocated at
+    the first step and reused by every later one; the new h and c are new arrays each step, so no
+    state refers to the workspace. No caches are kept; work arrays are kept by name and shape as
+    in a Workspace. Numbers: those of fast_step_forward, the reference's to rounding."""
+
+    def __init__(self):
+        super().__init__()
+        self.gates = GateArena()
+
+    @contextlib.contextmanager
+    def step(self):
+        """Inside the block, one forward step of the whole stack takes its gate stacks from the
+        arena in order; what it returns is its caller's."""
+        self.gates.rewind()
+        with self.use(self.gates):
+            yield
+
+    def nbytes(self):
+        """Bytes held: the gate stacks and work arrays."""
+        return super().nbytes() + self.gates.nbytes()
 
 
 # ---------------------------------------------------------------------------------------------

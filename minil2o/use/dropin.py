@@ -16,9 +16,12 @@ concatenated into one flat vector theta (n,) (eq. 11.1 of chapter 11); the optim
 coordinatewise (eq. 1 of Andrychowicz et al. 2016, eq. 11.2); theta + update is split back into
 arrays of the original shapes, in a container of the original kind. The raveling and the split
 are minil2o.training.flat's, the ones that lay out phi; a Layout here only adds the container and
-the order (group by group for a per-group optimizer). The arrays are those of the
-selected backend (NumPy, CuPy after `minil2o.set_backend("cupy")`, or array_api_strict), float32 or
-float64, all of one dtype; a learned optimizer's parameters phi are loaded in that dtype.
+the order (group by group for a per-group optimizer). A learned optimizer's LSTM steps run in
+place, in memory the Optimizer keeps from step to step (minil2o.fast_lstm.StepWorkspace, on
+NumPy), as in meta-training: the reference step's numbers to rounding (Optimizer.step_rule).
+The arrays are those of the selected backend (NumPy, CuPy after `minil2o.set_backend("cupy")`,
+or array_api_strict), float32 or float64, all of one dtype; a learned optimizer's parameters phi
+are loaded in that dtype.
 
 Parameter groups. A per-group optimizer (`dm-cnn`: one LSTM for "conv", one for "fc";
 optimizers/grouped.py) must know which arrays each of its optimizers serves. Say so with
@@ -50,6 +53,7 @@ from types import SimpleNamespace
 from ..backend import get_backend, xp
 from ..problems.data import PRETRAINED_DIR
 from ..errors import GradientError, UsageError
+from ..fast_lstm import StepWorkspace
 from ..files.loader import check_state
 from ..validate import build_with_settings, check_gradient, count_nonfinite
 from ..optimizers.grouped import PerGroupOptimizer
@@ -57,6 +61,7 @@ from ..optimizers.hand import HAND_OPTIMIZERS
 from ..training.flat import concat_raveled, split_raveled
 
 DTYPES = ("float32", "float64")
+KEPT_WORKSPACES = 4            # layouts whose workspace an Optimizer keeps (Optimizer.workspace)
 ARRAY_MODULES = {"numpy": "numpy", "cupy": "cupy", "array_api_strict": "strict"}
 
 
@@ -176,9 +181,18 @@ class Optimizer:
     def __init__(self, name, make, groups=None):
         self.name, self._make, self._groups = name, make, groups
         self._issued = weakref.WeakValueDictionary()     # id -> a State this optimizer returned
+        self._workspaces = {}                            # Layout -> StepWorkspace, latest last
 
     def __repr__(self):
         return f"minil2o.pretrained({self.name!r})"
+
+    @property
+    def card(self):
+        """A shipped optimizer's card, a short text: what it was trained on, its budget and seed,
+        where it beats tuned Adam on held-out problems and where not (minil2o/use/cards.py, read
+        from cards.json beside the .npz files, checked field by field); None for the others."""
+        from .cards import load_card
+        return load_card(self.name) if self.name in shipped() else None
 
     def init(self, params):
         """The state before step 1 for these params (the arrays are not changed)."""
@@ -204,8 +218,27 @@ class Optimizer:
         theta = self.flatten(params, layout, "params")                        # (n,)
         grad = self.flatten(grads, layout, "grads")                           # (n,)
         check_finite(grad, layout)
-        step, inner = self.optimizer(layout).step(grad, state.inner)          # (n,)
+        step, inner = self.step_rule(self.optimizer(layout), grad, state.inner, layout)  # (n,)
         return self.unflatten(theta + step, layout), self.adopt(inner, layout)
+
+    def step_rule(self, rule, grad, inner, layout):
+        """rule.step(grad, inner) -> (update, new inner), a learned rule's LSTM steps run in place
+        in this optimizer's workspace for `layout` (minil2o.fast_lstm.StepWorkspace, on NumPy; the
+        reference on array_api_strict, the fused kernels on CuPy, as minil2o.lstm chooses). The
+        numbers are the reference step's to rounding, not bit for bit: (3.1)'s three terms are one
+        product there (tests/test_dropin_fast.py). The new state is new arrays, the caller's."""
+        with self.workspace(layout).step():
+            return rule.step(grad, inner)
+
+    def workspace(self, layout):
+        """The StepWorkspace of this optimizer's steps over `layout`, made at its first step and
+        reused; those of the last KEPT_WORKSPACES layouts are kept (a torch step may step the
+        parameters in several batches, each of its own layout)."""
+        found = self._workspaces.pop(layout, None) or StepWorkspace()
+        self._workspaces[layout] = found
+        while len(self._workspaces) > KEPT_WORKSPACES:
+            del self._workspaces[next(iter(self._workspaces))]
+        return found
 
     def check_handed(self, state, params):
         """A State made elsewhere (another optimizer, an edit, a file), checked against this

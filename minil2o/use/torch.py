@@ -250,7 +250,8 @@ class LearnedOptimizer(torch.optim.Optimizer):
         """One step of a batch: the parameters written in place (scaled by the group's lr for a
         learned rule, decayed by weight_decay), the batch's state and step counts stored."""
         layout, positions = plan["layout"], plan["positions"]
-        update, inner = plan["rule"].step(plan["grad"], plan["inner"])        # (n,)
+        update, inner = self.optimizer.step_rule(plan["rule"], plan["grad"], plan["inner"],
+                                                 layout)                      # (n,), in place
         pieces = split_raveled(update, layout.in_order(layout.shapes))
         rules = {}
         for i, piece in zip(layout.in_order(positions), pieces):
