@@ -10,14 +10,33 @@ The protocol, the same in both examples:
   3. The table gives, per optimizer, the mean ± standard error of the final training loss, the
      paired difference to tuned Adam (mean ± standard error over seeds; negative: lower than
      Adam), how many seeds it beat Adam on, and the held-out accuracy.
+
+Each example writes its figure into an output folder, --out (default out/examples, below the folder
+it is run from; the checkout's .gitignore ignores /out/), never into the checkout's docs/.
 """
+import argparse
 import math
+import os
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+
+DEFAULT_OUT = os.path.join("out", "examples")
+
+
+def output_path(file_name, description):
+    """Where an example writes `file_name`: the folder given by --out (created), default
+    out/examples; description: the example's --help text."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", default=DEFAULT_OUT,
+                        help=f"the folder its figure is written into (default {DEFAULT_OUT})")
+    folder = parser.parse_args().out
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, file_name)
 
 
 def mean_se(x):

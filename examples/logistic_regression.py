@@ -1,12 +1,13 @@
 """A problem the learned optimizers never saw: multinomial logistic regression on the bundled
 digits, in plain NumPy, trained by minil2o's shipped optimizers and by tuned Adam.
 
-    python examples/logistic_regression.py     # about 70 s of one CPU core (pip install -e . first)
+    python examples/logistic_regression.py [--out FOLDER]  # about 70 s of one CPU core (pip install -e . first)
 
 The model is softmax(x W + b) with W (784, 10), b (10,): convex, no hidden layer, where the
 shipped optimizers were trained on a sigmoid MLP with a hidden layer, for 100 steps; here they run
 for 300. The optimizer is one line (`minil2o.pretrained(...)`); everything else is the user's own
-code. Protocol, table and figure: examples/compare.py. Writes docs/own_logistic_regression.png.
+code. Protocol, table and figure: examples/compare.py. Writes own_logistic_regression.png into --out
+(default out/examples).
 """
 import os
 
@@ -22,13 +23,13 @@ from minil2o.problems.data import load_mnist  # noqa: E402
 from minil2o.errors import UsageError  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from compare import figure, table, tune_adam  # noqa: E402
+from compare import figure, output_path, table, tune_adam  # noqa: E402
 
 NUM_STEPS, BATCH, EVERY = 300, 128, 10
 LEARNED = ["rnnprop-mnist", "dm-mnist"]
 ADAM_GRID = [2.0 ** k for k in range(-10, 1)]
 TUNING_SEEDS, TEST_SEEDS = [100, 101, 102], list(range(10))
-OUT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "own_logistic_regression.png"
+FIGURE = "own_logistic_regression.png"
 
 
 def loss_and_grads(params, X, y):
@@ -74,6 +75,7 @@ def halves(X, y):
 
 
 def main():
+    out = output_path(FIGURE, __doc__.split("\n\n")[0])
     X, y, X_tune, y_tune = halves(*load_mnist("train"))   # test runs / tuning runs: 1,500 each
     X_test, y_test = load_mnist("test")                   # held-out accuracy: 1,000 other digits
     lr = tune_adam(lambda lr, seed: train(minil2o.pretrained("adam", lr=lr), seed, X_tune, y_tune,
@@ -87,7 +89,7 @@ def main():
     print(f"\nlogistic regression on 1,500 digits, {NUM_STEPS} steps of minibatch {BATCH}, "
           f"{len(TEST_SEEDS)} seeds; Adam's tuned learning rate {lr:g}")
     table(results, accuracy)
-    figure(np.arange(0, NUM_STEPS + 1, EVERY), results, OUT,
+    figure(np.arange(0, NUM_STEPS + 1, EVERY), results, out,
            f"logistic regression, bundled digits ({len(TEST_SEEDS)} seeds)")
 
 

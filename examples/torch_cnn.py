@@ -3,14 +3,15 @@ trained by minil2o's shipped optimizers through `minil2o.torch.LearnedOptimizer`
 torch Adam.
 
     pip install -e ".[torch]"
-    python examples/torch_cnn.py        # about 2.5 minutes of one CPU core
+    python examples/torch_cnn.py [--out FOLDER]   # about 2.5 minutes of one CPU core
 
 The CNN (conv 3x3 8 + ReLU + max pool, conv 3x3 16 + ReLU + max pool, linear 784 -> 10; 9,098
 parameters) is ordinary PyTorch; swapping the optimizer is one line. The shipped optimizers were
 trained on a sigmoid MLP (rnnprop-mnist, dm-mnist) or on a batch-normalized CNN of another shape
 (dm-cnn, one LSTM for the conv filters and one for the rest: by default minil2o gives it every
 4-d weight as "conv" and the biases and the linear layer as "fc"). Protocol, table and figure:
-examples/compare.py. Writes docs/own_torch_cnn.png.
+examples/compare.py. Writes own_torch_cnn.png into --out
+(default out/examples).
 """
 import os
 
@@ -27,13 +28,13 @@ from minil2o.problems.data import load_mnist  # noqa: E402
 from minil2o.errors import UsageError  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from compare import figure, table, tune_adam  # noqa: E402
+from compare import figure, output_path, table, tune_adam  # noqa: E402
 
 NUM_STEPS, BATCH, EVERY, NUM_EVAL = 200, 64, 20, 500
 LEARNED = ["rnnprop-mnist", "dm-mnist", "dm-cnn"]
 ADAM_GRID = [2.0 ** k for k in range(-11, -2)]
 TUNING_SEEDS, TEST_SEEDS = [100, 101], list(range(5))
-OUT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "own_torch_cnn.png"
+FIGURE = "own_torch_cnn.png"
 
 
 def make_cnn(seed):
@@ -91,6 +92,7 @@ def digits(split, part=None):
 
 
 def main():
+    out = output_path(FIGURE, __doc__.split("\n\n")[0])
     torch.set_num_threads(1)
     test = digits("test")                                   # held-out accuracy
     tune_data, run_data = digits("train", 1) + test, digits("train", 0) + test
@@ -104,7 +106,7 @@ def main():
     print(f"\nCNN on 1,500 digits, {NUM_STEPS} steps of minibatch {BATCH}, {len(TEST_SEEDS)} "
           f"seeds; torch Adam's tuned learning rate {lr:g}; loss on {NUM_EVAL} training digits")
     table(results, accuracy)
-    figure(np.arange(0, NUM_STEPS + 1, EVERY), results, OUT,
+    figure(np.arange(0, NUM_STEPS + 1, EVERY), results, out,
            f"PyTorch CNN, bundled MNIST ({len(TEST_SEEDS)} seeds)")
 
 
