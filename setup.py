@@ -19,6 +19,7 @@ setup(
                  "jupytext"],
         "gpu": ["cupy-cuda12x"],
         "torch": ["torch"],
+        "examples": ["torch", "scikit-learn"],   # examples/ and evaluate-shipped's digits problems
     },
     entry_points={"console_scripts": ["minil2o=minil2o.cli:main"]},
 )

@@ -6,6 +6,7 @@
     minil2o evaluate    learned checkpoints against tuned hand-designed optimizers
     minil2o reproduce   the papers' experiments by name
     minil2o bench       meta-training speed and memory
+    minil2o evaluate-shipped   the shipped optimizers on held-out problems: their cards
     minil2o workbook    the gradient checks as exercises (minil2o/workbook/cli.py)
 
 Bad input gets one line on stderr naming the bad value and what is allowed, and exit code 2;
@@ -152,7 +153,9 @@ COMMANDS = {
 }
 # commands whose module (with add_arguments(parser) and run(args)) is imported to build them
 MODULE_COMMANDS = {"reproduce": ("experiments", "run the papers' experiments by name"),
-                   "bench": ("bench.throughput", "measure meta-training speed and memory")}
+                   "bench": ("bench.throughput", "measure meta-training speed and memory"),
+                   "evaluate-shipped": ("use.evaluate_shipped", "the shipped optimizers against "
+                                        "tuned Adam on held-out problems: their cards")}
 
 
 def add_module_command(sub, name, module, help_text):
