@@ -56,9 +56,9 @@ from ..errors import GradientError, UsageError
 from ..fast_lstm import StepWorkspace
 from ..files.loader import check_state
 from ..validate import build_with_settings, check_gradient, count_nonfinite
-from ..optimizers.grouped import PerGroupOptimizer
 from ..optimizers.hand import HAND_OPTIMIZERS
 from ..training.flat import concat_raveled, split_raveled
+from .groups import assign_groups, check_groups
 
 DTYPES = ("float32", "float64")
 KEPT_WORKSPACES = 4            # layouts whose workspace an Optimizer keeps (Optimizer.workspace)
@@ -275,40 +275,12 @@ class Optimizer:
         return Layout(kind, keys, shapes, order, groups, dtype, get_backend())
 
     def check_groups(self, opt):
-        """A one-line error now, at construction, when groups= cannot apply to `opt`: given to an
-        optimizer of one group, or naming other groups than a per-group one serves."""
-        if self._groups is None:
-            return
-        if not isinstance(opt, PerGroupOptimizer):
-            raise UsageError(f"{self.name} serves all coordinates with one optimizer: groups= "
-                             "applies only to per-group optimizers such as dm-cnn")
-        names = list(opt.sizes)
-        if not isinstance(self._groups, dict) or set(self._groups) != set(names):
-            raise UsageError(f"{self.name} serves the groups {', '.join(names)}: pass groups= as a "
-                             f"dict with exactly those names, got {self._groups!r}")
+        """groups= checked against `opt` now, at construction (minil2o/use/groups.py)."""
+        check_groups(self.name, self._groups, opt)
 
     def assign_groups(self, keys, shapes, dtype):
-        """theta's order (positions into keys) and ((group, coordinates), ...) for a per-group one."""
-        opt = self._make(dtype)
-        if not isinstance(opt, PerGroupOptimizer):
-            self.check_groups(opt)
-            return tuple(range(len(keys))), ()
-        names = list(opt.sizes)
-        members = (self._given_groups(names, keys) if self._groups is not None
-                   else _default_groups(self.name, names, shapes))
-        order = tuple(i for g in names for i in members[g])
-        return order, tuple((g, sum(math.prod(shapes[i]) for i in members[g])) for g in names)
-
-    def _given_groups(self, names, keys):
-        """groups={name: [key, ...]} as {name: [position, ...]}: every array in exactly one group."""
-        spec = self._groups                       # its names checked at construction
-        position = {k: i for i, k in enumerate(keys)}
-        members = {g: [position.get(k, -1) for k in spec[g]] for g in names}
-        listed = sorted(i for g in names for i in members[g])
-        if listed != list(range(len(keys))):
-            raise UsageError(f"groups= must name each of your arrays ({', '.join(map(repr, keys))})"
-                             f" exactly once, got {spec!r}")
-        return members
+        """theta's order (positions into keys) and ((group, coordinates), ...) (groups.py)."""
+        return assign_groups(self.name, self._groups, self._make(dtype), keys, shapes)
 
     def flatten(self, tree, layout, what):
         """The arrays of `tree` (checked against the layout) raveled into one theta (n,): (11.1)."""
@@ -333,22 +305,6 @@ class Optimizer:
         for i, a in zip(layout.order, split_raveled(theta, layout.in_order(layout.shapes))):
             arrays[i] = a
         return _like(layout.kind, layout.keys, arrays)
-
-
-def _default_groups(name, names, shapes):
-    """conv and fc by the arrays' dimensions (see the module docstring); no default for others."""
-    hint = f"pass groups={{{', '.join(f'{g!r}: [...]' for g in names)}}} naming your arrays"
-    if set(names) != {"conv", "fc"}:
-        raise UsageError(f"{name} serves the groups {', '.join(names)}: {hint}")
-    members = {"conv": [i for i, s in enumerate(shapes) if len(s) >= 3],
-               "fc": [i for i, s in enumerate(shapes) if len(s) < 3]}
-    empty = [g for g in names if not members[g]]
-    if empty:
-        raise UsageError(f"{name} needs arrays for both of its groups, conv (arrays of 3 or more "
-                         f"dimensions: convolution filters) and fc (the others), and these "
-                         f"parameters have none for group {empty[0]!r}: {hint}, or "
-                         "use an optimizer of one group (rnnprop-mnist, dm-mnist)")
-    return members
 
 
 def entries(tree, what):
