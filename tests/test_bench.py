@@ -28,7 +28,7 @@ def test_bench_quick_writes_json(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "coord-steps/s" in printed and "target:" in printed
     report = json.loads(out.read_text())
-    assert set(report) == {"machine", "settings", "results", "targets"}
+    assert set(report) == {"machine", "settings", "results", "dropin", "targets"}
     cases = {r["case"] for r in report["results"]}
     assert {"meta-epoch quadratic", "meta-epoch mnist-mlp", "coordinates",
             "truncation mnist-mlp"} <= cases
@@ -49,6 +49,42 @@ def test_bench_quick_writes_json(tmp_path, capsys):
 def test_bench_rejects_bad_sizes(capsys):
     assert cli.main(["bench", "--quick", "--sizes", "ten"]) == 2
     assert "--sizes" in capsys.readouterr().err
+
+
+def test_bench_dropin_case_reports_each_contender_and_the_ratios(tmp_path, capsys):
+    """The drop-in case alone at two tiny sizes: a row per size with every contender's time per
+    step and per coordinate, or why it was not run (PyTorch missing, or --no-torch), the ratios of
+    those that ran, and its two targets, read at 1e5 coordinates: not measured here."""
+    from minil2o.bench.dropin import TORCH_COLUMNS
+    try:
+        import torch  # noqa: F401
+        missing = None
+    except ImportError:
+        missing = "not installed"
+    for flags, why in (([], missing), (["--no-torch"], "--no-torch")):
+        out = tmp_path / "dropin.json"
+        assert cli.main(["bench", "--cases", "dropin", "--dropin-sizes", "40,300", "--repeat", "1",
+                         "--out", str(out), *flags]) == 0
+        printed = capsys.readouterr().out
+        assert "drop-in step (rnnprop-mnist)" in printed and "/ module" in printed
+        report = json.loads(out.read_text())
+        assert report["results"] == [] and report["settings"]["cases"] == ["dropin"]
+        assert [r["coords"] for r in report["dropin"]] == [40, 300]
+        for row in report["dropin"]:
+            ran = row["contenders"]
+            for name in ("drop-in", "meta forward", "drop-in adam"):
+                assert ran[name]["seconds"] > 0
+                assert ran[name]["us_per_coord"] == pytest.approx(1e6 * ran[name]["seconds"]
+                                                                  / row["coords"])
+            for name in TORCH_COLUMNS:
+                assert ("seconds" in ran[name]) == (why is None)
+                assert why is None or why in ran[name]["skipped"]
+            assert row["ratios"]["drop-in / meta forward"] == pytest.approx(
+                ran["drop-in"]["seconds"] / ran["meta forward"]["seconds"])
+            assert ("drop-in / torch module" in row["ratios"]) == (why is None)
+        checks = [t for t in report["targets"] if t["target"].startswith("drop-in")]
+        assert len(checks) == 2 and all(t["met"] is None for t in checks)
+        assert {t["bound"] for t in checks} == {"<= 0.7", "<= 1.2"}
 
 
 @pytest.mark.parametrize("N", [37, 2 * 16384 + 5])      # the second splits the weight gradients

@@ -1,5 +1,6 @@
 """Measure meta-training speed and memory of the DM optimizer and RNNprop (forward pass plus the
-hand-written BPTT, float32) on quadratics and the MNIST MLP, with a plain PyTorch reference.
+hand-written BPTT, float32) on quadratics and the MNIST MLP, with a plain PyTorch reference, and the
+drop-in step of a shipped optimizer against Adam and a plain PyTorch module.
 
 What is measured, all in one run on the selected backend (MINIL2O_BACKEND):
 
@@ -12,6 +13,12 @@ What is measured, all in one run on the selected backend (MINIL2O_BACKEND):
     torch           the MNIST meta-epoch written plainly in PyTorch (LSTMCell over all coordinates
                     as one batch, autograd for the meta-gradient, gradients detached as inputs to
                     the optimizer), timed in the same run; the ratio is ours / torch
+    drop-in         one step of rnnprop-mnist over n = 1e4, 1e5 coordinates (--dropin-sizes; 1e6
+                    on request) through minil2o.pretrained and minil2o.torch, per coordinate,
+                    against Adam (ours and torch's), meta-training's forward step and the same
+                    network as a plain PyTorch module, all timed by turns (minil2o/bench/dropin.py)
+
+--cases chooses: meta (everything above but the drop-in), dropin, or both (the default).
 
 Times are the minimum over `--repeat` runs after one warm-up (the least disturbed run on a shared
 machine); the median is kept in the JSON too. Peak memory is the high-water mark of array memory
@@ -34,14 +41,20 @@ from ..errors import UsageError
 from .timing import peak_bytes, summary, timed
 
 OPTIMIZERS = ("dm", "rnnprop")
+CASES = ("meta", "dropin")
 TARGET_TORCH_RATIO = 0.6          # our MNIST meta-epoch at most 0.6x the plain PyTorch one
 TARGET_GPU_THROUGHPUT = 2e8       # coordinate-steps per second on a meta-batch of MNIST MLPs
 TARGET_BYTES_PER_COORD_STEP = 1400  # array memory of one truncation per coordinate and step
 
 
+def flag_type(name, flag, separator=None):
+    """The argparse type of `flag`: checked against minil2o.validate.BOUNDS[name]."""
+    from ..validate import flag_type as checked
+    return checked(name, flag, separator)
+
+
 def bounded(name, separator=None):
     """The argparse type of the flag --NAME: checked against minil2o.validate.BOUNDS."""
-    from ..validate import flag_type
     return flag_type(name, "--" + name.replace("_", "-"), separator)
 
 
@@ -66,6 +79,10 @@ def add_arguments(p):
     p.add_argument("--threads", type=bounded("threads"),
                    help="PyTorch threads (default: as for NumPy's BLAS)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    p.add_argument("--cases", default="meta,dropin",
+                   help="comma-separated: meta (meta-training), dropin (the drop-in step)")
+    p.add_argument("--dropin-sizes", type=flag_type("sizes", "--dropin-sizes", ","),
+                   help="coordinates for the drop-in step, e.g. 1e4,1e5,1e6 (1e4,1e5; quick 1e3,1e4)")
     p.add_argument("--out", default="runs/bench/bench.json", help="JSON file to write")
 
 
@@ -80,12 +97,17 @@ def settings(args):
     for o in opts:
         if o not in OPTIMIZERS:
             raise UsageError(f"unknown optimizer {o!r} in --optimizers: choose from {', '.join(OPTIMIZERS)}")
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    if not cases or any(c not in CASES for c in cases):
+        raise UsageError(f"--cases {args.cases!r}: choose one or more of {', '.join(CASES)}, "
+                         "comma-separated")
     defaults = dict(horizon=20 if quick else 100, unroll=10 if quick else 20,
                     sizes=[1000, 10000] if quick else [1000, 10000, 100000, 1000000],
+                    dropin_sizes=[1000, 10000] if quick else [10000, 100000],
                     unrolls=[2, 4] if quick else [5, 10, 20, 40],
                     mnist_meta_batch=64 if gpu else 1, repeat=1 if quick else 3)
     given = {name: getattr(args, name) for name in defaults}
-    s = dict(optimizers=opts, **{name: defaults[name] if value is None else value
+    s = dict(optimizers=opts, cases=cases, **{name: defaults[name] if value is None else value
                                  for name, value in given.items()}, max_gb=args.max_gb)
     if s["horizon"] % s["unroll"]:
         said = {name: "" if given[name] is not None else " (its default)" for name in given}
@@ -310,6 +332,31 @@ def run(args):
     info = machine()
     log(f"minil2o bench on {info['device']} ({info['backend']}), {info['cores']} cores, "
         f"load {info.get('load_average_at_start', '?')}")
+    rows = meta_rows(s, args, rng, gpu, log) if "meta" in s["cases"] else []
+    from . import dropin
+    from .torch_epoch import torch_threads
+    steps = (dropin.measure(s["dropin_sizes"], s["repeat"], torch_threads(args), gpu, log,
+                            use_torch=not args.no_torch) if "dropin" in s["cases"] else [])
+    checks = (targets(rows, gpu) if rows else []) + (dropin.targets(steps) if steps else [])
+    if rows:
+        print(format_table(rows))
+    from .breakdown import format_breakdown
+    for row in rows:
+        if "breakdown" in row:
+            print(format_breakdown(row))
+    if steps:
+        print(dropin.format_rows(steps))
+    print(format_targets(checks))
+    info["load_average_at_end"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    report = {"machine": info, "settings": s, "results": rows, "dropin": steps, "targets": checks}
+    with atomic_file(args.out, "w") as fh:
+        json.dump(report, fh, indent=1)
+    print(f"JSON: {shown(args.out)}")
+    return 0
+
+
+def meta_rows(s, args, rng, gpu, log):
+    """The meta-training measurements (the module docstring's list, but the drop-in)."""
     rows = []
     for kind in s["optimizers"]:
         log(f"{kind}: meta-epochs")
@@ -333,15 +380,4 @@ def run(args):
             log("  PyTorch (with CUDA, on a GPU) is not installed: the reference is skipped")
         else:
             rows.append(ref)
-    checks = targets(rows, gpu)
-    print(format_table(rows))
-    from .breakdown import format_breakdown
-    for row in rows:
-        if "breakdown" in row:
-            print(format_breakdown(row))
-    print(format_targets(checks))
-    report = {"machine": info, "settings": s, "results": rows, "targets": checks}
-    with atomic_file(args.out, "w") as fh:
-        json.dump(report, fh, indent=1)
-    print(f"JSON: {shown(args.out)}")
-    return 0
+    return rows

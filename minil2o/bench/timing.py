@@ -42,6 +42,19 @@ def timed_pair(fn_a, fn_b, repeat):
     return [a for a, _ in pairs], [b for _, b in pairs]
 
 
+def timed_turns(fns, repeat):
+    """{name: function} run by turns, one call of each per round, `repeat` rounds after a
+    warm-up call of each: {name: list of seconds}. On a shared machine whose load comes and goes,
+    all of them see the same conditions (timed_pair's way, for any number)."""
+    for fn in fns.values():
+        once(fn)
+    seconds = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            seconds[name].append(once(fn))
+    return seconds
+
+
 def peak_bytes(fn):
     """Peak array memory allocated while fn() runs, above what was allocated before it."""
     if get_backend() == "cupy":
