@@ -1,7 +1,7 @@
 """The statistics every comparison reports: the paired difference and its t-interval (against a
 hand computation, and its coverage), diverged runs, the learning-rate grid that grows past an edge,
 the criteria (final loss, mean over the horizon, Lv et al.'s loss at the final parameters), the
-training-budget experiment, and the verdict rule that RESULTS.md applies to every claim."""
+training-budget experiment (the verdict rule is tests/test_verdicts.py)."""
 import argparse
 import importlib.util
 import json
@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from minil2o import experiments
-from minil2o.files.checkpoint import save
 from minil2o.evaluation.evaluate import (criterion_values, format_table, learning_curves, run_optimizer,
                               tune_learning_rate, tuning_record)
 from minil2o.experiments import budget
@@ -176,29 +175,6 @@ def test_divergence_rule():
     assert diverged([5.0], [1.0], factor=4.0).tolist() == [True]
 
 
-def test_every_stored_paired_entry_holds_the_new_fields_and_its_raw_interval():
-    """results/*.json after tools/augment_results.py: every paired entry has the heavy-tail fields
-    recomputed from its per-problem scores, and its raw interval recomputed from them agrees at
-    the renderer's printing precision except where the 5-digit rounding of the stored scores moves
-    a difference of nearly cancelling losses."""
-    spec = importlib.util.spec_from_file_location("augment", ROOT / "tools" / "augment_results.py")
-    augment = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(augment)
-    from minil2o.evaluation.statistics import heavy_tail_tests
-    seen = 0
-    for path in sorted((ROOT / "results").glob("*.json")):
-        numbers = json.loads(path.read_text())
-        assert len(list(augment.comparisons(numbers))) == augment.count_paired(numbers)
-        for paired, a, r, logged in augment.comparisons(numbers):
-            a, r = augment.scores(a), augment.scores(r)
-            assert {k: paired[k] for k in ("log10_ratio", "wilcoxon", "signs")} == \
-                heavy_tail_tests(a, r)
-            worst, _ = augment.deviation(paired, a, r, logged)
-            assert worst < 0.05
-            seen += 1
-    assert seen >= 400
-
-
 # ============================================================ tuning: grid extension and criteria
 
 def fake_curves(loss_of_lr, steps=4):
@@ -281,7 +257,9 @@ def untrained_snapshot(path):
 def test_dm_budget_quick_without_snapshots_uses_labelled_untrained_networks(tmp_path):
     numbers = experiments.run_experiment("dm-budget", quick_args(tmp_path), log=lambda *a: None)
     part, e10 = numbers["budget"], "RNNprop [rnnprop-mnist-e10]"       # a learned reference
-    expected = len(budget.SEEDS) * (2 * len(budget.BUDGETS) + len(budget.TABLE4_BUDGETS))
+    expected = (2 * len(budget.SEEDS) * len(budget.BUDGETS)          # dm-mnist, rnnprop-mnist
+                + (len(budget.TABLE4_SEEDS) - len(budget.SEEDS)) * len(budget.TABLE4_BUDGETS)
+                + len(budget.TABLE4_SEEDS) * len(budget.TABLE4_BUDGETS))    # without the cc
     assert part["untrained_stand_in"] and len(part["missing"]) == expected
     for criterion in ("final", "horizon-mean"):
         runs = part["criteria"][criterion]["runs"]
@@ -301,147 +279,6 @@ def test_dm_budget_reads_the_snapshots_that_exist(tmp_path):
     assert len(entry["per_problem"]) == 2
     assert set(entry["paired"]) == {"NAG", "Adam", "RNNprop [rnnprop-mnist-e10]"}
     assert "rnnprop-mnist" not in part["criteria"]["final"]["runs"]
-
-
-def test_table4_counts_training_problems_to_reach_a_score(tmp_path):
-    def run(name, seed, scores):
-        history = [{"epoch": i + 1, "score": s} for i, s in enumerate(scores)]
-        (tmp_path / f"{name}-s{seed}").mkdir()
-        save(str(tmp_path / f"{name}-s{seed}" / "train_state.npz"), {},
-             {"config": {"problems_per_epoch": 50}, "history": history})
-    run("rnnprop-mnist", 0, [3.0, 2.0, 1.0])
-    run("rnnprop-mnist-no-cc", 0, [3.0, 2.5, 2.2, 1.5])
-    run("rnnprop-mnist", 1, [2.0, 1.2])
-    run("rnnprop-mnist-no-cc", 1, [2.9, 2.0, 1.4])
-    table = budget.convex_combination_table(str(tmp_path))
-    assert table["threshold"] == 1.5 and table["seeds"] == [0, 1]     # worst of the best scores
-    assert table["problems_needed"] == {"rnnprop-mnist": [150.0, 100.0],
-                                        "rnnprop-mnist-no-cc": [200.0, 150.0]}
-    assert table["paired"]["mean"] == 50.0 and table["missing"] == ["rnnprop-mnist-s2",
-                                                                    "rnnprop-mnist-no-cc-s2"]
-
-
-# ============================================================ the verdict rule
-
-def render_module():
-    spec = importlib.util.spec_from_file_location("render_results",
-                                                  ROOT / "tools" / "render_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def constructed(signs, direction="<", quick=False):
-    """A schema-2 JSON: one panel per sign, the claim 'DM is `direction` than NAG' on each."""
-    paired = lambda s: {"n": 20, "n_finite": 20, "mean": 0.1 * (s or 0), "low": -0.1, "high": 0.1,
-                        "diverged_this": 0, "diverged_reference": 0, "sign": s}
-    panels = [{"label": f"p{i}", "criterion": "final", "criteria": {},
-               "optimizers": {"NAG": {"paired": {"DM [dm-mnist]": paired(s)}},
-                              "DM [dm-mnist]": {"paired": {}}}} for i, s in enumerate(signs)]
-    return {"schema": 2, "quick": quick, "criteria": {"final": ""}, "panels": panels,
-            "learned": {"dm-mnist": {"label": "DM [dm-mnist]",
-                                     "train_command": experiments.train_command("dm-mnist")}},
-            "claims": [{"learned": "dm-mnist", "others": ["NAG"], "direction": direction,
-                        "panels": None}]}
-
-
-@pytest.mark.parametrize("signs, direction, word", [
-    ([1, 1], "<", "agrees"), ([1, 0], "<", "partly"), ([1, -1], "<", "partly"),
-    ([0, 0], "<", "level"), ([0, -1], "<", "does not agree"), ([1, None], "<", "inconclusive"),
-    ([-1, -1], ">", "agrees"), ([1, 1], ">", "does not agree"),
-    ([1, 0], "<=", "agrees"), ([0, -1], "<=", "partly")])
-def test_verdict_rule_on_constructed_json(signs, direction, word):
-    assert render_module().verdicts(constructed(signs, direction)) == {"final": word}
-
-
-def test_verdict_rule_quick_old_and_claimless_json():
-    render = render_module()
-    assert render.verdicts(constructed([1, 1], quick=True)) == {"final": "inconclusive"}
-    assert render.verdicts({"panels": [], "claims": []}) is None           # no paired data
-    assert render.verdicts({"schema": 2, "claims": []}) == {"": "shown"}
-
-
-@pytest.mark.parametrize("sign, quick, word", [
-    (1, False, "agrees"), (0, False, "level"), (-1, False, "does not agree"),
-    (None, False, "inconclusive"), (1, True, "inconclusive")])
-def test_table4_is_judged_by_the_rule(sign, quick, word):
-    """dm-budget claims nothing itself; Lv et al.'s Table 4 (with the convex combination fewer
-    training problems, so log10(without) - log10(with) > 0) gets its own verdict beside 'shown'."""
-    paired = {"n": 3, "n_finite": 3, "mean": -0.27, "low": -0.5, "high": -0.03,
-              "diverged_this": 0, "diverged_reference": 0, "sign": sign}
-    numbers = {"schema": 2, "claims": [], "quick": quick,
-               "convex_combination": {"from_snapshots": {"paired_log10": paired}}}
-    assert render_module().verdicts(numbers) == {"": "shown", "table4": word}
-
-
-OLD_JSON = {"experiment": "old", "steps": 100, "panels": [{"label": "p", "optimizers": {
-    "NAG": {"lr": 1.0, "final_mean": 0.044, "final_stderr": 0.005, "num_runs": 100, "diverged": 0}}}]}
-
-
-def test_render_marks_old_json_pending_and_computes_new_verdicts(tmp_path, monkeypatch):
-    render = render_module()
-    (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "old.json").write_text(json.dumps(OLD_JSON))
-    (tmp_path / "results" / "new.json").write_text(json.dumps(constructed([1, 1])))
-    monkeypatch.chdir(tmp_path)
-    assert render.PENDING in render.verdict_section("old")
-    assert render.table("old") == (                      # an old JSON's table renders as before
-        "**p** — loss at step 100, mean ± standard error over N test problems:\n\n"
-        "| optimizer | learning rate (tuned) | loss at step 100 | N | diverged |\n"
-        "|---|---|---|---|---|\n| NAG | 1 | 0.044 ± 0.005 | 100 | 0 |\n")
-    assert "**agrees**" in render.verdict_section("new")
-    listed = render.verdict_list()
-    assert "`old` | _pending regeneration_" in listed
-    assert "`new` | loss at the last step: **agrees**" in listed
-
-
-def test_render_says_which_json_was_measured_with_an_optimizer_replaced_since(tmp_path, monkeypatch):
-    render = render_module()
-    (tmp_path / "results").mkdir()
-    earlier = constructed([1, 1])
-    earlier["learned"]["dm-mnist"]["train_command"] += " --epochs 1"     # another run's file
-    (tmp_path / "results" / "current.json").write_text(json.dumps(constructed([1, 1])))
-    (tmp_path / "results" / "earlier.json").write_text(json.dumps(earlier))
-    monkeypatch.chdir(tmp_path)
-    assert "earlier file of `dm-mnist`" not in render.verdict_section("current")
-    assert "earlier file of `dm-mnist`" in render.verdict_section("earlier")
-    listed = render.verdict_list().splitlines()
-    assert ["pending regeneration" in line for line in listed[2:]] == [False, True]
-
-
-def test_tables_mark_a_rate_at_the_edge_and_a_tuned_rate_that_diverged():
-    render = render_module()
-    entry = {"lr": 4.0, "tuning": {"interior": False}, "final_per_problem": [0.1, None, None]}
-    assert render.rate_text(entry) == "4 (edge of grid) (diverged on 2 of 3 test problems)"
-    assert render.rate_text({"lr": None}) == "learned"
-    assert render.cell("||W theta - y||^2") == "\\|\\|W theta - y\\|\\|^2"
-
-
-def test_table4_from_snapshots_interpolates_between_budgets():
-    entry = lambda v: {"value_mean": v}
-    runs = {"rnnprop-mnist": {"0": {"100": entry(1.0), "1000": entry(0.5)},
-                              "1": {"100": entry(0.9), "1000": entry(0.4)}},
-            "rnnprop-mnist-no-cc": {"0": {"100": entry(2.0), "1000": entry(1.0),
-                                          "10000": entry(0.6)},
-                                    "1": {"100": entry(1.5), "1000": entry(0.6)}}}
-    table = budget.table4_from_snapshots(runs)
-    assert table["threshold"] == 0.6 and table["seeds"] == [0, 1]   # worst of the best scores
-    with_cc = table["problems_needed"]["rnnprop-mnist"]
-    assert with_cc == [pytest.approx(10 ** 2.8, abs=0.1), pytest.approx(10 ** 2.6, abs=0.1)]
-    assert table["problems_needed"]["rnnprop-mnist-no-cc"] == [10000.0, 1000.0]
-    assert table["paired_log10"]["mean"] == pytest.approx(0.8, abs=1e-4)   # (1.2 + 0.4) / 2
-    assert budget.table4_from_snapshots({"rnnprop-mnist": runs["rnnprop-mnist"]})["threshold"] is None
-
-
-def test_a_claim_against_the_best_baseline_picks_it_per_panel():
-    numbers = constructed([1])
-    entries = numbers["panels"][0]["optimizers"]
-    entries["NAG"].update(lr=1.0, value_mean=0.5)
-    entries["Adam"] = {"lr": 0.1, "value_mean": 0.2,
-                       "paired": {"DM [dm-mnist]": {**entries["NAG"]["paired"]["DM [dm-mnist]"],
-                                                    "sign": -1}}}
-    numbers["claims"][0]["others"] = ["best baseline"]
-    assert render_module().verdicts(numbers) == {"final": "does not agree"}   # Adam is the best
 
 
 def test_the_seed_to_ship_is_chosen_on_validation(tmp_path):

@@ -1,21 +1,26 @@
-"""Write RESULTS.md from tools/RESULTS.md.in and the numbers in results/*.json.
+"""Write RESULTS.md from tools/RESULTS.md.in and the numbers in results/*.json, and README.md's
+results table.
 
-The template holds the prose: the claims, the earlier readings and what each figure shows. In it
+The template holds the prose: what each experiment is and what its figure shows, with no result
+quoted by hand; every number of a result comes from the JSON through this renderer. In it
 
     {{table:NAME}}      the tables of results/NAME.json: one per panel (and per criterion), each
-                        optimizer's tuned learning rate and its score at the last step, mean and
-                        standard error over the test problems, and (for JSON with paired data) the
-                        paired difference to each learned optimizer of the claim, with its 95%
-                        t-interval; dm-budget's table per budget and seed
-    {{verdict:NAME}}    the verdict the rule (VERDICT_RULE, at the top of RESULTS.md) gives the
-                        claims recorded in results/NAME.json, per criterion, comparison by
-                        comparison; for JSON without paired data: "pending regeneration"
-    {{verdicts}}        one line per experiment: its verdicts by the rule
+                        optimizer's tuned learning rate, its score (mean and standard error over
+                        the test problems) and its paired log10 ratio to each shipped learned
+                        optimizer a claim names; dm-budget's table per budget and seed
+    {{verdict:NAME}}    the verdicts the rule (minil2o/evaluation/verdicts.py, stated at the top of
+                        RESULTS.md) gave results/NAME.json, as the JSON holds them: per criterion
+                        each claim quoted, its parts' verdicts across and per meta-training seed,
+                        and every comparison; above them, each recipe's score at every seed
+    {{verdicts}}        one line per experiment: its claims' summaries ("1 of 2 parts agree")
+    {{summary}}         one row per claim: the quote, the parts agreeing, each part's verdict
+                        (README.md gets the same table between its two markers)
 
 A JSON measured with a learned optimizer that has since been replaced by another run (its recorded
 train command is not the registry's) says so above its verdict and in the list.
 
-Run from the repository root after `minil2o reproduce NAME --out results`:
+Run from the repository root after `minil2o reproduce NAME --out results` (which judges the JSON
+it writes; tools/judge_results.py judges stored ones again):
 
     python tools/render_results.py
 """
@@ -29,11 +34,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "RESULTS.md.in")
 CRITERION_NAMES = {"final": "loss at the last step", "horizon-mean": "mean loss over the horizon",
-                   "lv": "Lv et al.'s loss at the final parameters", "table4": "Table 4"}
+                   "lv": "Lv et al.'s loss at the final parameters"}
 DIRECTIONS = {"<": "lower than", ">": "higher than", "<=": "not worse than"}
-BEST = "best baseline"           # a claim's other: the panel's best tuned baseline (spec.BEST)
-PENDING = ("pending regeneration: this JSON predates the paired statistics (the verdict in the "
-           "text is the earlier reading of unpaired numbers)")
 
 
 def fmt(x):
@@ -74,165 +76,177 @@ def has_paired(numbers):
     return numbers.get("schema", 1) >= 2
 
 
-# -- the verdict rule --------------------------------------------------------------------------
-def outcome(sign, direction):
-    """One comparison's outcome from the paired sign (other - learned; +1: the learned optimizer
-    lower) and the claimed direction: 'as claimed', 'level', 'opposite' or 'undecided'."""
-    if sign is None:
-        return "undecided"
-    if direction == "<=":
-        return "opposite" if sign < 0 else "as claimed"
-    want = 1 if direction == "<" else -1
-    return "as claimed" if sign == want else "level" if sign == 0 else "opposite"
-
-
-def verdict_word(outcomes):
-    """The claim's verdict from its comparisons' outcomes (VERDICT_RULE in the template)."""
-    if not outcomes or "undecided" in outcomes:
-        return "inconclusive"
-    if all(o == "as claimed" for o in outcomes):
-        return "agrees"
-    if "as claimed" in outcomes:
-        return "partly"
-    return "does not agree" if "opposite" in outcomes else "level"
-
-
-def label_of(numbers, name):
-    """The JSON label of a shipped optimizer name (its legend label), or the name itself."""
-    return numbers.get("learned", {}).get(name, {}).get("label", name)
-
-
-def other_label(numbers, entries, other):
-    """The JSON label a claim's `other` names: a shipped optimizer's label, or for "best baseline"
-    the tuned baseline with the lowest mean score among `entries`, or the name itself."""
-    if other != BEST:
-        return label_of(numbers, other)
-    tuned = [(r["value_mean"], label) for label, r in entries.items()
-             if r.get("lr") is not None and r.get("value_mean") is not None]
-    return min(tuned)[1] if tuned else other
-
-
-def block(panel, criterion):
-    """label -> entry (with 'paired') of a panel for one criterion, or None."""
-    if panel.get("criterion", "final") == criterion:
-        return panel["optimizers"]
-    return panel.get("criteria", {}).get(criterion)
-
-
-def comparisons(numbers, criterion):
-    """Every comparison the claims ask for under `criterion`: (panel label, learned label, other
-    label, direction, paired or None, outcome)."""
-    out, panels = [], numbers.get("panels", [])
-    for claim in numbers.get("claims", []):
-        learned = label_of(numbers, claim["learned"])
-        for i in (claim["panels"] if claim["panels"] is not None else range(len(panels))):
-            if i >= len(panels):
-                continue                          # a quick run keeps only the first panels
-            entries = block(panels[i], criterion) or {}
-            for other in claim["others"]:
-                label = other_label(numbers, entries, other)
-                paired = entries.get(label, {}).get("paired", {}).get(learned)
-                shown = f"{label} (the best baseline)" if other == BEST else label
-                out.append((panels[i]["label"], learned, shown, claim["direction"], paired,
-                            outcome(paired and paired["sign"], claim["direction"])))
-    return out
-
-
 def criteria_of(numbers):
     """The criteria the JSON reports, the panels' own first."""
     return list(numbers.get("criteria", {}) or ["final"])
 
 
-# Lv et al.'s Table 4 as dm-budget measures it: with the convex combination fewer training problems
-# reach the threshold, so the paired log10(without) - log10(with) is positive, as for "with" lower
-# than "without".
-TABLE4_DIRECTION = "<"
+def block(panel, criterion):
+    """label -> entry of a panel for one criterion, or None."""
+    if panel.get("criterion", "final") == criterion:
+        return panel["optimizers"]
+    return panel.get("criteria", {}).get(criterion)
 
 
-def table4_paired(numbers):
-    """dm-budget's paired log10(without) - log10(with) over seeds, or None where not measured."""
-    return numbers.get("convex_combination", {}).get("from_snapshots", {}).get("paired_log10")
+# -- the verdicts (minil2o/evaluation/verdicts.py; the JSON holds them) ---------------------------
+def judged_criteria(numbers):
+    """criterion -> [claim verdicts] as the JSON holds them ({} for a picture: no claim)."""
+    return {c: claims for c, claims in numbers.get("verdicts", {}).get("criteria", {}).items()
+            if claims}
 
 
-def table4_verdict(numbers):
-    """Table 4's verdict by the rule, or None where it is not measured."""
-    paired = table4_paired(numbers)
-    if paired is None:
-        return None
-    if numbers.get("quick"):
-        return "inconclusive"
-    return verdict_word([outcome(paired["sign"], TABLE4_DIRECTION)])
-
-
-def verdicts(numbers):
-    """criterion -> verdict word for the JSON's claims; a single 'shown' when there are none (and
-    dm-budget's Table 4 beside it, under "table4"); None when the JSON has no paired data (pending
-    regeneration)."""
-    if not has_paired(numbers):
-        return None
-    if not numbers.get("claims"):
-        table4 = table4_verdict(numbers)
-        return {"": "shown"} if table4 is None else {"": "shown", "table4": table4}
-    if numbers.get("quick"):
-        return {c: "inconclusive" for c in criteria_of(numbers)}
-    return {c: verdict_word([o[-1] for o in comparisons(numbers, c)]) for c in criteria_of(numbers)}
+def ratio_text(log):
+    """'+0.213 [+0.193, +0.231] (×1.63)': a log10 ratio's interval and the ratio it means."""
+    if log.get("mean") is None:
+        return "n/a"
+    return (f"{signed(log['mean'])} [{signed(log['low'])}, {signed(log['high'])}] "
+            f"(×{10 ** log['mean']:.3g})")
 
 
 def interval_text(paired):
     """'+0.018 [+0.010, +0.026]', with the divergences that decided it."""
-    if paired is None:
+    if paired is None or paired.get("mean") is None:
         return "n/a"
     text = f"{signed(paired['mean'])} [{signed(paired['low'])}, {signed(paired['high'])}]"
-    if paired["diverged_this"] or paired["diverged_reference"]:
+    if paired.get("diverged_this") or paired.get("diverged_reference"):
         text += (f"; diverged {paired['diverged_this']} vs {paired['diverged_reference']} of "
                  f"{paired['n']}")
     return text
 
 
+def seeds_text(part):
+    """' (seed 0: agrees, seed 1: level)', or '' when the part has one seed."""
+    seeds = part["seeds"]
+    if len(seeds) <= 1:
+        return ""
+    return " (" + ", ".join(f"seed {s}: {r['verdict']}" for s, r in seeds.items()) + ")"
+
+
+def comparison_row(part_number, seed, c):
+    """One comparison as a row of a claim's table."""
+    diverged = c["diverged"]
+    dv = (f"; diverged {diverged['other']} vs {diverged['learned']}"
+          if diverged["other"] or diverged["learned"] else "")
+    p = "n/a" if c["wilcoxon_p"] is None else f"{c['wilcoxon_p']:.2g}"
+    return (f"| {part_number} | {seed} | {cell(c['panel'])} | {cell(c['learned'])} "
+            f"{DIRECTIONS[c['direction']]} {cell(c['other'])} | {ratio_text(c['log10_ratio'])}"
+            f"{dv} | {p} | {c['signs']['reference_lower']} of {c['n']} | "
+            f"{interval_text(c['raw'])} | {c['outcome']} |")
+
+
+def claim_text(claim, quick):
+    """A claim: its quote, its parts' verdicts (per seed) and their comparisons."""
+    out = [f"> “{claim['quote']}” ({claim['where']})\n", f"**{claim['summary']}**{quick}:\n"]
+    for k, part in enumerate(claim["parts"], 1):
+        out.append(f"{k}. {part['says']}: **{part['verdict']}**{seeds_text(part)}")
+    out += ["", "<details><summary>its comparisons (the log10 ratio decides)</summary>\n",
+            "| part | seed | panel | comparison | log10(other / learned), 95% t-interval "
+            "(ratio) | signed-rank p | learned lower on | other − learned, 95% t-interval | "
+            "outcome |", "|---|---|---|---|---|---|---|---|---|"]
+    for k, part in enumerate(claim["parts"], 1):
+        for seed, result in part["seeds"].items():
+            out += [comparison_row(k, seed, c) for c in result["comparisons"]]
+    return "\n".join(out + ["", "</details>", ""])
+
+
+def recipe_seeds(numbers):
+    """recipe -> [(seed, label)] for the recipes the JSON ran at several meta-training seeds."""
+    runs = {}
+    for entry in numbers.get("learned", {}).values():
+        runs.setdefault(entry.get("recipe"), []).append((entry.get("seed"), entry["label"]))
+    return {r: sorted(v, key=lambda sv: sv[0]) for r, v in runs.items() if len(v) > 1}
+
+
+def seeds_table(numbers):
+    """Per panel and recipe run at several seeds (first criterion): each seed's mean score, their
+    mean and the best; '' when no recipe has several seeds."""
+    runs = recipe_seeds(numbers)
+    if not runs or "panels" not in numbers:
+        return ""
+    criterion = criteria_of(numbers)[0]
+    out = [f"Every meta-training seed ({CRITERION_NAMES[criterion]}, mean over the test "
+           "problems; the shipped file is one of them):\n",
+           "| panel | recipe | mean of the seeds | each seed | best |", "|---|---|---|---|---|"]
+    for panel in numbers["panels"]:
+        entries = block(panel, criterion)
+        for recipe, seeds in runs.items():
+            means = [(entries[label]["value_mean"], seed) for seed, label in seeds
+                     if label in entries and entries[label]["value_mean"] is not None]
+            if means:
+                each = ", ".join(f"seed {s}: {fmt(v)}" for v, s in means)
+                out.append(f"| {cell(panel['label'])} | `{recipe}` | "
+                           f"{fmt(sum(v for v, _ in means) / len(means))} | {each} | "
+                           f"seed {min(means)[1]} |")
+    return "\n".join(out + [""])
+
+
 def verdict_section(name):
-    """The {{verdict:NAME}} text: per criterion the verdict and a table of its comparisons."""
+    """The {{verdict:NAME}} text: per criterion each claim, its parts' verdicts and comparisons."""
     numbers = load(name)
     if numbers is None:
         return "_(not run yet)_\n"
-    found = verdicts(numbers)
-    if found is None:
-        return f"Verdict by the rule: _{PENDING}._\n"
-    if "" in found:
-        if "table4" not in found:
-            return "Verdict by the rule: **shown** (no comparison is claimed).\n"
-        paired = table4_paired(numbers)
-        return ("Verdict by the rule: **shown** (the curves claim no comparison).\n"
-                f"\nTable 4 by the rule (claimed: with the convex combination fewer problems, "
-                f"so log10(without) − log10(with) > 0): **{found['table4']}**, "
-                f"{interval_text(paired)} over N = {paired['n']} seeds, "
-                f"{outcome(paired['sign'], TABLE4_DIRECTION)}.\n")
+    found = judged_criteria(numbers)
+    if not found:
+        return "Verdict by the rule: **shown** (no comparison is claimed).\n"
     quick = " (a --quick run: too small to decide)" if numbers.get("quick") else ""
     earlier = earlier_text(numbers)
     out = [f"_This JSON was {earlier}._\n"] if earlier else []
-    for criterion, word in found.items():
-        out += [f"Verdict by the rule, {CRITERION_NAMES[criterion]}: **{word}**{quick}.\n",
-                "| panel | claim | other − learned, mean [95% t-interval] | N | outcome |",
-                "|---|---|---|---|---|"]
-        for panel, learned, other, direction, paired, result in comparisons(numbers, criterion):
-            n = "n/a" if paired is None else paired["n"]
-            out.append(f"| {cell(panel)} | {learned} {DIRECTIONS[direction]} {other} | "
-                       f"{interval_text(paired)} | {n} | {result} |")
-        out.append("")
+    out.append(seeds_table(numbers))
+    for criterion, claims in found.items():
+        out.append(f"**Verdicts by the rule, {CRITERION_NAMES[criterion]}:**\n")
+        out += [claim_text(claim, quick) for claim in claims]
     return "\n".join(out)
 
 
+def stored_names():
+    """The experiments with a results JSON, in the registry's order (the papers' order)."""
+    from minil2o.experiments import EXPERIMENTS
+    found = {os.path.basename(path)[:-5] for path in glob.glob("results/*.json")}
+    return [name for name in EXPERIMENTS if name in found]
+
+
 def verdict_list():
-    """The {{verdicts}} table: every results JSON and its verdicts by the rule."""
-    lines = ["| experiment | verdict by the rule |", "|---|---|"]
-    for path in sorted(glob.glob("results/*.json")):
-        name = os.path.basename(path)[:-5]
+    """The {{verdicts}} table: every results JSON and its claims' summaries by the rule."""
+    lines = ["| experiment | parts agreeing, claim by claim |", "|---|---|"]
+    for name in stored_names():
         numbers = load(name)
-        found = verdicts(numbers)
-        text = "_pending regeneration_" if found is None else "; ".join(
-            f"{CRITERION_NAMES.get(c, c)}: **{w}**" if c else f"**{w}**" for c, w in found.items())
-        if found is not None and earlier_text(numbers):
+        found = judged_criteria(numbers)
+        text = "; ".join(f"{CRITERION_NAMES.get(c, c)}: **"
+                         + ", ".join(claim["summary"] for claim in claims) + "**"
+                         for c, claims in found.items()) or "**shown** (no claim)"
+        if earlier_text(numbers):
             text += " (_earlier optimizer files: pending regeneration_)"
         lines.append(f"| `{name}` | {text} |")
+    return "\n".join(lines)
+
+
+def summary_table():
+    """The {{summary}} table: per claim of each experiment its quote, the parts agreeing under the
+    experiment's first criterion, and each part's verdict across seeds."""
+    lines = ["| experiment | the paper says | parts agreeing | each part (across seeds) |",
+             "|---|---|---|---|"]
+    for name in stored_names():
+        found = judged_criteria(load(name))
+        for claim in next(iter(found.values())) if found else []:
+            parts = "; ".join(f"{p['says']}: **{p['verdict']}**" for p in claim["parts"])
+            lines.append(f"| [`{name}`](#{name}) | {cell(claim['where'])}: "
+                         f"“{cell(claim['quote'])}” | {claim['summary']} | {cell(parts)} |")
+    return "\n".join(lines)
+
+
+def readme_table():
+    """README's short table: per experiment the claim in brief, the parts agreeing under its first
+    criterion over all its claims, and the link to its section of RESULTS.md."""
+    lines = ["| claim | parts agreeing | numbers |", "|---|---|---|"]
+    for name in stored_names():
+        numbers = load(name)
+        found = judged_criteria(numbers)
+        if not found:
+            continue
+        parts = [p["verdict"] for claim in next(iter(found.values())) for p in claim["parts"]]
+        agree = sum(word == "agrees" for word in parts)
+        lines.append(f"| {numbers['source']}: {cell(numbers['claim'])} | {agree} of {len(parts)} "
+                     f"| [`{name}`](RESULTS.md#{name}) |")
     return "\n".join(lines)
 
 
@@ -276,26 +290,34 @@ def rate_text(r):
     return f"{r['lr']:g}{edge}{diverged}"
 
 
+def shipped_labels(numbers):
+    """The labels of the shipped learned optimizers the claims name (not their other seeds)."""
+    named = {p["learned"] for c in numbers.get("claims", []) for p in c.get("parts", [])}
+    return [e["label"] for key, e in numbers.get("learned", {}).items()
+            if e.get("recipe", key) in named and key == e.get("recipe", key)]
+
+
 def paired_tables(numbers):
-    """Tables for JSON with paired data: per panel and criterion, each optimizer's score and its
-    paired difference to each learned optimizer that a claim names."""
+    """Tables for JSON with paired data: per panel and criterion, each optimizer's score (every
+    meta-training seed of a learned recipe a row) and its paired log10 ratio to each shipped
+    learned optimizer a claim names."""
     steps, out = numbers["steps"], []
-    refs = list(dict.fromkeys(label_of(numbers, c["learned"]) for c in numbers.get("claims", [])))
+    refs = shipped_labels(numbers)
     for panel in numbers.get("panels", []):
         for criterion in criteria_of(numbers):
             entries = block(panel, criterion)
             tuned = "" if criterion == criteria_of(numbers)[0] else ", baselines tuned for it"
             out += [f"**{panel['label']}** — {CRITERION_NAMES[criterion]} (step {steps}){tuned}; "
-                    "mean ± standard error over N test problems; paired differences other − "
-                    "learned with 95% t-intervals:\n",
+                    "mean ± standard error over N test problems; paired log10(other / learned) "
+                    "with its 95% t-interval (and the ratio):\n",
                     "| optimizer | learning rate (tuned) | score | N | diverged | "
                     + " | ".join(f"vs {r}" for r in refs) + " |",
                     "|---|---|---|---|---|" + "---|" * len(refs)]
             order = sorted(entries.items(), key=lambda kv: 1e30 if kv[1]["value_mean"] is None
                            else kv[1]["value_mean"])
             for label, r in order:
-                diffs = [interval_text(r["paired"].get(ref)) if ref != label else "—"
-                         for ref in refs]
+                diffs = [ratio_text(r["paired"][ref]["log10_ratio"]) if ref in r["paired"]
+                         else "—" for ref in refs]
                 values = r.get("final_per_problem", r.get("per_problem"))
                 out.append(f"| {label} | {rate_text(r)} | {fmt(r['value_mean'])} ± "
                            f"{fmt(r['value_stderr'])} | {len(values)} | "
@@ -332,30 +354,38 @@ def budget_tables(numbers):
                                     * len(budgets)) + " |")
         out.append("")
     out.append(f"Missing snapshots: {', '.join(b['missing']) or 'none'}.\n")
-    out.append(table4_text(numbers.get("convex_combination", {}).get("from_snapshots", {})))
     return "\n".join(out)
 
 
-def table4_text(cc):
-    """Lv et al.'s Table 4 as measured by dm-budget on the snapshots, in one paragraph."""
-    if cc.get("threshold") is None:
-        return f"Table 4 (convex combination): not measured yet ({cc.get('note', '')}).\n"
-    needed, p = cc["problems_needed"], cc["paired_log10"]
-    ratio = "n/a" if p["mean"] is None else f"{10 ** p['mean']:.3g}"
-    return (f"Table 4 (convex combination): training problems to first reach the test loss "
-            f"{fmt(cc['threshold'])} (interpolated between snapshots), seeds {cc['seeds']}: with "
-            f"{needed['rnnprop-mnist']}, without {needed['rnnprop-mnist-no-cc']}; log10(without) − "
-            f"log10(with) = {interval_text(p)} (without / with ≈ {ratio}).\n")
+README_START = "<!-- results table: written by tools/render_results.py -->"
+README_END = "<!-- end of the results table -->"
+
+
+def readme_with_table(text):
+    """README.md's text with the summary table between its markers made anew."""
+    head, start, rest = text.partition(README_START)
+    _, end, tail = rest.partition(README_END)
+    if not start or not end:
+        raise SystemExit(f"README.md lacks the markers {README_START!r} ... {README_END!r}")
+    return f"{head}{start}\n{readme_table()}\n{end}{tail}"
+
+
+def render(template):
+    """RESULTS.md's text from its template and results/*.json."""
+    text = re.sub(r"\{\{table:([\w-]+)\}\}", lambda m: table(m.group(1)), template)
+    text = re.sub(r"\{\{verdict:([\w-]+)\}\}", lambda m: verdict_section(m.group(1)), text)
+    return text.replace("{{verdicts}}", verdict_list()).replace("{{summary}}", summary_table())
 
 
 def main():
     with open(TEMPLATE, encoding="utf-8") as fh:
-        text = fh.read()
-    text = re.sub(r"\{\{table:([\w-]+)\}\}", lambda m: table(m.group(1)), text)
-    text = re.sub(r"\{\{verdict:([\w-]+)\}\}", lambda m: verdict_section(m.group(1)), text)
-    text = text.replace("{{verdicts}}", verdict_list())
+        text = render(fh.read())
     with open("RESULTS.md", "w", encoding="utf-8") as fh:
         fh.write(text)
+    with open("README.md", encoding="utf-8") as fh:
+        readme = readme_with_table(fh.read())
+    with open("README.md", "w", encoding="utf-8") as fh:
+        fh.write(readme)
 
 
 if __name__ == "__main__":

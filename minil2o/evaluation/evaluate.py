@@ -11,8 +11,9 @@
     compare             tuned baselines and learned optimizers on the same fresh test problems,
                         its settings one CompareSettings
 
-A run that produces a NaN or infinite loss is *marked*: its curve holds NaN from that step on, and
-summaries count it as diverged instead of averaging NaN into the mean.
+A run that produces a NaN or infinite loss is *marked*: its curve holds NaN from that step on. A run
+has diverged when it is marked or its loss rises above 1e3 times its initial loss at some step
+(statistics.diverged); summaries and scores count it as diverged instead of averaging it in.
 """
 import math
 from collections import namedtuple
@@ -25,7 +26,7 @@ from ..backend import all_finite, to_float
 from ..errors import UsageError
 from ..fast_lstm import Workspace
 from ..validate import check_positive_int, check_seed
-from .statistics import paired_difference
+from .statistics import diverged, paired_difference
 
 BASELINES = ("sgd", "nag", "rmsprop", "adam")   # the hand-designed optimizers both papers compare with
 LV_BATCHES = 10            # minibatches on which Lv et al.'s loss evaluates the final parameters
@@ -139,7 +140,14 @@ def criterion_values(curves, steps, criterion):
         values = curves[:, 1:steps + 1].mean(axis=1)
     else:
         values = curves[:, steps + 1:].mean(axis=1)
-    return np.where(np.isnan(read).any(axis=1), np.nan, values)
+    return np.where(diverged_rows(read), np.nan, values)
+
+
+def diverged_rows(curves):
+    """Boolean (P,): the runs that diverged, a NaN in their row or a loss above
+    DIVERGENCE_FACTOR times their initial loss (statistics.diverged) at any step."""
+    worst = np.where(np.isnan(curves), np.inf, curves).max(axis=1)          # (P,)
+    return diverged(worst, curves[:, 0])
 
 
 def curves_for(curves, criterion):
@@ -150,8 +158,8 @@ def curves_for(curves, criterion):
 
 def summarize(curves):
     """Mean and standard error over the problems that did not diverge, per step, and the number
-    of diverged runs. curves: (P, S) with NaN after divergence."""
-    ok = ~np.isnan(curves).any(axis=1)
+    of diverged runs (diverged_rows). curves: (P, S) with NaN after divergence."""
+    ok = ~diverged_rows(curves)
     good = curves[ok]
     if len(good) == 0:
         nan = np.full(curves.shape[1], np.nan)

@@ -6,12 +6,14 @@ import os
 import time
 
 from ..files.atomic import atomic_file, check_output
+from ..files.bounded import read_bounded
 from ..errors import UsageError
+from ..evaluation import verdicts
 from ..validate import check_bound, flag_type, shown
 from . import budget, dm
 from .registry import EXPERIMENTS, quick_version
-from .runner import Runner, run_comparison
-from .shipped import learned_label, load_learned, train_command
+from .runner import Runner, panel_numbers, rounded, run_comparison
+from .shipped import learned_label, load_learned, recipe_and_seed, seed_keys, train_command
 from .spec import panels_to_run
 
 CIFAR_ENV = "MINIL2O_CIFAR10"            # folder of cifar-10-batches-py, when CIFAR-10 is at hand
@@ -33,28 +35,25 @@ def run_kind(exp, runner, learned, out_dir):
 
 
 def load_experiment_optimizers(exp, args, log=print):
-    """The experiment's learned optimizers as {label: optimizer} (shipped, or retrained as args
-    says), and for the JSON each one's {key: {status, label, train_command}}."""
+    """The experiment's learned optimizers as {label: optimizer}: each shipped one and its recipe's
+    other meta-training seeds (shipped.SEED_RUNS; with --retrain, the shipped seed retrained),
+    and for the JSON each one's {key: {status, label, recipe, seed, train_command}}."""
     learned, status = {}, {}
-    for key in exp.learned:
-        opt, state = load_learned(key, args.retrain, args.quick, args.out, log)
-        label = learned_label(key, state)
-        learned[label] = opt
-        status[key] = {"status": state, "label": label, "train_command": train_command(key)}
+    for name in exp.learned:
+        for key in seed_keys(name, log) if exp.every_seed and not args.retrain else [name]:
+            opt, state = load_learned(key, args.retrain, args.quick, args.out, log)
+            label = learned_label(key, state)
+            recipe, seed = recipe_and_seed(key)
+            learned[label] = opt
+            status[key] = {"status": state, "label": label, "recipe": recipe, "seed": seed,
+                           "train_command": train_command(key)}
     return learned, status
 
 
 def run_experiment(name, args, log=print):
     """Run experiment `name` as `args` says (quick, out, num_test, retrain, seed, cache,
     cifar_dir); write OUT/NAME.json and OUT/NAME.png. Returns the JSON dict."""
-    if name not in EXPERIMENTS:
-        raise UsageError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)} "
-                         "(or see `minil2o reproduce --list`)")
-    exp, skipped = panels_to_run(EXPERIMENTS[name], args.cifar_dir)
-    exp = quick_version(exp) if args.quick else exp
-    if args.num_test is not None:
-        exp = dataclasses.replace(exp, num_test=check_bound("num_test", args.num_test,
-                                                            "--num-test"))
+    exp, skipped = prepared(name, args, log)
     start = time.time()
     log(f"== {exp.name}: {exp.source} ({exp.num_test} test problems, {exp.steps} steps)")
     for label in skipped:
@@ -67,13 +66,107 @@ def run_experiment(name, args, log=print):
                "num_tune": exp.num_tune, "seed": args.seed, "tune_seed": args.seed + 1,
                "test_seed": args.seed + 2, "learned": status, "schema": SCHEMA,
                "panels_left_out": [{"label": label, "needs": "CIFAR-10"} for label in skipped],
-               "claims": [dataclasses.asdict(c) for c in exp.claims],
                "seconds": round(time.time() - start, 1), **part}
+    numbers = judged(numbers, exp)
     path = os.path.join(args.out, f"{exp.name}.json")
     with atomic_file(path, "w") as fh:
         json.dump(numbers, fh, indent=1)
     log(f"numbers: {shown(path)}\nfigure: {shown(os.path.join(args.out, exp.name + '.png'))}\n"
         f"done in {time.time() - start:.0f} s")
+    return numbers
+
+
+def prepared(name, args, log=print):
+    """(experiment as args say: CIFAR panels, --quick, --num-test; the panels left out)."""
+    if name not in EXPERIMENTS:
+        raise UsageError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)} "
+                         "(or see `minil2o reproduce --list`)")
+    exp, skipped = panels_to_run(EXPERIMENTS[name], args.cifar_dir)
+    exp = quick_version(exp) if args.quick else exp
+    if args.num_test is not None:
+        exp = dataclasses.replace(exp, num_test=check_bound("num_test", args.num_test,
+                                                            "--num-test"))
+    return exp, skipped
+
+
+def read_results(path, exp, args):
+    """OUT/NAME.json, checked to be the same measurement that `exp` and args would make (its
+    experiment, size, seeds, criteria and panels), before anything is added to it."""
+    raw = read_bounded(path, "results JSON")
+    try:
+        numbers = json.loads(raw)
+    except ValueError as e:
+        raise UsageError(f"{shown(path)} is not JSON ({e}); --extend adds to a JSON that "
+                         "`minil2o reproduce` wrote") from None
+    if not isinstance(numbers, dict) or not isinstance(numbers.get("panels"), list):
+        raise UsageError(f"{shown(path)} is not a results JSON of `minil2o reproduce`")
+    want = {"experiment": exp.name, "quick": bool(args.quick), "steps": exp.steps,
+            "num_test": exp.num_test, "seed": args.seed, "criteria": list(exp.criteria),
+            "panels": len(exp.panels)}
+    have = {**{k: numbers.get(k) for k in want}, "criteria": list(numbers.get("criteria") or []),
+            "panels": len(numbers["panels"])}
+    for key, value in want.items():
+        if have[key] != value:
+            raise UsageError(f"{shown(path)} has {key} {have[key]!r}, not {value!r}: --extend "
+                             "adds only to the same measurement (run it whole without --extend)")
+    return numbers
+
+
+def check_same_problems(numbers, exp, runner, learned, path):
+    """Refuse to add to a JSON whose test problems this code no longer draws: one learned
+    optimizer already in it runs again on the first panel and must score what the JSON holds,
+    problem for problem (at its 5 stored digits)."""
+    label = next(e["label"] for e in numbers["learned"].values() if e["label"] in learned)
+    again = runner.run_panel(exp.panels[0], {label: learned[label]}, exp.criteria[0], baselines=())
+    stored = numbers["panels"][0]["optimizers"][label]["final_per_problem"]
+    if rounded(again[label]["values"]) != stored:
+        raise UsageError(f"{shown(path)} was measured on other test problems than this code draws "
+                         f"({label} scores differently): run it whole without --extend")
+
+
+def extend_experiment(name, args, log=print):
+    """Add to OUT/NAME.json the learned optimizers it lacks (further meta-training seeds, a new
+    shipped optimizer): only they run, on the same test problems as the JSON's (same seeds,
+    same minibatches), and every comparison is restated and judged again. The figure is left
+    as it was. Returns the JSON dict."""
+    exp, _ = prepared(name, args, log)
+    if exp.kind not in ("curves", "final"):
+        raise UsageError(f"--extend adds to curves and final experiments; {name} is {exp.kind!r}")
+    path = os.path.join(args.out, f"{exp.name}.json")
+    numbers, start = read_results(path, exp, args), time.time()
+    learned, status = load_experiment_optimizers(exp, args, log)
+    new = {entry["label"]: learned[entry["label"]] for key, entry in status.items()
+           if key not in numbers["learned"]}
+    log(f"== {exp.name}: adding {', '.join(new) or 'nothing (every learned optimizer is in it)'}")
+    runner = Runner(exp, args, log)
+    if new:
+        check_same_problems(numbers, exp, runner, learned, path)
+    for panel, part in zip(exp.panels, numbers["panels"]):
+        if not new:
+            break
+        added = panel_numbers({c: runner.run_panel(panel, new, c, baselines=())
+                               for c in exp.criteria}, exp.steps, list(new))
+        part["optimizers"].update(added["optimizers"])
+        for c, entries in added["criteria"].items():
+            part["criteria"][c].update(entries)
+    numbers["learned"].update({k: v for k, v in status.items() if k not in numbers["learned"]})
+    numbers.setdefault("extended", []).append({"learned": list(new),
+                                                "seconds": round(time.time() - start, 1)})
+    numbers = judged(numbers, exp)
+    with atomic_file(path, "w") as fh:
+        json.dump(numbers, fh, indent=1)
+    log(f"numbers: {shown(path)} (the figure is unchanged)")
+    return numbers
+
+
+def judged(numbers, exp):
+    """The JSON with the verdict rule applied (minil2o/evaluation/verdicts.py): the experiment's
+    claim and its claims in parts, each learned optimizer's recipe and seed, every paired entry restated from
+    the stored scores, and the verdicts."""
+    numbers["claim"], numbers["claims"] = exp.claim, [dataclasses.asdict(c) for c in exp.claims]
+    for key, entry in numbers.get("learned", {}).items():
+        entry["recipe"], entry["seed"] = recipe_and_seed(key)
+    numbers["verdicts"] = verdicts.judge(verdicts.restate_paired(numbers))
     return numbers
 
 
@@ -86,6 +179,9 @@ def add_arguments(parser):
     parser.add_argument("--out", default="runs/reproduce", help="where NAME.json and NAME.png go")
     parser.add_argument("--num-test", type=flag_type("num_test", "--num-test"),
                         help="test problems (default: the experiment's)")
+    parser.add_argument("--extend", action="store_true",
+                        help="add to OUT/NAME.json the learned optimizers it lacks (further "
+                             "meta-training seeds): only they run, on the same test problems")
     parser.add_argument("--retrain", action="store_true",
                         help="retrain the optimizers from their recorded configuration instead "
                              "of loading the shipped ones (with --quick: a tiny training run)")
@@ -117,5 +213,5 @@ def run(args):
     if args.cache:
         check_output(args.cache, folder=True)
     for name in names:
-        run_experiment(name, args)
+        (extend_experiment if args.extend else run_experiment)(name, args)
     return 0

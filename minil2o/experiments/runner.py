@@ -265,16 +265,18 @@ class Runner:
             self.families[key] = self.cache.describe(family, [panel.problem, kwargs, split])
         return self.families[key]
 
-    def run_panel(self, panel, learned, criterion):
-        """minil2o.evaluation.evaluate.compare on one panel for one criterion: the baselines tuned for it on
-        the validation split over their grids, coarse to fine (extended while the best rate is at
-        an edge), then everything on the test problems. learned: dict label -> optimizer."""
+    def run_panel(self, panel, learned, criterion, baselines=None):
+        """minil2o.evaluation.evaluate.compare on one panel for one criterion: the baselines
+        (default: the experiment's) tuned for it on the validation split over their grids, coarse
+        to fine (extended while the best rate is at an edge), then everything on the test
+        problems. learned: dict label -> optimizer."""
         exp = self.exp
-        grids = {name: exp.grids.get(name, default_grid(name)) for name in exp.baselines}
+        baselines = exp.baselines if baselines is None else baselines
+        grids = {name: exp.grids.get(name, default_grid(name)) for name in baselines}
         settings = CompareSettings(exp.steps, exp.num_test, exp.num_tune, self.seed, grids,
                                    criterion, exp.extend, exp.stride)
-        results = compare(self.family(panel, "test"), learned, exp.baselines, settings,
-                          tune_family=self.family(panel, "validation") if exp.baselines else None,
+        results = compare(self.family(panel, "test"), learned, baselines, settings,
+                          tune_family=self.family(panel, "validation") if baselines else None,
                           curves=self.curves,
                           log=lambda message: self.log(f"  {panel.label}: {message}"))
         for label, r in results.items():

@@ -1,7 +1,9 @@
 """The shipped optimizers (minil2o/datasets/pretrained/NAME.npz): the `minil2o train` command that
 reproduces each, and loading one for an experiment (or retraining it, or standing in for it)."""
+import dataclasses
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -20,9 +22,11 @@ def pretrained_path(name):
     return PRETRAINED_DIR / f"{name}.npz"
 
 
-def train_command(name):
-    """The `minil2o train` command line that reproduces shipped optimizer `name`."""
-    c, default = PRETRAINED[name].config, TrainConfig()
+def train_command(key):
+    """The `minil2o train` command line that reproduces shipped optimizer `key` (or its recipe at
+    another seed, NAME@SEED)."""
+    name, seed = recipe_and_seed(key)
+    c, default = dataclasses.replace(PRETRAINED[name].config, seed=seed), TrainConfig()
     parts = ["minil2o train", f"--problem {c.problem}"]
     for k, v in c.problem_kwargs.items():
         text = v if isinstance(v, str) else json.dumps(v).replace(" ", "")
@@ -39,7 +43,8 @@ def train_command(name):
         parts.append(f"--init-from {c.init_from}")
     parts += [flag for flag, on in (("--convex-combination", c.convex_combination),
                                     ("--per-group", c.per_group)) if on]
-    return " ".join(parts + [f"--out runs/pretrained/{name}"])
+    out = name if key == name else f"{name}-s{seed}"
+    return " ".join(parts + [f"--out runs/pretrained/{out}"])
 
 
 def superseded(numbers):
@@ -59,10 +64,57 @@ def train_best(config, out_dir, progress=True, log=print):
     return trainer.opt
 
 
+REPOSITORY = Path(__file__).resolve().parents[2]          # where results/ lives in a checkout
+CONTROLS = ("rnnprop-mnist-e10", "rnnprop-mnist-rs-only", "rnnprop-mnist-cc-only",
+            "dm-mnist-tricks", "dm-mnist-e10")
+# Every meta-training seed of a recipe that the repository keeps, at the shipped file's budget: the
+# file pattern and the seeds. The shipped file is one of them (its recipe's seed, bit for bit); an
+# experiment that names the recipe runs every seed ("every seed" in RESULTS.md's rule).
+SEED_RUNS = {
+    "dm-mnist": ("results/dm-budget/runs/dm-mnist-s{seed}/at-3000.npz", (0, 1, 2)),
+    "rnnprop-mnist": ("results/dm-budget/runs/rnnprop-mnist-s{seed}/at-3000.npz", (0, 1, 2)),
+    **{name: (f"results/rnnprop-control/runs/{name}-s{{seed}}/final.npz", (0, 1, 2, 3, 4))
+       for name in CONTROLS},
+}
+SEED_MARK = "@"                   # "dm-mnist@1": recipe dm-mnist at meta-training seed 1
+
+
+def recipe_and_seed(key):
+    """("dm-mnist", 1) for "dm-mnist@1"; (name, the shipped file's seed) for a shipped name."""
+    name, mark, seed = key.partition(SEED_MARK)
+    return name, int(seed) if mark else PRETRAINED[name].config.seed
+
+
+def seed_keys(name, log=print):
+    """The shipped name and a NAME@SEED key for each other seed of its recipe kept in the
+    repository (SEED_RUNS); a seed whose file is missing (an installed package has no results/)
+    is left out and said."""
+    if name not in SEED_RUNS:
+        return [name]
+    pattern, seeds = SEED_RUNS[name]
+    keys = [name]
+    for seed in seeds:
+        if seed == PRETRAINED[name].config.seed:
+            continue
+        if (REPOSITORY / pattern.format(seed=seed)).exists():
+            keys.append(f"{name}{SEED_MARK}{seed}")
+        else:
+            log(f"  {name} at seed {seed}: {pattern.format(seed=seed)} is not here; left out")
+    return keys
+
+
+def load_seed(key):
+    """(optimizer, status) for NAME@SEED: the kept run of recipe NAME at that seed."""
+    name, seed = recipe_and_seed(key)
+    return load_optimizer(REPOSITORY / SEED_RUNS[name][0].format(seed=seed)), "shipped"
+
+
 def load_learned(name, retrain=False, quick=False, out_dir="runs/reproduce", log=print):
     """(optimizer, status) for PRETRAINED[name]: the shipped file; with retrain, a fresh training
     run of its recorded configuration (shrunk when quick); when the file is missing, its stand-in,
     else an untrained network. status says which, for the JSON and the figure."""
+    if SEED_MARK in name:
+        return load_seed(name)
     spec = PRETRAINED[name]
     if retrain:
         config = quick_config(spec.config) if quick else spec.config
@@ -77,10 +129,13 @@ def load_learned(name, retrain=False, quick=False, out_dir="runs/reproduce", log
     return opt, "not trained: untrained network"
 
 
-def learned_label(name, status):
-    """The legend label of a learned optimizer, naming what stands in when it is not trained."""
+def learned_label(key, status):
+    """The legend label of a learned optimizer, naming its seed when it is not the shipped file
+    and what stands in when it is not trained."""
+    name, seed = recipe_and_seed(key)
     kind = "RNNprop" if PRETRAINED[name].config.optimizer == "rnnprop" else "DM"
-    return f"{kind} [{name}]" if status in ("shipped", "retrained") else f"{kind} [{name}: {status}]"
+    what = name if key == name else f"{name}, seed {seed}"
+    return f"{kind} [{what}]" if status in ("shipped", "retrained") else f"{kind} [{what}: {status}]"
 
 
 VALIDATION_SEED = 1_000_003    # the validation problems every candidate is scored on

@@ -3,6 +3,7 @@ experiment (`Experiment`), plus the settings both papers share. The experiments 
 in minil2o/experiments/dm.py (Andrychowicz et al. 2016) and rnnprop.py (Lv et al. 2017)."""
 from dataclasses import dataclass, field, replace
 
+from ..evaluation import verdicts
 from ..evaluation.evaluate import BASELINES
 from ..training.train import TrainConfig
 
@@ -41,20 +42,30 @@ def panels_to_run(exp, cifar_dir):
 
 
 @dataclass
-class Claim:
-    """One part of a paper's claim as comparisons the verdict rule can check: on `panels` (their
-    indices; None: every panel) the learned optimizer `learned` (a shipped name) is `direction`
-    than each of `others` (baseline names as in the JSON, e.g. "NAG", shipped names, or BEST: on
-    each panel the tuned baseline with the lowest mean score): "<" lower (better), ">" higher
-    (worse), "<=" comparable or lower (not significantly worse)."""
+class Part:
+    """One thing a claim asserts, as comparisons the verdict rule checks
+    (minil2o/evaluation/verdicts.py): on `panels` (their indices; None: every panel) the learned
+    optimizer `learned` (a shipped name: every kept meta-training seed of its recipe is judged) is
+    `direction` than each of `others` (baseline names as in the JSON, e.g. "NAG", shipped names,
+    BEST: the panel's best tuned baseline, REST: every other tuned baseline): "<" lower (better),
+    ">" higher (worse), "<=" not worse (at most verdicts.MARGIN times the other's loss)."""
+    says: str
     learned: str
     others: tuple
     direction: str = "<"
     panels: tuple = None
 
 
+@dataclass
+class Claim:
+    """A claim of a paper, quoted, and the parts it is split into, fixed before the numbers."""
+    quote: str                           # the paper's words (numbers its text lost in brackets)
+    where: str                           # section or figure
+    parts: tuple
+
+
 ALL_BASELINES = ("SGD", "NAG", "RMSprop", "Adam")
-BEST = "best baseline"              # in Claim.others: the panel's best tuned baseline
+BEST, REST = verdicts.BEST, verdicts.REST
 
 
 @dataclass
@@ -77,7 +88,8 @@ class Experiment:
     extend: int = 4                      # rates a grid may grow by while its best is at an edge
     stride: int = 3                      # tuning's coarse pass: every third rate (factor 8), then
                                          # the neighbours of the best (evaluate.tune_learning_rate)
-    claims: tuple = ()                   # Claim: what the verdict rule checks
+    claims: tuple = ()                   # Claim: the paper's claims, in parts, for the verdict rule
+    every_seed: bool = True              # run each learned recipe at every kept seed (SEED_RUNS)
 
 
 MLP = Panel("base MLP 784-20-10 sigmoid", "mnist-mlp")   # the training problem of both papers
