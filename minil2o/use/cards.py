@@ -141,6 +141,30 @@ def problem_row(problem, entry, results):
             f"{interval_text(entry)} | {entry['verdict']}{gone or ''}{worse or ''} |")
 
 
+def summary_cell(entry):
+    """One optimizer on one problem in a word: its verdict, the mean log10 ratio, divergences."""
+    if "final" not in entry:
+        return "cannot run"
+    mean = entry["paired"]["log10_ratio"]["mean"]
+    text = entry["verdict"] + ("" if mean is None else f" ({mean:+.2f})")
+    if entry["diverged"]:
+        text += f", diverged {entry['diverged']}/{len(entry['final'])}"
+    elif entry["above_start"]:
+        text += f", above its start {entry['above_start']}/{len(entry['final'])}"
+    return text
+
+
+def summary_table(results):
+    """Every optimizer against tuned Adam on every problem, one markdown table (the verdict and
+    the mean log10 ratio: above 0, the optimizer ends lower than tuned Adam)."""
+    problems = list(results["problems"])
+    lines = ["| optimizer | " + " | ".join(problems) + " |", "|---" * (len(problems) + 1) + "|"]
+    for name in results["settings"]["optimizers"]:
+        cells = [summary_cell(results["problems"][p]["learned"][name]) for p in problems]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render_section(results):
     """The README section of every card, between MARKERS (the whole text, markers included)."""
     s = results["settings"]
@@ -154,6 +178,7 @@ def render_section(results):
              "lower/higher. The verdict is the interval's sign. Tuned rates: "
              + "; ".join(f"{p} Adam {e['baselines']['adam']['lr']:g}"
                          for p, e in results["problems"].items()) + "."]
+    lines += ["", summary_table(results)]
     skipped = results["skipped"]
     if skipped:
         lines += ["", f"Not measured: {', '.join(skipped)} ({next(iter(skipped.values()))})."]
