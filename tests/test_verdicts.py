@@ -185,3 +185,11 @@ def test_tables_mark_a_rate_at_the_edge_and_a_tuned_rate_that_diverged():
     assert render.rate_text(entry) == "4 (edge of grid) (diverged on 2 of 3 test problems)"
     assert render.rate_text({"lr": None}) == "learned"
     assert render.cell("||W theta - y||^2") == "\\|\\|W theta - y\\|\\|^2"
+
+
+def test_the_seed_to_ship_is_chosen_on_problems_no_run_picked_its_checkpoints_on():
+    """Trainer.score draws its validation problems from seed + 1_000_003; choosing among the
+    seeds uses another seed, so the two selections never share a problem."""
+    from minil2o.experiments.shipped import SEED_RUNS, VALIDATION_SEED
+    seeds = {seed for _, kept in SEED_RUNS.values() for seed in kept}
+    assert VALIDATION_SEED not in {seed + 1_000_003 for seed in seeds}

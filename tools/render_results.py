@@ -12,6 +12,7 @@ quoted by hand; every number of a result comes from the JSON through this render
                         RESULTS.md) gave results/NAME.json, as the JSON holds them: per criterion
                         each claim quoted, its parts' verdicts across and per meta-training seed,
                         and every comparison; above them, each recipe's score at every seed
+    {{updates:NAME}}    Appendix B: per traced coordinate, its nonzero gradients and its updates
     {{verdicts}}        one line per experiment: its claims' summaries ("1 of 2 parts agree")
     {{summary}}         one row per claim: the quote, the parts agreeing, each part's verdict
                         (README.md gets the same table between its two markers)
@@ -357,6 +358,23 @@ def budget_tables(numbers):
     return "\n".join(out)
 
 
+def updates_table(name):
+    """The {{updates:NAME}} table (Appendix B): per traced coordinate, on how many steps its
+    gradient was nonzero, the largest |gradient|, and the sum of the updates it received."""
+    numbers = load(name)
+    if numbers is None:
+        return "_(not run yet)_"
+    lines = ["| panel | optimizer | coordinate | steps with a nonzero gradient | largest "
+             "\\|gradient\\| | sum of its updates |", "|---|---|---|---|---|---|"]
+    for trace in numbers["traces"]:
+        for k, grads, updates in zip(trace["coordinates"], trace["gradient"], trace["update"]):
+            nonzero = sum(g != 0 for g in grads)
+            lines.append(f"| {cell(trace['label'])} | {trace['optimizer']} | {k} | {nonzero} of "
+                         f"{len(grads)} | {fmt(max(abs(g) for g in grads))} | "
+                         f"{signed(sum(updates))} |")
+    return "\n".join(lines)
+
+
 README_START = "<!-- results table: written by tools/render_results.py -->"
 README_END = "<!-- end of the results table -->"
 
@@ -374,6 +392,7 @@ def render(template):
     """RESULTS.md's text from its template and results/*.json."""
     text = re.sub(r"\{\{table:([\w-]+)\}\}", lambda m: table(m.group(1)), template)
     text = re.sub(r"\{\{verdict:([\w-]+)\}\}", lambda m: verdict_section(m.group(1)), text)
+    text = re.sub(r"\{\{updates:([\w-]+)\}\}", lambda m: updates_table(m.group(1)), text)
     return text.replace("{{verdicts}}", verdict_list()).replace("{{summary}}", summary_table())
 
 
