@@ -5,7 +5,7 @@
     minil2o train       meta-train a learned optimizer (resumable)
     minil2o evaluate    learned checkpoints against tuned hand-designed optimizers
     minil2o reproduce   the papers' experiments by name
-    minil2o bench       meta-training speed and memory
+    minil2o bench       meta-training speed and memory; the drop-in step against Adam and PyTorch
     minil2o evaluate-shipped   the shipped optimizers on held-out problems: their cards
     minil2o workbook    the gradient checks as exercises (minil2o/workbook/cli.py)
 
@@ -153,7 +153,8 @@ COMMANDS = {
 }
 # commands whose module (with add_arguments(parser) and run(args)) is imported to build them
 MODULE_COMMANDS = {"reproduce": ("experiments", "run the papers' experiments by name"),
-                   "bench": ("bench.throughput", "measure meta-training speed and memory"),
+                   "bench": ("bench.throughput", "measure meta-training speed and memory, and "
+                             "the drop-in step against Adam and a plain PyTorch module"),
                    "evaluate-shipped": ("use.evaluate_shipped", "the shipped optimizers against "
                                         "tuned Adam on held-out problems: their cards")}
 
