@@ -9,6 +9,7 @@ from ..files.atomic import atomic_file, check_output
 from ..files.bounded import read_bounded
 from ..errors import UsageError
 from ..evaluation import verdicts
+from ..evaluation.evaluate import criterion_values, curves_for
 from ..validate import check_bound, flag_type, shown
 from . import budget, dm
 from .registry import EXPERIMENTS, quick_version
@@ -112,14 +113,21 @@ def read_results(path, exp, args):
     return numbers
 
 
+CHECKED_PROBLEMS = 3     # --extend: the stored problems run again before anything is added
+
+
 def check_same_problems(numbers, exp, runner, learned, path):
     """Refuse to add to a JSON whose test problems this code no longer draws: one learned
-    optimizer already in it runs again on the first panel and must score what the JSON holds,
-    problem for problem (at its 5 stored digits)."""
+    optimizer already in it runs again on the first CHECKED_PROBLEMS problems of the first panel
+    (problem i is drawn from (seed, i) alone) and must score what the JSON holds, problem for
+    problem, at its 5 stored digits."""
     label = next(e["label"] for e in numbers["learned"].values() if e["label"] in learned)
-    again = runner.run_panel(exp.panels[0], {label: learned[label]}, exp.criteria[0], baselines=())
-    stored = numbers["panels"][0]["optimizers"][label]["final_per_problem"]
-    if rounded(again[label]["values"]) != stored:
+    criterion, family = exp.criteria[0], runner.family(exp.panels[0], "test")
+    num = min(CHECKED_PROBLEMS, exp.num_test)
+    full = curves_for(runner.curves, criterion)(family, learned[label], num, exp.steps,
+                                                runner.seed + 2)
+    stored = numbers["panels"][0]["optimizers"][label]["final_per_problem"][:num]
+    if rounded(criterion_values(full, exp.steps, criterion)) != stored:
         raise UsageError(f"{shown(path)} was measured on other test problems than this code draws "
                          f"({label} scores differently): run it whole without --extend")
 

@@ -1,0 +1,100 @@
+"""`minil2o reproduce NAME --extend`: adding meta-training seeds to a results JSON runs only them,
+on the same test problems, and gives the JSON a whole run would; a JSON measured otherwise is
+refused in one line before anything runs."""
+import argparse
+import dataclasses
+import json
+
+import pytest
+
+from minil2o.errors import UsageError
+from minil2o.experiments import registry, reproduce
+
+NAME = "rnnprop-mlp-100"            # both MNIST recipes, two criteria, a BEST baseline
+
+
+def args_for(out, *extra):
+    parser = argparse.ArgumentParser()
+    reproduce.add_arguments(parser)
+    return parser.parse_args([NAME, "--quick", "--out", str(out), "--cache", "", *extra])
+
+
+def without_seeds(monkeypatch):
+    """The experiment as it was before its recipes' other seeds were kept."""
+    exp = dataclasses.replace(registry.EXPERIMENTS[NAME], every_seed=False)
+    monkeypatch.setitem(reproduce.EXPERIMENTS, NAME, exp)
+
+
+def strip(numbers):
+    """The JSON as written, less its timings and its record of what was added."""
+    return json.loads(json.dumps({k: v for k, v in numbers.items()
+                                  if k not in ("seconds", "extended")}))
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole")
+    return reproduce.run_experiment(NAME, args_for(out), log=lambda *a: None)
+
+
+@pytest.fixture(scope="module")
+def shipped_only(tmp_path_factory):
+    """The JSON's text as written before the other seeds were kept."""
+    out = tmp_path_factory.mktemp("shipped")
+    with pytest.MonkeyPatch.context() as m:
+        without_seeds(m)
+        reproduce.run_experiment(NAME, args_for(out), log=lambda *a: None)
+    return (out / f"{NAME}.json").read_text()
+
+
+def test_extending_gives_the_json_of_a_whole_run(tmp_path, shipped_only, whole):
+    (tmp_path / f"{NAME}.json").write_text(shipped_only)
+    first = json.loads(shipped_only)
+    assert {e["seed"] for e in first["learned"].values()} == {0, 2}       # the shipped files
+    extended = reproduce.extend_experiment(NAME, args_for(tmp_path), log=lambda *a: None)
+    assert len(extended["learned"]) == 6 and extended["extended"][0]["learned"]
+    assert strip(extended) == strip(whole)
+    assert strip(json.loads((tmp_path / f"{NAME}.json").read_text())) == strip(whole)
+    again = reproduce.extend_experiment(NAME, args_for(tmp_path), log=lambda *a: None)
+    assert strip(again) == strip(whole)                                 # nothing left to add
+
+
+def tampered(path, change):
+    numbers = json.loads(path.read_text())
+    change(numbers)
+    path.write_text(json.dumps(numbers))
+
+
+def scores_of_another_draw(numbers):
+    numbers["panels"][0]["optimizers"]["DM [dm-mnist]"]["final_per_problem"][0] *= 1.01
+
+
+@pytest.mark.parametrize("change, says", [
+    (scores_of_another_draw, "other test problems"),
+    (lambda n: n.update(num_test=7), "num_test 7"),
+    (lambda n: n.update(steps=3), "steps 3"),
+    (lambda n: n.update(seed=5), "seed 5"),
+    (lambda n: n.update(quick=False), "quick False"),
+    (lambda n: n.update(experiment="dm-fig4-mnist"), "experiment 'dm-fig4-mnist'"),
+    (lambda n: n.update(panels=n["panels"] * 2), "panels 2"),
+    (lambda n: n.update(panels={}), "not a results JSON"),
+    (lambda n: n.clear(), "not a results JSON")])
+def test_a_json_measured_otherwise_is_refused(tmp_path, shipped_only, change, says):
+    path = tmp_path / f"{NAME}.json"
+    path.write_text(shipped_only)
+    tampered(path, change)
+    before = path.read_bytes()
+    with pytest.raises(UsageError, match=says):
+        reproduce.extend_experiment(NAME, args_for(tmp_path), log=lambda *a: None)
+    assert path.read_bytes() == before                                  # nothing written
+
+
+def test_not_json_and_other_kinds_are_refused(tmp_path):
+    (tmp_path / f"{NAME}.json").write_text("{ not json")
+    with pytest.raises(UsageError, match="is not JSON"):
+        reproduce.extend_experiment(NAME, args_for(tmp_path), log=lambda *a: None)
+    parser = argparse.ArgumentParser()
+    reproduce.add_arguments(parser)
+    art = parser.parse_args(["dm-appendix-b-updates", "--quick", "--out", str(tmp_path)])
+    with pytest.raises(UsageError, match="adds to curves and final experiments"):
+        reproduce.extend_experiment("dm-appendix-b-updates", art, log=lambda *a: None)
