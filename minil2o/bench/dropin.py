@@ -23,6 +23,8 @@ columns say so and the rest is measured. On a GPU (MINIL2O_BACKEND=cupy) the dro
 arrays, minil2o.torch and the torch contenders on CUDA tensors (shared with CuPy through DLPack),
 each call waited for; the targets below were set on one CPU core.
 """
+import sys
+
 import numpy as np
 
 from .timing import timed_turns
@@ -32,7 +34,7 @@ TARGET_MODULE_RATIO = 0.7          # drop-in step at most 0.7x the plain PyTorch
 TARGET_FORWARD_RATIO = 1.2         # ... and near meta-training's forward step: at most 1.2x
 TARGET_COORDS = 100000             # the size both targets are read at
 WORK_PER_CALL = 200000             # coordinates stepped per timed call: small n step several times
-MOST_STEPS_PER_CALL = 100
+MOST_STEPS_PER_CALL = 100         # ... but at most this many (tiny n: the test's sizes)
 TORCH_COLUMNS = ("minil2o.torch", "torch Adam", "torch module")
 
 
@@ -131,6 +133,7 @@ def torch_module_stepper(torch, n, device, rng):
 
 
 def repeated(fn, times):
+    """fn called `times` times in a row, as one function (one timed call)."""
     def run():
         for _ in range(times):
             fn()
@@ -146,6 +149,8 @@ def measure(sizes, repeat, threads, gpu, log, use_torch=True):
         per_call = min(MOST_STEPS_PER_CALL, max(1, WORK_PER_CALL // n))
         seconds = timed_turns({k: repeated(f, per_call) for k, f in fns.items()}, repeat)
         rows.append(row(n, per_call, seconds, notes))
+        torch = sys.modules.get("torch")
+        rows[-1]["torch_threads"] = torch.get_num_threads() if torch and not notes else None
     return rows
 
 
