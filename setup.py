@@ -19,6 +19,10 @@ setup(
                  "jupytext"],
         "gpu": ["cupy-cuda12x"],
         "torch": ["torch"],
+        # the book (python tools/build_book.py): Jupyter Book 1's stack, MathJax for reading
+        # offline, and selenium for tests/test_book.py (which also needs chromium)
+        "book": ["sphinx>=7", "myst-nb>=1.1", "sphinx-book-theme>=1.1",
+                 "sphinx-mathjax-offline>=0.0.2", "selenium>=4.10"],
         "examples": ["torch", "scikit-learn"],   # examples/ and evaluate-shipped's digits problems
     },
     entry_points={"console_scripts": ["minil2o=minil2o.cli:main"]},
