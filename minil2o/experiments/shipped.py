@@ -73,6 +73,7 @@ CONTROLS = ("rnnprop-mnist-e10", "rnnprop-mnist-rs-only", "rnnprop-mnist-cc-only
 SEED_RUNS = {
     "dm-mnist": ("results/dm-budget/runs/dm-mnist-s{seed}/at-3000.npz", (0, 1, 2)),
     "rnnprop-mnist": ("results/dm-budget/runs/rnnprop-mnist-s{seed}/at-3000.npz", (0, 1, 2)),
+    "dm-quadratic": ("results/seed-runs/dm-quadratic-s{seed}/final.npz", (0, 1, 2)),
     **{name: (f"results/rnnprop-control/runs/{name}-s{{seed}}/final.npz", (0, 1, 2, 3, 4))
        for name in CONTROLS},
 }
