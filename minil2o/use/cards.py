@@ -26,6 +26,7 @@ MARKERS = ("<!-- cards: begin (minil2o evaluate-shipped --render writes this sec
            "<!-- cards: end -->")
 CARD_FORMAT, CARD_VERSION = "minil2o cards", 1
 VERDICTS = ("wins", "level", "loses", "undecided", "not_applicable")
+FLAGS = ("diverged", "above_start")      # problems where some run diverged / ended above its start
 NUMBERS = {"problems_seen": 1, "horizon": 1, "unroll": 1, "seed": 0, "steps": 1, "seeds": 1}
 PROBLEM_NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")      # a held-out problem's name (heldout.py)
 
@@ -43,11 +44,13 @@ def card_of(name, results):
     """The card of optimizer `name` from evaluate-shipped's results: its training facts, the
     settings, and the problems sorted by verdict."""
     card = {"name": name, **training_facts(name), "steps": results["settings"]["steps"],
-            "seeds": results["settings"]["seeds"], **{v: [] for v in VERDICTS}}
+            "seeds": results["settings"]["seeds"], **{v: [] for v in VERDICTS + FLAGS}}
     for problem, entry in results["problems"].items():
         found = entry["learned"].get(name)
         if found is not None:
             card[found.get("verdict", "not_applicable")].append(problem)
+            card["diverged"] += [problem] if found.get("diverged") else []
+            card["above_start"] += [problem] if found.get("above_start") else []
     return card
 
 
@@ -62,10 +65,13 @@ def card_text(card):
     said = {"wins": "beats tuned Adam on", "level": "level with it on", "loses": "loses to it on",
             "undecided": "undecided on", "not_applicable": "cannot run"}
     parts = "; ".join(f"{said[v]} {', '.join(card[v])}" for v in VERDICTS if card[v])
+    flags = "".join(f" {text} on {', '.join(card[f])}." for f, text in (
+        ("diverged", "It diverged on some seeds"),
+        ("above_start", "It ended above its initial loss on some seeds")) if card[f])
     return (f"{card['name']}: {card['trained_on']}. Trained on {card['problems_seen']:,} problems "
             f"(horizon {card['horizon']}, unroll {card['unroll']}), seed {card['seed']}. On "
             f"held-out problems ({card['seeds']} seeds, {card['steps']} steps, final log10 loss, "
-            f"paired 95% interval; minil2o evaluate-shipped): {parts or 'not measured'}.")
+            f"paired 95% interval; minil2o evaluate-shipped): {parts or 'not measured'}.{flags}")
 
 
 def check_cards(data, where=CARDS_FILE):
@@ -79,7 +85,7 @@ def check_cards(data, where=CARDS_FILE):
             f"{CARD_FORMAT!r}, {CARD_VERSION}")
     if not isinstance(data["cards"], dict):
         bad("cards", data["cards"], "a dict {optimizer name: card}")
-    keys = {"name", "trained_on", *NUMBERS, *VERDICTS}
+    keys = {"name", "trained_on", *NUMBERS, *VERDICTS, *FLAGS}
     for name, card in data["cards"].items():
         if not isinstance(card, dict) or set(card) != keys:
             bad(f"cards[{name!r}]", card, f"a dict with exactly {', '.join(sorted(keys))}")
@@ -91,12 +97,12 @@ def check_cards(data, where=CARDS_FILE):
             if not is_integer(card[field]) or not low <= card[field] <= 10 ** 9:
                 bad(f"cards[{name!r}].{field}", card[field], f"an integer from {low} to 1e9")
         listed = []
-        for v in VERDICTS:
+        for v in VERDICTS + FLAGS:
             if not isinstance(card[v], list) or not all(
                     isinstance(p, str) and PROBLEM_NAME.fullmatch(p) for p in card[v]):
                 bad(f"cards[{name!r}].{v}", card[v], "a list of problem names (lowercase "
                     "letters, digits and dashes, as mlp or least-squares)")
-            listed += card[v]
+            listed += card[v] if v in VERDICTS else []
         if len(listed) != len(set(listed)):
             bad(f"cards[{name!r}]", listed, "each problem under one verdict")
     return data
