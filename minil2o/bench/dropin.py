@@ -67,14 +67,19 @@ def dropin_stepper(name, theta, grad):
 
 def forward_stepper(name, grad):
     """The learned optimizer's step_forward in a kept Workspace's forward pass, as unroll runs
-    it (minil2o.meta): the state carried over, the caches kept until the next call."""
+    it (minil2o.meta), its caches kept until the next call; always from the state after three
+    steps (carrying the state over would write each step over its input, in the same arrays of
+    the workspace: an unroll gives each of its steps arrays of its own)."""
     from ..fast_lstm import Workspace
     opt = learned(name)
-    workspace, carried = Workspace(), {"state": opt.init_state(grad.shape[0], "float32")}
+    state = opt.init_state(grad.shape[0], "float32")
+    for _ in range(3):
+        _, state, _ = opt.step_forward(opt.phi, grad, state)                # the reference step
+    workspace = Workspace()
 
     def step():
         with workspace.forward_pass():
-            _, carried["state"], _ = opt.step_forward(opt.phi, grad, carried["state"])
+            opt.step_forward(opt.phi, grad, state)
     return step
 
 
