@@ -16,7 +16,7 @@ from minil2o.evaluation.statistics import paired_difference
 from minil2o.experiments import EXPERIMENTS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-RESULTS = sorted((ROOT / "results").glob("*.json"))
+RESULTS = sorted(p for p in (ROOT / "results").glob("*.json") if p.stem in EXPERIMENTS)
 
 
 def losses(rng, n, scale=1.0, spread=0.3):
