@@ -286,8 +286,9 @@ if torch is not None:
 # powers of two, on other seeds and other digits than the test runs, the chosen rate lying inside
 # the grid; every optimizer then trains the same initialisations on the same minibatches, so the
 # runs pair up seed by seed. `python examples/logistic_regression.py` and
-# `python examples/torch_cnn.py` (with the torch extra) print these tables and draw the figures
-# below (one CPU core, a few minutes each).
+# `python examples/torch_cnn.py` (with the torch extra) print these tables and write their
+# figures into `out/examples/` (`--out` chooses another folder; one CPU core, a few minutes each);
+# the copies shown below are kept in `docs/`.
 #
 # **Logistic regression** (NumPy, 1,500 digits, 300 steps of minibatch 128, 10 seeds; Adam's
 # tuned rate 0.125; the loss is on all 1,500 training digits, the accuracy on 1,000 held-out ones):
@@ -321,9 +322,59 @@ if torch is not None:
 # trusting either verdict.
 
 # %%
-from IPython.display import Image, display
+from IPython.display import Image, Markdown, display
 for name in ["own_logistic_regression.png", "own_torch_cnn.png"]:
     display(Image(filename=os.path.join("..", "docs", name), width=760))
+
+# %% [markdown]
+# **A card per shipped optimizer.** One command measures every shipped optimizer the same way,
+# on four problems none of them was trained on: a torch MLP 64-64-10 and a small torch CNN on
+# scikit-learn's 8x8 digits, least squares (40 equations in 20 unknowns, scored by the excess
+# over its minimum) and Rosenbrock's function from a random start,
+#
+#     pip install -e ".[examples]"         # torch and scikit-learn
+#     minil2o evaluate-shipped --render    # about 6 minutes of one core on a loaded machine
+#
+# Each problem gets 5 test seeds, 200 steps. Adam (and SGD with momentum) is tuned on 3 other
+# seeds (the digits: the other half of them) over its grid of powers of two, widened until the
+# chosen rate lies inside it. Then each learned optimizer is compared with tuned Adam seed by seed
+# on the final loss, through the log10 ratio $\log_{10} f_{\text{Adam}} - \log_{10} f_{\text{learned}}$
+# (above 0: the learned optimizer ends lower) and its paired 95% interval, the statistics of
+# RESULTS.md (`minil2o/evaluation/statistics.py`); the verdict is the interval's sign. A run that
+# ends above 1,000 times its initial loss (or at NaN) has diverged; one that merely ends above
+# where it started is flagged too. The numbers are in `results/shipped-cards.json`; the cards are
+# rendered from it into `minil2o/datasets/pretrained/README.md` and `minil2o.pretrained(name).card`.
+# The table is read from that JSON here (this chapter runs without torch):
+
+# %%
+import json
+from minil2o.use.cards import summary_table
+with open(os.path.join("..", "results", "shipped-cards.json"), encoding="utf-8") as fh:
+    shipped_cards = json.load(fh)
+display(Markdown(summary_table(shipped_cards)))
+print(minil2o.pretrained("rnnprop-mnist").card)
+
+# %% [markdown]
+# None of these is a general-purpose replacement for Adam. Where each wins and where it loses:
+#
+# - **`rnnprop-mnist`** beats tuned Adam on one problem of four, the CNN (log10 ratio +0.35,
+#   95% interval [+0.18, +0.51], lower on 5 of 5 seeds: about 2.2 times lower), is level with it
+#   on the MLP (+0.06 [-0.18, +0.31]) and on Rosenbrock (-0.22 [-1.28, +0.83]), and loses on least
+#   squares by three orders of magnitude (-3.04 [-4.05, -2.02]): tuned Adam reaches the minimum
+#   to about 1e-8, RNNprop stops between 1e-4 and 4e-7 above it. Its controls win on the
+#   CNN too (`-e10`, `-rs-only`; `-cc-only` is level there), are level on the MLP and Rosenbrock,
+#   and lose on least squares.
+# - **`dm-mnist`** loses on all four. On the CNN it ends above where it started on every seed (26
+#   to 479, where chance is 2.30): not "diverged" by the rule (1,000 times the initial loss), but
+#   it did not train. The other DM optimizers (`dm-quadratic`, `dm-art`, the DM controls) lose or
+#   are level; none wins anywhere.
+# - **`dm-cnn`** loses to tuned Adam on this CNN (-0.57 [-0.92, -0.21]; no batch norm, 8x8
+#   images, unlike the CNN it was trained on), `dm-cnn-sub` is level (-0.12); neither can run a
+#   model without convolutions (it is refused at construction, in one line).
+#
+# With 5 seeds Wilcoxon's two-sided p cannot go below 0.0625, so the verdicts rest on the
+# interval of the log ratio. Four small problems and five seeds are little evidence: run
+# `minil2o evaluate-shipped` (or the examples) on problems like yours, always beside a tuned Adam.
 
 # %% [markdown]
 # ## 11.4 What generalizes, and what does not
@@ -354,7 +405,8 @@ for name in ["own_logistic_regression.png", "own_torch_cnn.png"]:
 #   files, not about the methods. The budget matters: after 1,000 training problems no seed of the
 #   DM optimizer was ahead of tuned NAG at step 100, after 3,000 every seed was (`dm-budget`).
 #
-# Which shipped optimizer to use for what:
+# Which shipped optimizer to use for what (each one's card, with the numbers above:
+# `minil2o.pretrained(name).card`):
 #
 # | optimizer | trained on | use it for | do not use it for |
 # |---|---|---|---|
