@@ -296,12 +296,12 @@ if torch is not None:
 #     optimizer                        final loss      minus Adam (paired)  beats Adam  held-out acc.
 #     Adam                        0.0066 ± 0.0044                        -           -     87.4% ± 0.1
 #     rnnprop-mnist               0.0215 ± 0.0003        +0.0150 ± 0.0045      1/10        88.3% ± 0.1
-#     dm-mnist                    0.0107 ± 0.0019        +0.0041 ± 0.0046      1/10        86.5% ± 0.2
+#     dm-mnist                    0.0117 ± 0.0016        +0.0051 ± 0.0046      1/10        86.7% ± 0.2
 #
-# Tuned Adam wins on the training loss. The DM optimizer ends 1.6 times above it (the mean
+# Tuned Adam wins on the training loss. The DM optimizer ends 1.8 times above it (the mean
 # difference is within one standard error; it beats Adam on one seed of ten). RNNprop ends three
 # times above Adam (3.3 standard errors; one seed of ten), is much steadier across seeds, and
-# generalizes a little better (88.3% held out, against 87.4% and 86.5%). RNNprop is ahead for about
+# generalizes a little better (88.3% held out, against 87.4% and 86.7%). RNNprop is ahead for about
 # the first 60 steps (it was trained on 100), then falls behind.
 #
 # **A small CNN in PyTorch** (conv 8, conv 16, linear; ReLU; 1,500 digits, 200 steps of minibatch
