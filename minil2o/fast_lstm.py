@@ -31,15 +31,21 @@ lstm_step_functions picks this pair only on the numpy backend, and only inside a
 workspace; everywhere else the reference runs. tests/test_fast_lstm.py checks that both agree.
 """
 import contextlib
+import threading
 
 import numpy as np
 
-_current = {"workspace": None}                     # the workspace of the running unroll, if any
+
+class _Current(threading.local):
+    workspace = None                               # the workspace of the running unroll, if any
+
+
+_current = _Current()                              # one per thread: threads step side by side
 
 
 def active_workspace():
-    """The Workspace whose forward pass or step is running (None outside them)."""
-    return _current["workspace"]
+    """The Workspace whose forward pass or step is running in this thread (None outside them)."""
+    return _current.workspace
 
 
 class Arena:
@@ -110,12 +116,12 @@ class Workspace:
 
     @contextlib.contextmanager
     def use(self, arena):
-        before = self.active, _current["workspace"]
-        self.active, _current["workspace"] = arena, self
+        before = self.active, _current.workspace
+        self.active, _current.workspace = arena, self
         try:
             yield
         finally:
-            self.active, _current["workspace"] = before
+            self.active, _current.workspace = before
             arena.trim()
 
     def take(self, shape, dtype):

@@ -6,6 +6,8 @@ optimizers over 20 steps, float32 and float64, the new parameters differ from th
 most 8 units of the dtype's last place; the bound below is test_fast_lstm's, 64. The gate arrays
 are allocated once per layout and reused; the state a step returns is new arrays, which no later
 step changes."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,29 @@ def test_the_torch_step_equals_the_reference_step_to_rounding():
         assert_close(theta + update, got)
         states_close(inner, {k: v.numpy() if hasattr(v, "numpy") else v
                              for k, v in opt.state["minil2o"]["inner"].items()})
+
+
+def test_two_optimizers_in_two_threads_give_their_numbers_alone():
+    """Each thread has its own running workspace (minil2o.fast_lstm keeps it per thread): two
+    drop-in optimizers stepped side by side give bit for bit what each gives alone."""
+    def run(seed, out=None):
+        rng = np.random.default_rng(seed)
+        opt = minil2o.pretrained("rnnprop-mnist")
+        params = [asarray(rng.standard_normal(40000), "float32")]
+        state = opt.init(params)
+        for _ in range(10):
+            grads = [asarray(0.01 * rng.standard_normal(40000), "float32")]
+            params, state = opt.update(grads, state, params)
+        result = to_numpy(params[0])
+        if out is not None:
+            out[seed] = result
+        return result
+
+    alone, together = {seed: run(seed) for seed in (0, 1)}, {}
+    threads = [threading.Thread(target=run, args=(seed, together)) for seed in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed in (0, 1):
+        np.testing.assert_array_equal(together[seed], alone[seed])
