@@ -193,3 +193,20 @@ def test_the_seed_to_ship_is_chosen_on_problems_no_run_picked_its_checkpoints_on
     from minil2o.experiments.shipped import SEED_RUNS, VALIDATION_SEED
     seeds = {seed for _, kept in SEED_RUNS.values() for seed in kept}
     assert VALIDATION_SEED not in {seed + 1_000_003 for seed in seeds}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_finite_run_far_above_its_start_is_counted_diverged(seed):
+    """A tuned run that ends at 5.8e28 is finite, but diverged: summaries and scores say so
+    (statistics.diverged: above 1e3 times its initial loss at some step)."""
+    from minil2o.evaluation.evaluate import criterion_values, summarize
+    rng = np.random.default_rng(seed)
+    curves = np.exp(-np.linspace(0, 3, 11))[None, :] * losses(rng, 6, 2.3)[:, None]   # (6, 11)
+    curves[2, 5:] = 5.8e28                                          # finite, exploded
+    curves[4, 7:] = np.nan                                          # marked
+    curves[5, 3] = 500 * curves[5, 0]                               # a spike below the bound
+    _, _, count = summarize(curves)
+    assert count == 2
+    for criterion in ("final", "horizon-mean"):
+        values = criterion_values(curves, 10, criterion)
+        assert np.isnan(values[[2, 4]]).all() and np.isfinite(values[[0, 1, 3, 5]]).all()
