@@ -196,24 +196,26 @@ def budget_comparisons(numbers, part, criterion, seed):
     """dm-budget's comparisons for one seed: recipe against recipe after each of Table 4's
     training budgets, on the same test problems (a budget is a panel here)."""
     b, out = numbers["budget"], []
-    runs = b["criteria"][criterion]["runs"]
+    runs, initial = b["criteria"][criterion]["runs"], b.get("initial_loss")
+    recipes = [part["learned"], *part["others"]]
     for budget in b.get("table4_budgets", []):
-        at = [runs.get(r, {}).get(seed, {}).get(str(budget)) for r in [part["learned"]] + list(part["others"])]
+        at = [runs.get(r, {}).get(seed, {}).get(str(budget)) for r in recipes]
         if any(e is None for e in at):
             continue
+        learned = with_divergence(scores(at[0]), initial)
         for other, entry in zip(part["others"], at[1:]):
-            paired = paired_difference(with_divergence(scores(entry), b.get("initial_loss")),
-                                       with_divergence(scores(at[0]), b.get("initial_loss")))
-            out.append(comparison(f"after {budget} training problems", f"{part['learned']}, seed {seed}",
-                                  f"{other}, seed {seed}", part["direction"], paired))
+            paired = paired_difference(with_divergence(scores(entry), initial), learned)
+            out.append(comparison(f"after {budget} training problems",
+                                  f"{part['learned']}, seed {seed}", f"{other}, seed {seed}",
+                                  part["direction"], paired))
     return out
 
 
 def budget_seeds(numbers, part, criterion):
     """[(seed, None)]: the seeds at which dm-budget holds every recipe the part names."""
     runs = numbers["budget"]["criteria"][criterion]["runs"]
-    common = set.intersection(*(set(runs.get(r, {})) for r in [part["learned"]] + list(part["others"])))
-    return [(seed, None) for seed in sorted(common, key=int)]
+    held = [set(runs.get(r, {})) for r in [part["learned"], *part["others"]]]
+    return [(seed, None) for seed in sorted(set.intersection(*held), key=int)]
 
 
 def judge_part(numbers, part, criterion):
@@ -227,7 +229,8 @@ def judge_part(numbers, part, criterion):
                  panel_comparisons(numbers, part, criterion, chosen))
         by_seed[str(seed)] = {"verdict": part_verdict([c["outcome"] for c in comps], quick),
                               "comparisons": comps}
-    word = across_seeds({s: r["verdict"] for s, r in by_seed.items()}) if by_seed else "inconclusive"
+    words = {s: r["verdict"] for s, r in by_seed.items()}
+    word = across_seeds(words) if by_seed else "inconclusive"
     return {"says": part["says"], "verdict": word, "seeds": by_seed}
 
 

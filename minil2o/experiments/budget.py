@@ -42,7 +42,8 @@ EXPERIMENTS = [
     Experiment("dm-budget", "training budget (Andrychowicz et al. 2016, Fig. 4; Lv et al. 2017, "
                "Table 4)", "Table 4: with the convex combination RNNprop reaches a lower loss "
                "after the same number of training problems (beside it, a measurement: the test "
-               "loss at step 100 against the training problems seen)", "budget", (MLP,), baselines=("nag", "adam"),
+               "loss at step 100 against the training problems seen)", "budget", (MLP,),
+               baselines=("nag", "adam"),
                # a reference beside the 1e-4 runs: RNNprop at meta learning rate 1e-3 after 100
                # problems (the control experiment's)
                learned=("rnnprop-mnist-e10",), every_seed=False,
