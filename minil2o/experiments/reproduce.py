@@ -178,8 +178,8 @@ def extend_experiment(name, args, log=print):
 
 def judged(numbers, exp):
     """The JSON with the verdict rule applied (minil2o/evaluation/verdicts.py): the experiment's
-    claim and its claims in parts, each learned optimizer's recipe and seed, every paired entry restated from
-    the stored scores, and the verdicts."""
+    claim and its claims in parts, each learned optimizer's recipe and seed, every paired entry
+    restated from the stored scores, and the verdicts."""
     numbers["claim"], numbers["claims"] = exp.claim, [dataclasses.asdict(c) for c in exp.claims]
     for key, entry in numbers.get("learned", {}).items():
         entry["recipe"], entry["seed"] = recipe_and_seed(key)

@@ -136,7 +136,8 @@ def learned_label(key, status):
     name, seed = recipe_and_seed(key)
     kind = "RNNprop" if PRETRAINED[name].config.optimizer == "rnnprop" else "DM"
     what = name if key == name else f"{name}, seed {seed}"
-    return f"{kind} [{what}]" if status in ("shipped", "retrained") else f"{kind} [{what}: {status}]"
+    trained = status in ("shipped", "retrained")
+    return f"{kind} [{what}]" if trained else f"{kind} [{what}: {status}]"
 
 
 # The validation problems every candidate seed is scored on to choose the file to ship: disjoint
