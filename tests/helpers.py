@@ -1,5 +1,7 @@
 """Small shared pieces of the tests."""
+import importlib.util
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -55,3 +57,12 @@ def tiny_config(**changes):
                 optimizer_kwargs={"hidden": 4})
     base.update(changes)
     return TrainConfig(**base)
+
+
+def tool_module(name):
+    """tools/NAME.py (a script of the repository, not of the package) as a module."""
+    path = pathlib.Path(REPO) / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -11,7 +11,6 @@ or a wrong shape (with the old checksum and with one forged to match); each sett
 changed; the metadata and the archive's members malformed; entries of older minil2o without a
 checksum; special files; writes that fail or are killed. docs/ROBUSTNESS.md (cache) cites them.
 """
-import importlib.util
 import io
 import json
 import os
@@ -24,7 +23,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from helpers import REPO, run_cli
+from helpers import REPO, run_cli, tool_module
 from minil2o.evaluation.evaluate import learning_curves
 from minil2o.experiments import runner
 from minil2o.experiments.runner import CurveCache, curves_checksum, write_entry
@@ -448,10 +447,7 @@ def test_reproduce_twice_gives_the_same_numbers_and_reads_the_cache(tmp_path, ca
 
 
 def test_regenerate_results_warms_a_cache_that_reproduce_reads(tmp_path, capsys, computed):
-    spec = importlib.util.spec_from_file_location(
-        "regenerate_results", os.path.join(REPO, "tools", "regenerate_results.py"))
-    regenerate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(regenerate)
+    regenerate = tool_module("regenerate_results")
     regenerate.warm_panel("dm-fig4-quadratic", 0, str(tmp_path / "cache"),
                                  str(tmp_path / "out"), quick=True)
     warmed = len(computed)

@@ -3,7 +3,6 @@ hand computation, and its coverage), diverged runs, the learning-rate grid that 
 the criteria (final loss, mean over the horizon, Lv et al.'s loss at the final parameters), the
 training-budget experiment (the verdict rule is tests/test_verdicts.py)."""
 import argparse
-import importlib.util
 import json
 import math
 import dataclasses
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 
 from minil2o import experiments
+from helpers import tool_module
 from minil2o.evaluation.evaluate import (criterion_values, format_table, learning_curves, run_optimizer,
                               tune_learning_rate, tuning_record)
 from minil2o.experiments import budget
@@ -307,11 +307,7 @@ def test_the_seed_to_ship_is_chosen_on_validation(tmp_path):
 
 def regenerate_tool():
     """tools/regenerate_results.py as a module."""
-    spec = importlib.util.spec_from_file_location("regenerate_results",
-                                                  ROOT / "tools" / "regenerate_results.py")
-    regen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(regen)
-    return regen
+    return tool_module("regenerate_results")
 
 
 def test_regeneration_redoes_a_json_made_otherwise_than_the_experiment_is_now(tmp_path):

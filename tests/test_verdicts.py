@@ -3,7 +3,6 @@ that no longer decide, seeds, and that every verdict in results/*.json, RESULTS.
 the rule applied to the JSON's stored scores."""
 import copy
 import dataclasses
-import importlib.util
 import json
 import math
 import pathlib
@@ -14,6 +13,7 @@ import pytest
 from minil2o.evaluation import verdicts
 from minil2o.evaluation.statistics import paired_difference
 from minil2o.experiments import EXPERIMENTS
+from helpers import tool_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = sorted(p for p in (ROOT / "results").glob("*.json") if p.stem in EXPERIMENTS)
@@ -157,11 +157,7 @@ def test_stored_verdicts_are_the_rule_applied_to_the_stored_scores(name, numbers
 
 
 def render_module():
-    spec = importlib.util.spec_from_file_location("render_results",
-                                                  ROOT / "tools" / "render_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return tool_module("render_results")
 
 
 def test_results_md_and_readme_are_rendered_from_the_json(monkeypatch):
