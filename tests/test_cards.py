@@ -156,6 +156,16 @@ def test_the_committed_cards_are_the_rendering_of_the_committed_json():
     assert minil2o.pretrained("adam").card is None
 
 
+def test_the_main_readme_quotes_rows_of_the_rendered_table():
+    """README.md's table of the shipped optimizers is rows of the table rendered from the JSON."""
+    table = cards.summary_table(committed()).splitlines()
+    readme = (cards.README.parents[3] / "README.md").read_text(encoding="utf-8").splitlines()
+    start = readme.index(table[0])
+    end = next(i for i in range(start, len(readme)) if not readme[i].startswith("|"))
+    rows = readme[start:end]
+    assert len(rows) >= 5 and set(rows) <= set(table), set(rows) - set(table)
+
+
 def test_every_shipped_optimizer_was_measured_against_a_tuned_adam():
     results = committed()
     assert sorted(results["settings"]["optimizers"]) == shipped()
