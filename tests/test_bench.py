@@ -49,6 +49,10 @@ def test_bench_quick_writes_json(tmp_path, capsys):
 def test_bench_rejects_bad_sizes(capsys):
     assert cli.main(["bench", "--quick", "--sizes", "ten"]) == 2
     assert "--sizes" in capsys.readouterr().err
+    assert cli.main(["bench", "--quick", "--dropin-sizes", "0"]) == 2
+    assert "--dropin-sizes" in capsys.readouterr().err
+    assert cli.main(["bench", "--quick", "--cases", "dropin,speed"]) == 2
+    assert "--cases 'dropin,speed'" in capsys.readouterr().err
 
 
 def test_bench_dropin_case_reports_each_contender_and_the_ratios(tmp_path, capsys):
