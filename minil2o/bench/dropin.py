@@ -1,6 +1,7 @@
-"""The drop-in case of `minil2o bench`: one step of a shipped learned optimizer over a user's arrays,
-per coordinate, against Adam and against the same network written plainly in PyTorch, every
-contender timed by turns in one run (timing.timed_turns), so that their ratios see the same load.
+"""The drop-in case of `minil2o bench`: one step of a shipped learned optimizer over a user's
+arrays, per coordinate, against Adam and against the same network written plainly in PyTorch,
+every contender timed by turns in one run (timing.timed_turns), so that their ratios see the same
+load.
 
 At each size n (one float32 array of n coordinates and one fixed gradient; each contender keeps its
 own state from call to call, as in training), seconds per step of
@@ -61,7 +62,8 @@ def dropin_stepper(name, theta, grad):
     carried = {"params": [theta], "state": opt.init([theta])}
 
     def step():
-        carried["params"], carried["state"] = opt.update([grad], carried["state"], carried["params"])
+        params, state = carried["params"], carried["state"]
+        carried["params"], carried["state"] = opt.update([grad], state, params)
     return step
 
 
@@ -109,7 +111,8 @@ def torch_contenders(n, rng, threads, gpu):
     fns = {}
     for name, make in (("minil2o.torch", lambda p: mtorch.LearnedOptimizer([p], NAME)),
                        ("torch Adam", lambda p: torch.optim.Adam([p], lr=1e-3))):
-        p = torch.nn.Parameter(torch.from_numpy(rng.standard_normal(n).astype(np.float32)).to(device))
+        weights = torch.from_numpy(rng.standard_normal(n).astype(np.float32))
+        p = torch.nn.Parameter(weights.to(device))
         p.grad = grad.clone()
         fns[name] = waited(make(p).step)
     fns["torch module"] = waited(torch_module_stepper(torch, n, device, rng))
@@ -180,7 +183,8 @@ def targets(rows):
     """The drop-in targets, read at TARGET_COORDS (not measured when that size was not run)."""
     at = next((r for r in rows if r["coords"] == TARGET_COORDS), None)
     out = []
-    for other, bound in (("torch module", TARGET_MODULE_RATIO), ("meta forward", TARGET_FORWARD_RATIO)):
+    for other, bound in (("torch module", TARGET_MODULE_RATIO),
+                         ("meta forward", TARGET_FORWARD_RATIO)):
         key = f"drop-in / {other}"
         value = at["ratios"].get(key) if at else None
         why = ("not measured: no run at that size" if at is None else
@@ -193,8 +197,10 @@ def targets(rows):
 
 def format_rows(rows):
     """The drop-in rows as a table of microseconds per coordinate and the ratios."""
-    names = ("drop-in", "minil2o.torch", "meta forward", "drop-in adam", "torch Adam", "torch module")
-    lines = [f"drop-in step ({NAME}), microseconds per coordinate (best of the timed runs, by turns)",
+    names = ("drop-in", "minil2o.torch", "meta forward", "drop-in adam", "torch Adam",
+             "torch module")
+    lines = [f"drop-in step ({NAME}), microseconds per coordinate (best of the timed runs, by "
+             "turns)",
              f"{'coords':>9} " + " ".join(f"{k:>13}" for k in names)
              + f" {'/ module':>9} {'/ meta fwd':>10}"]
     for r in rows:

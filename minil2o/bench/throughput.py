@@ -82,7 +82,8 @@ def add_arguments(p):
     p.add_argument("--cases", default="meta,dropin",
                    help="comma-separated: meta (meta-training), dropin (the drop-in step)")
     p.add_argument("--dropin-sizes", type=flag_type("sizes", "--dropin-sizes", ","),
-                   help="coordinates for the drop-in step, e.g. 1e4,1e5,1e6 (1e4,1e5; quick 1e3,1e4)")
+                   help="coordinates for the drop-in step, e.g. 1e4,1e5,1e6 (1e4,1e5; quick "
+                   "1e3,1e4)")
     p.add_argument("--out", default="runs/bench/bench.json", help="JSON file to write")
 
 
@@ -347,7 +348,8 @@ def run(args):
     if steps:
         print(dropin.format_rows(steps))
     print(format_targets(checks))
-    info["load_average_at_end"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    if hasattr(os, "getloadavg"):
+        info["load_average_at_end"] = round(os.getloadavg()[0], 2)
     report = {"machine": info, "settings": s, "results": rows, "dropin": steps, "targets": checks}
     with atomic_file(args.out, "w") as fh:
         json.dump(report, fh, indent=1)
