@@ -109,8 +109,9 @@ print("RNNprop, 100 steps:", fit(minil2o.pretrained("rnnprop-mnist"), seed=0))
 # %% [markdown]
 # **Check (11.1)-(11.2).** One `update` must be the optimizer's step on the concatenated numbers:
 # load the same optimizer as chapter 9 does, step it on $\theta$ by hand, and compare. They agree to
-# float32 rounding, not bit for bit: `update` runs the LSTM steps in place in a reused workspace
-# (as meta-training does), summing the terms of (3.1) in another order than the reference step.
+# float32 rounding (here to the bit), not bit for bit in general: `update` runs the LSTM steps in
+# place in a reused workspace (as meta-training does), summing the terms of (3.1) in another order
+# than the reference step.
 
 # %%
 rng = np.random.default_rng(1)
