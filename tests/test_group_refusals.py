@@ -62,3 +62,40 @@ def test_the_torch_adapter_refuses_at_construction():
     opt.zero_grad()
     cnn(torch.ones(2, 1, 8, 8)).pow(2).mean().backward()
     opt.step()                                             # the explicit groups serve it
+
+
+def test_a_step_where_only_one_group_has_gradients_steps_that_group():
+    """Freezing the convolutions (fine-tuning the head) is a step with no conv gradient: the fc
+    parameters step as they would beside the conv ones (the LSTM is coordinatewise), the frozen
+    ones and their state are untouched, and unfreezing them continues."""
+    torch = pytest.importorskip("torch")
+    from minil2o.torch import LearnedOptimizer
+
+    def model_and_optimizer():
+        torch.manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 6 * 6, 3))
+        return m, LearnedOptimizer(m.parameters(), "dm-cnn")
+
+    x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    (a, opt_a), (b, opt_b) = model_and_optimizer(), model_and_optimizer()
+    for m, opt in ((a, opt_a), (b, opt_b)):
+        m(x).square().mean().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    conv_before = [p.detach().clone() for p in a[0].parameters()]
+    for p in a[0].parameters():
+        p.requires_grad_(False)
+    for m, opt in ((a, opt_a), (b, opt_b)):
+        m(x).square().mean().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    for before, p in zip(conv_before, a[0].parameters()):
+        assert torch.equal(before, p)
+    for pa, pb in zip(a[2].parameters(), b[2].parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-7)
+    for p in a[0].parameters():
+        p.requires_grad_(True)
+    a(x).square().mean().backward()
+    opt_a.step()
+    assert not all(torch.equal(before, p) for before, p in zip(conv_before, a[0].parameters()))

@@ -177,6 +177,7 @@ class State:
 
 class Optimizer:
     """One of minil2o's optimizers over a list, tuple or dict of arrays (see the module docstring)."""
+    partial = False          # True for the torch adapter's copy over the parameters of one step
 
     def __init__(self, name, make, groups=None):
         self.name, self._make, self._groups = name, make, groups
@@ -282,7 +283,8 @@ class Optimizer:
 
     def assign_groups(self, keys, shapes, dtype):
         """theta's order (positions into keys) and ((group, coordinates), ...) (groups.py)."""
-        return assign_groups(self.name, self._groups, self._make(dtype), keys, shapes)
+        return assign_groups(self.name, self._groups, self._make(dtype), keys, shapes,
+                             self.partial)
 
     def flatten(self, tree, layout, what):
         """The arrays of `tree` (checked against the layout) raveled into one theta (n,): (11.1)."""

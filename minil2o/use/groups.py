@@ -28,15 +28,16 @@ def check_groups(name, spec, opt):
                          f"dict with exactly those names, got {spec!r}")
 
 
-def assign_groups(name, spec, opt, keys, shapes):
+def assign_groups(name, spec, opt, keys, shapes, partial=False):
     """theta's order (positions into keys) and ((group, coordinates), ...): () for an optimizer
-    of one group; for a per-group one, by groups= (spec) or by default."""
+    of one group; for a per-group one, by groups= (spec) or by default. partial: the arrays are
+    some of a model's (those with a gradient at one step), so a group may have none of them."""
     if not isinstance(opt, PerGroupOptimizer):
         check_groups(name, spec, opt)
         return tuple(range(len(keys))), ()
     names = list(opt.sizes)
     members = (given_groups(spec, names, keys) if spec is not None
-               else default_groups(name, names, shapes))
+               else default_groups(name, names, shapes, partial))
     order = tuple(i for g in names for i in members[g])
     return order, tuple((g, sum(math.prod(shapes[i]) for i in members[g])) for g in names)
 
@@ -53,15 +54,16 @@ def given_groups(spec, names, keys):
     return members
 
 
-def default_groups(name, names, shapes):
-    """conv and fc by the arrays' dimensions (module docstring); no default for other groups."""
+def default_groups(name, names, shapes, partial=False):
+    """conv and fc by the arrays' dimensions (module docstring); no default for other groups.
+    Each group must get some arrays, unless they are partial (assign_groups)."""
     hint = f"pass groups={{{', '.join(f'{g!r}: [...]' for g in names)}}} naming your arrays"
     if set(names) != {"conv", "fc"}:
         raise UsageError(f"{name} serves the groups {', '.join(names)}: {hint}")
     members = {"conv": [i for i, s in enumerate(shapes) if len(s) >= 3],
                "fc": [i for i, s in enumerate(shapes) if len(s) < 3]}
     empty = [g for g in names if not members[g]]
-    if empty:
+    if empty and not (partial and len(empty) < len(names)):
         raise UsageError(f"{name} needs arrays for both of its groups, conv (arrays of 3 or more "
                          f"dimensions: convolution filters) and fc (the others), and these "
                          f"parameters have none for group {empty[0]!r}: {hint}, or "

@@ -107,8 +107,9 @@ class LearnedOptimizer(torch.optim.Optimizer):
             return
         shapes = tuple(tuple(params[i][1].shape) for i in positions)
         dtype = str(params[positions[0]][1].dtype).removeprefix("torch.")
-        self.narrowed(positions).assign_groups(tuple(positions), shapes,
-                                               dtype if dtype in DTYPES else "float32")
+        whole = self.narrowed(positions)
+        whole.partial = False                  # every trainable parameter: each group needs some
+        whole.assign_groups(tuple(positions), shapes, dtype if dtype in DTYPES else "float32")
 
     def __repr__(self):
         shown = [", ".join(f"{k}={v!r}" for k, v in g.items() if k != "params")
@@ -149,10 +150,11 @@ class LearnedOptimizer(torch.optim.Optimizer):
         return [p for _, p in self.all_params() if p.requires_grad]
 
     def narrowed(self, positions):
-        """The dropin optimizer with groups= narrowed to these positions (itself without groups=)."""
-        opt = self.optimizer
+        """The dropin optimizer for some of the parameters (those with a gradient at a step, so
+        a per-group optimizer's group may have none of them): groups= narrowed to them."""
+        opt = copy.copy(self.optimizer)
+        opt.partial = True
         if opt._groups is not None and isinstance(opt._groups, dict):
-            opt = copy.copy(opt)
             opt._groups = {g: [i for i in keys if i in positions]
                            for g, keys in self.optimizer._groups.items()}
         return opt
