@@ -96,5 +96,44 @@ def test_not_json_and_other_kinds_are_refused(tmp_path):
     parser = argparse.ArgumentParser()
     reproduce.add_arguments(parser)
     art = parser.parse_args(["dm-appendix-b-updates", "--quick", "--out", str(tmp_path)])
-    with pytest.raises(UsageError, match="adds to curves and final experiments"):
+    with pytest.raises(UsageError, match="adds to curves, final and budget experiments"):
         reproduce.extend_experiment("dm-appendix-b-updates", art, log=lambda *a: None)
+
+
+def budget_args(out, root):
+    parser = argparse.ArgumentParser()
+    reproduce.add_arguments(parser)
+    return parser.parse_args(["dm-budget", "--quick", "--out", str(out), "--cache", "",
+                              "--budget-runs", str(root)])
+
+
+def snapshot(path, seed):
+    """An untrained DM network saved as a budget snapshot (different per seed)."""
+    import numpy as np
+    from minil2o.optimizers.learned import DMOptimizer
+    from minil2o.training.runs import save_optimizer
+    opt = DMOptimizer(hidden=20, preprocess="log", output_scale=0.1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_optimizer(str(path), opt, opt.init_params(np.random.default_rng(seed)), {"epoch": 1})
+
+
+def test_extending_dm_budget_adds_the_snapshots_it_lacks(tmp_path):
+    """Table 4's runs at further seeds arrive after dm-budget was measured: --extend evaluates
+    only them, against the stored references, and gives the JSON a whole run would."""
+    root = tmp_path / "runs"
+    snapshot(root / "rnnprop-mnist-s0" / "at-100.npz", 0)
+    snapshot(root / "rnnprop-mnist-no-cc-s0" / "at-100.npz", 1)
+    part = reproduce.run_experiment("dm-budget", budget_args(tmp_path / "a", root),
+                                    log=lambda *a: None)
+    assert set(part["budget"]["criteria"]["final"]["runs"]["rnnprop-mnist"]) == {"0"}
+    snapshot(root / "rnnprop-mnist-s3" / "at-100.npz", 2)
+    snapshot(root / "rnnprop-mnist-no-cc-s3" / "at-100.npz", 3)
+    whole = reproduce.run_experiment("dm-budget", budget_args(tmp_path / "b", root),
+                                     log=lambda *a: None)
+    extended = reproduce.extend_experiment("dm-budget", budget_args(tmp_path / "a", root),
+                                           log=lambda *a: None)
+    assert sorted(extended["extended"][0]["learned"]) == ["rnnprop-mnist-no-cc-s3/at-100.npz",
+                                                          "rnnprop-mnist-s3/at-100.npz"]
+    assert strip(extended) == strip(whole)
+    seeds = extended["verdicts"]["criteria"]["final"][0]["parts"][0]["seeds"]
+    assert set(seeds) == {"0", "3"}

@@ -99,11 +99,19 @@ def references(runner, criteria, learned):
     return {c: runner.run_panel(panel, learned, c) for c in criteria}
 
 
-def budget_entry(values, refs):
-    """One snapshot's numbers for one criterion: its scores, their summary, and for each reference
-    baseline the paired difference baseline - snapshot (positive: the snapshot lower)."""
-    return {**value_summary(values),
-            "paired": {label: paired_difference(r["values"], values) for label, r in refs.items()}}
+def add_snapshot(numbers, key, values):
+    """Put one snapshot's numbers under each criterion (numbers: criterion -> {"references",
+    "runs"}; values: criterion -> scores (num_test,)): their summary, and for each reference the
+    paired difference reference - snapshot (positive: the snapshot lower), against the reference's
+    scores as stored (so that a snapshot added later is compared as one evaluated with them)."""
+    name, seed, budget = key
+    for c, scores in values.items():
+        refs = numbers[c]["references"]
+        stored = {label: np.array([np.nan if v is None else v for v in r["per_problem"]])
+                  for label, r in refs.items()}
+        numbers[c]["runs"].setdefault(name, {}).setdefault(str(seed), {})[str(budget)] = {
+            **value_summary(scores),
+            "paired": {label: paired_difference(v, scores) for label, v in stored.items()}}
 
 
 def run_budget(exp, runner, args, out_dir, learned):
@@ -117,16 +125,13 @@ def run_budget(exp, runner, args, out_dir, learned):
         runner.log(f"  no snapshots under {root}: untrained networks stand in (budget 0)")
         found = {(name, 0, 0): None for name in BUDGET_NAMES}
     family, refs = runner.family(exp.panels[0], "test"), references(runner, exp.criteria, learned)
-    runs = {c: {} for c in exp.criteria}
-    for (name, seed, budget), path in sorted(found.items()):
-        opt = untrained(name) if path is None else load_optimizer(path)
-        for c, values in scored(runner, family, opt, exp.criteria).items():
-            runs[c].setdefault(name, {}).setdefault(str(seed), {})[str(budget)] = \
-                budget_entry(values, refs[c])
     numbers = {c: {"references": {label: {"lr": r["lr"], "tuning": r.get("tuning"),
                                           **value_summary(r["values"])}
                                   for label, r in refs[c].items()},
-                   "runs": runs[c]} for c in exp.criteria}
+                   "runs": {}} for c in exp.criteria}
+    for (name, seed, budget), path in sorted(found.items()):
+        opt = untrained(name) if path is None else load_optimizer(path)
+        add_snapshot(numbers, (name, seed, budget), scored(runner, family, opt, exp.criteria))
     expected = len(missing) + (0 if stand_in else len(found))
     plot_budget(numbers, os.path.join(out_dir, f"{exp.name}.png"),
                 f"{exp.source}: {exp.name}" + (" (UNTRAINED stand-ins)" if stand_in else "")
@@ -136,3 +141,49 @@ def run_budget(exp, runner, args, out_dir, learned):
                        "untrained_stand_in": stand_in, "criteria": numbers,
                        "table4_budgets": list(TABLE4_BUDGETS), "table4_seeds": list(TABLE4_SEEDS),
                        "initial_loss": rounded([initial])[0]}}
+
+
+def extend_budget(exp, runner, numbers, args, out_dir, same_scores):
+    """Add to dm-budget's JSON the snapshots it lacks (further seeds or budgets): only they run,
+    on the same test problems, against the references' stored scores; one stored snapshot runs
+    again first on a few problems and must score what the JSON holds (same_scores); the figure is
+    drawn again from the JSON's numbers. Returns the snapshots added, as NAME-sSEED/at-BUDGET."""
+    b, root = numbers["budget"], getattr(args, "budget_runs", None) or DEFAULT_ROOT
+    found, missing = snapshots(root)
+    first = exp.criteria[0]
+    held = lambda n, s, k: str(k) in b["criteria"][first]["runs"].get(n, {}).get(str(s), {})
+    new = {key: path for key, path in found.items() if not held(*key)}
+    family = runner.family(exp.panels[0], "test")
+    if new:
+        check_snapshot(exp, runner, family, b, found, held, same_scores)
+    for key, path in sorted(new.items()):
+        add_snapshot(b["criteria"], key, scored(runner, family, load_optimizer(path), exp.criteria))
+    if b.get("initial_loss") is None:             # a JSON written before it was recorded
+        start = curves_for(runner.curves, first)(family, untrained(BUDGET_NAMES[0]),
+                                                 exp.num_test, 1, runner.seed + 2)[:, 0]
+        b["initial_loss"] = rounded([float(start.mean())])[0]
+    b["missing"] = missing
+    plot_budget(b["criteria"], os.path.join(out_dir, f"{exp.name}.png"),
+                f"{exp.source}: {exp.name}\n{len(missing)} of {len(missing) + len(found)} "
+                "snapshots missing")
+    return [f"{n}-s{s}/at-{k}.npz" for n, s, k in sorted(new)]
+
+
+CHECKED = 3          # problems a stored snapshot runs again on before anything is added
+
+
+def check_snapshot(exp, runner, family, b, found, held, same_scores):
+    """One snapshot the JSON holds, run again on its first CHECKED test problems, must score what
+    the JSON holds (else the JSON was measured on other problems: UsageError)."""
+    from ..errors import UsageError
+    key = next((k for k in sorted(found) if held(*k)), None)
+    if key is None:
+        return
+    c, num = exp.criteria[0], min(CHECKED, exp.num_test)
+    full = curves_for(runner.curves, c)(family, load_optimizer(found[key]), num, exp.steps,
+                                        runner.seed + 2)
+    name, seed, budget = key
+    stored = b["criteria"][c]["runs"][name][str(seed)][str(budget)]["per_problem"][:num]
+    if not same_scores(rounded(criterion_values(full, exp.steps, c)), stored):
+        raise UsageError(f"the JSON was measured on other test problems than this code draws "
+                         f"({name}-s{seed}/at-{budget} scores differently): run it whole")

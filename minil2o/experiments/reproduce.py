@@ -99,13 +99,15 @@ def read_results(path, exp, args):
     except ValueError as e:
         raise UsageError(f"{shown(path)} is not JSON ({e}); --extend adds to a JSON that "
                          "`minil2o reproduce` wrote") from None
-    if not isinstance(numbers, dict) or not isinstance(numbers.get("panels"), list):
+    part = "budget" if exp.kind == "budget" else "panels"
+    if not isinstance(numbers, dict) or not isinstance(numbers.get(part), (list, dict)):
         raise UsageError(f"{shown(path)} is not a results JSON of `minil2o reproduce`")
     want = {"experiment": exp.name, "quick": bool(args.quick), "steps": exp.steps,
-            "num_test": exp.num_test, "seed": args.seed, "criteria": list(exp.criteria),
-            "panels": len(exp.panels)}
-    have = {**{k: numbers.get(k) for k in want}, "criteria": list(numbers.get("criteria") or []),
-            "panels": len(numbers["panels"])}
+            "num_test": exp.num_test, "seed": args.seed}
+    have = {k: numbers.get(k) for k in want}
+    if exp.kind != "budget":
+        want.update(criteria=list(exp.criteria), panels=len(exp.panels))
+        have.update(criteria=list(numbers.get("criteria") or []), panels=len(numbers["panels"]))
     for key, value in want.items():
         if have[key] != value:
             raise UsageError(f"{shown(path)} has {key} {have[key]!r}, not {value!r}: --extend "
@@ -144,13 +146,20 @@ def check_same_problems(numbers, exp, runner, learned, path):
 def extend_experiment(name, args, log=print):
     """Add to OUT/NAME.json the learned optimizers it lacks (further meta-training seeds, a new
     shipped optimizer): only they run, on the same test problems as the JSON's (same seeds,
-    same minibatches), and every comparison is restated and judged again. The figure is left
-    as it was. Returns the JSON dict."""
+    same minibatches), and every comparison is restated and judged again; the figure is left as
+    it was. For dm-budget, the snapshots it lacks (budget.extend_budget), and its figure drawn
+    again. Returns the JSON dict."""
     exp, _ = prepared(name, args, log)
-    if exp.kind not in ("curves", "final"):
-        raise UsageError(f"--extend adds to curves and final experiments; {name} is {exp.kind!r}")
+    if exp.kind not in ("curves", "final", "budget"):
+        raise UsageError(f"--extend adds to curves, final and budget experiments; {name} is "
+                         f"{exp.kind!r}")
     path = os.path.join(args.out, f"{exp.name}.json")
     numbers, start = read_results(path, exp, args), time.time()
+    if exp.kind == "budget":
+        added = budget.extend_budget(exp, Runner(exp, args, log), numbers, args, args.out,
+                                     same_scores)
+        log(f"== {exp.name}: added {', '.join(added) or 'nothing (every snapshot is in it)'}")
+        return write_extended(numbers, exp, path, added, start, log)
     learned, status = load_experiment_optimizers(exp, args, log)
     new = {entry["label"]: learned[entry["label"]] for key, entry in status.items()
            if key not in numbers["learned"]}
@@ -167,12 +176,17 @@ def extend_experiment(name, args, log=print):
         for c, entries in added["criteria"].items():
             part["criteria"][c].update(entries)
     numbers["learned"].update({k: v for k, v in status.items() if k not in numbers["learned"]})
-    numbers.setdefault("extended", []).append({"learned": list(new),
+    return write_extended(numbers, exp, path, list(new), start, log)
+
+
+def write_extended(numbers, exp, path, added, start, log):
+    """The extended JSON judged and written (whole or not at all); what was added recorded."""
+    numbers.setdefault("extended", []).append({"learned": added,
                                                 "seconds": round(time.time() - start, 1)})
     numbers = judged(numbers, exp)
     with atomic_file(path, "w") as fh:
         json.dump(numbers, fh, indent=1)
-    log(f"numbers: {shown(path)} (the figure is unchanged)")
+    log(f"numbers: {shown(path)}")
     return numbers
 
 
