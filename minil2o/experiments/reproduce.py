@@ -99,8 +99,8 @@ def read_results(path, exp, args):
     except ValueError as e:
         raise UsageError(f"{shown(path)} is not JSON ({e}); --extend adds to a JSON that "
                          "`minil2o reproduce` wrote") from None
-    part = "budget" if exp.kind == "budget" else "panels"
-    if not isinstance(numbers, dict) or not isinstance(numbers.get(part), (list, dict)):
+    part, kind = ("budget", dict) if exp.kind == "budget" else ("panels", list)
+    if not isinstance(numbers, dict) or not isinstance(numbers.get(part), kind):
         raise UsageError(f"{shown(path)} is not a results JSON of `minil2o reproduce`")
     want = {"experiment": exp.name, "quick": bool(args.quick), "steps": exp.steps,
             "num_test": exp.num_test, "seed": args.seed}
