@@ -137,3 +137,23 @@ def test_extending_dm_budget_adds_the_snapshots_it_lacks(tmp_path):
     assert strip(extended) == strip(whole)
     seeds = extended["verdicts"]["criteria"]["final"][0]["parts"][0]["seeds"]
     assert set(seeds) == {"0", "3"}
+
+
+def test_digests_name_the_files_a_json_was_measured_with(tmp_path, shipped_only):
+    """A JSON without digests (written before they were kept) gets, from --extend, the digest of
+    each file that scores what it holds; superseded() then reads digests, not commands."""
+    from minil2o.experiments import superseded
+    path = tmp_path / f"{NAME}.json"
+    numbers = json.loads(shipped_only)
+    for entry in numbers["learned"].values():
+        entry.pop("digest")
+        entry["train_command"] += " --an-older-spelling"            # commands differ, files not
+    path.write_text(json.dumps(numbers))
+    assert superseded(json.loads(path.read_text())) == ["dm-mnist", "rnnprop-mnist"]
+    with pytest.MonkeyPatch.context() as m:
+        without_seeds(m)
+        checked = reproduce.extend_experiment(NAME, args_for(tmp_path), log=lambda *a: None)
+    assert all("digest" in e for e in checked["learned"].values())
+    assert superseded(checked) == []
+    checked["learned"]["dm-mnist"]["digest"] = "0" * 16                 # another file
+    assert superseded(checked) == ["dm-mnist"]

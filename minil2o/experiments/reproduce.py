@@ -13,7 +13,7 @@ from ..evaluation.evaluate import criterion_values, curves_for
 from ..validate import check_bound, flag_type, shown
 from . import budget, dm
 from .registry import EXPERIMENTS, quick_version
-from .runner import Runner, panel_numbers, rounded, run_comparison
+from .runner import Runner, optimizer_digest, panel_numbers, rounded, run_comparison
 from .shipped import learned_label, load_learned, recipe_and_seed, seed_keys, train_command
 from .spec import panels_to_run
 
@@ -38,7 +38,8 @@ def run_kind(exp, runner, learned, out_dir):
 def load_experiment_optimizers(exp, args, log=print):
     """The experiment's learned optimizers as {label: optimizer}: each shipped one and its recipe's
     other meta-training seeds (shipped.SEED_RUNS; with --retrain, the shipped seed retrained),
-    and for the JSON each one's {key: {status, label, recipe, seed, train_command}}."""
+    and for the JSON each one's {key: {status, label, recipe, seed, train_command, digest}}
+    (digest: runner.optimizer_digest of the file's network)."""
     learned, status = {}, {}
     for name in exp.learned:
         for key in seed_keys(name, log) if exp.every_seed and not args.retrain else [name]:
@@ -47,7 +48,7 @@ def load_experiment_optimizers(exp, args, log=print):
             recipe, seed = recipe_and_seed(key)
             learned[label] = opt
             status[key] = {"status": state, "label": label, "recipe": recipe, "seed": seed,
-                           "train_command": train_command(key)}
+                           "train_command": train_command(key), "digest": optimizer_digest(opt)}
     return learned, status
 
 
@@ -127,20 +128,33 @@ def same_scores(again, stored):
         for a, b in zip(again, stored))
 
 
-def check_same_problems(numbers, exp, runner, learned, path):
-    """Refuse to add to a JSON whose test problems this code no longer draws: one learned
-    optimizer already in it runs again on the first CHECKED_PROBLEMS problems of the first panel
-    (problem i is drawn from (seed, i) alone) and must score what the JSON holds, problem for
-    problem, within SAME_SCORE."""
-    label = next(e["label"] for e in numbers["learned"].values() if e["label"] in learned)
+def scores_again(exp, runner, opt):
+    """`opt`'s scores on the first CHECKED_PROBLEMS test problems of the first panel (problem i
+    is drawn from (seed, i) alone, so they are the JSON's first ones), rounded as stored."""
     criterion, family = exp.criteria[0], runner.family(exp.panels[0], "test")
     num = min(CHECKED_PROBLEMS, exp.num_test)
-    full = curves_for(runner.curves, criterion)(family, learned[label], num, exp.steps,
-                                                runner.seed + 2)
-    stored = numbers["panels"][0]["optimizers"][label]["final_per_problem"][:num]
-    if not same_scores(rounded(criterion_values(full, exp.steps, criterion)), stored):
-        raise UsageError(f"{shown(path)} was measured on other test problems than this code draws "
-                         f"({label} scores differently): run it whole without --extend")
+    return rounded(criterion_values(curves_for(runner.curves, criterion)(
+        family, opt, num, exp.steps, runner.seed + 2), exp.steps, criterion))
+
+
+def check_stored(numbers, exp, runner, learned, path, adding):
+    """The JSON's learned optimizers checked against the files loaded now: each one without a
+    recorded digest (a JSON written before digests were kept) runs again on a few test problems
+    and must score what the JSON holds (SAME_SCORE), then gets the digest of the file that did;
+    when optimizers are being added, one stored optimizer runs again even if all have digests, so
+    that the JSON's test problems are known to be the ones this code draws. A mismatch refuses
+    (UsageError) before anything is added."""
+    entries = [e for e in numbers["learned"].values() if e["label"] in learned]
+    unchecked = [e for e in entries if "digest" not in e] or entries[:1 if adding else 0]
+    for entry in unchecked:
+        label = entry["label"]
+        stored = numbers["panels"][0]["optimizers"][label]["final_per_problem"]
+        again = scores_again(exp, runner, learned[label])
+        if not same_scores(again, stored[:len(again)]):
+            raise UsageError(f"{shown(path)} was measured on other test problems or with another "
+                             f"file of {label} than this code uses (it scores differently): run "
+                             "it whole without --extend")
+        entry["digest"] = optimizer_digest(learned[label])
 
 
 def extend_experiment(name, args, log=print):
@@ -165,8 +179,7 @@ def extend_experiment(name, args, log=print):
            if key not in numbers["learned"]}
     log(f"== {exp.name}: adding {', '.join(new) or 'nothing (every learned optimizer is in it)'}")
     runner = Runner(exp, args, log)
-    if new:
-        check_same_problems(numbers, exp, runner, learned, path)
+    check_stored(numbers, exp, runner, learned, path, adding=bool(new))
     for panel, part in zip(exp.panels, numbers["panels"]):
         if not new:
             break

@@ -49,10 +49,21 @@ def train_command(key):
 
 def superseded(numbers):
     """The learned optimizers of a results JSON (its "learned" entries) that are not the files
-    shipped now: those whose recorded train command is not the registry's, since the file was
-    replaced by another run (or the JSON recorded none)."""
-    return [name for name, entry in numbers.get("learned", {}).items()
-            if name in PRETRAINED and entry.get("train_command") != train_command(name)]
+    shipped now: by the digest of the file's network where the JSON records one
+    (runner.optimizer_digest), else by the recorded train command (the registry's since, or
+    none recorded)."""
+    from .runner import optimizer_digest
+    out = []
+    for name, entry in numbers.get("learned", {}).items():
+        if name not in PRETRAINED:
+            continue
+        if "digest" in entry:
+            if not pretrained_path(name).exists() or \
+                    entry["digest"] != optimizer_digest(load_optimizer(pretrained_path(name))):
+                out.append(name)
+        elif entry.get("train_command") != train_command(name):
+            out.append(name)
+    return out
 
 
 def train_best(config, out_dir, progress=True, log=print):
