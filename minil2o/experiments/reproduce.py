@@ -137,6 +137,14 @@ def scores_again(exp, runner, opt):
         family, opt, num, exp.steps, runner.seed + 2), exp.steps, criterion))
 
 
+def stored_scores(numbers, exp, label):
+    """A learned optimizer's per-problem scores on the first panel as the JSON holds them
+    (dm-budget keeps its learned references beside the tuned baselines)."""
+    if exp.kind == "budget":
+        return numbers["budget"]["criteria"][exp.criteria[0]]["references"][label]["per_problem"]
+    return numbers["panels"][0]["optimizers"][label]["final_per_problem"]
+
+
 def check_stored(numbers, exp, runner, learned, path, adding):
     """The JSON's learned optimizers checked against the files loaded now: each one without a
     recorded digest (a JSON written before digests were kept) runs again on a few test problems
@@ -148,7 +156,7 @@ def check_stored(numbers, exp, runner, learned, path, adding):
     unchecked = [e for e in entries if "digest" not in e] or entries[:1 if adding else 0]
     for entry in unchecked:
         label = entry["label"]
-        stored = numbers["panels"][0]["optimizers"][label]["final_per_problem"]
+        stored = stored_scores(numbers, exp, label)
         again = scores_again(exp, runner, learned[label])
         if not same_scores(again, stored[:len(again)]):
             raise UsageError(f"{shown(path)} was measured on other test problems or with another "
@@ -170,8 +178,10 @@ def extend_experiment(name, args, log=print):
     path = os.path.join(args.out, f"{exp.name}.json")
     numbers, start = read_results(path, exp, args), time.time()
     if exp.kind == "budget":
-        added = budget.extend_budget(exp, Runner(exp, args, log), numbers, args, args.out,
-                                     same_scores)
+        runner = Runner(exp, args, log)
+        check_stored(numbers, exp, runner, load_experiment_optimizers(exp, args, log)[0], path,
+                     adding=False)
+        added = budget.extend_budget(exp, runner, numbers, args, args.out, same_scores)
         log(f"== {exp.name}: added {', '.join(added) or 'nothing (every snapshot is in it)'}")
         return write_extended(numbers, exp, path, added, start, log)
     learned, status = load_experiment_optimizers(exp, args, log)
