@@ -22,14 +22,15 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from minil2o.files.checkpoint import load  # noqa: E402
-from minil2o.experiments.budget import BUDGET_NAMES, DEFAULT_ROOT, snapshots  # noqa: E402
+from minil2o.experiments.budget import BUDGET_NAMES, DEFAULT_ROOT, SEEDS, snapshots  # noqa: E402
 from minil2o.experiments.shipped import choose_on_validation, pretrained_path  # noqa: E402
 
 
 def candidates(found, name, budget=None):
-    """(budget, {seed: path}): the snapshots of `name` at `budget`, by default the largest budget
-    that every seed of `name` reached."""
-    seeds = {s for n, s, _ in found if n == name}
+    """(budget, {seed: path}): the snapshots of `name` at `budget` of its seeds budget.SEEDS (the
+    runs of Table 4's further seeds stop at 1,000 problems), by default the largest budget that
+    every one of them reached."""
+    seeds = {s for n, s, _ in found if n == name and s in SEEDS}    # not Table 4's further seeds
     reached = [b for b in sorted({b for n, _, b in found if n == name})
                if all((name, s, b) in found for s in seeds)]
     if budget is None:
