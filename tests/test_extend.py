@@ -136,7 +136,14 @@ def test_extending_dm_budget_adds_the_snapshots_it_lacks(tmp_path):
                                                           "rnnprop-mnist-s3/at-100.npz"]
     assert strip(extended) == strip(whole)
     seeds = extended["verdicts"]["criteria"]["final"][0]["parts"][0]["seeds"]
-    assert set(seeds) == {"0", "3"}
+    assert set(seeds) == set()            # no seed has Table 4's three budgets yet: none judged
+    for name in ("rnnprop-mnist", "rnnprop-mnist-no-cc"):
+        for budget in (300, 1000):
+            snapshot(root / f"{name}-s3" / f"at-{budget}.npz", budget + len(name))
+    again = reproduce.extend_experiment("dm-budget", budget_args(tmp_path / "a", root),
+                                        log=lambda *a: None)
+    seeds = again["verdicts"]["criteria"]["final"][0]["parts"][0]["seeds"]
+    assert set(seeds) == {"3"} and len(seeds["3"]["comparisons"]) == 3
 
 
 def test_digests_name_the_files_a_json_was_measured_with(tmp_path, shipped_only):

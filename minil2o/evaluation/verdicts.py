@@ -212,10 +212,15 @@ def budget_comparisons(numbers, part, criterion, seed):
 
 
 def budget_seeds(numbers, part, criterion):
-    """[(seed, None)]: the seeds at which dm-budget holds every recipe the part names."""
-    runs = numbers["budget"]["criteria"][criterion]["runs"]
-    held = [set(runs.get(r, {})) for r in [part["learned"], *part["others"]]]
-    return [(seed, None) for seed in sorted(set.intersection(*held), key=int)]
+    """[(seed, None)]: the seeds at which dm-budget holds every recipe the part names at every one
+    of Table 4's budgets (a seed still training is not judged on some of them)."""
+    runs, budgets = numbers["budget"]["criteria"][criterion]["runs"], numbers["budget"].get(
+        "table4_budgets", [])
+    recipes = [part["learned"], *part["others"]]
+    whole = lambda seed: all(str(b) in runs.get(r, {}).get(seed, {}) for r in recipes
+                             for b in budgets)
+    seeds = set.intersection(*(set(runs.get(r, {})) for r in recipes))
+    return [(seed, None) for seed in sorted(seeds, key=int) if whole(seed)]
 
 
 def judge_part(numbers, part, criterion):
