@@ -2,32 +2,33 @@
 RESULTS.md states the same rule in words; tests/test_verdicts.py checks that every verdict there is
 this rule applied to the JSON beside it.
 
-A claim is a sentence of a paper (quoted); a part is one thing it asserts, as comparisons: on some
-panels a learned optimizer is lower than ('<'), higher than ('>') or not worse than ('<=') each of
-some others. Every optimizer ran on the same test problems, so a comparison is judged on the paired
-scores (other_i, learned_i) of the N test problems:
+The rule's points, numbered as at the top of RESULTS.md:
 
-  1. Divergence. A run has diverged when its score is not finite or above DIVERGENCE_FACTOR times
-     the panel's mean initial loss (the loss at step 0, the same for every optimizer). A diverged
-     run ranks below every finished one (statistics.divergence_sign).
+  1. Claims in parts. A claim is a sentence of a paper (quoted); a part is one thing it asserts,
+     as comparisons: on some panels a learned optimizer is lower than ('<'), higher than ('>') or
+     not worse than ('<=') each of some others. Every optimizer ran on the same test problems, so
+     a comparison is judged on the paired scores (other_i, learned_i) of the N test problems.
   2. The log scale decides. Losses span orders of magnitude, and a t-interval on raw differences
      is decided by its few largest values (heavy tails), so the deciding statistic is the paired
      log ratio l_i = log10(other_i) - log10(learned_i) and its 95% t-interval [low, high].
      Beside it, never deciding: the raw difference's interval, Wilcoxon's signed-rank p and the
      sign counts (statistics.heavy_tail_tests).
-  3. A comparison's outcome, with m = log10(MARGIN) for '<=' and m = 0 otherwise:
+  3. Divergence. A run has diverged when its score is not finite or above DIVERGENCE_FACTOR times
+     the panel's mean initial loss (the loss at step 0, the same for every optimizer). A diverged
+     run ranks below every finished one (statistics.divergence_sign).
+  4. A comparison's outcome, with m = log10(MARGIN) for '<=' and m = 0 otherwise:
          as claimed   '<': low > 0      '>': high < 0      '<=': low > -m
          opposite     '<': high < 0     '>': low > 0       '<=': high < -m
          level        otherwise (the interval includes the boundary)
          undecided    fewer than 2 problems where both finished, and no divergence decides
-  4. A part, for one meta-training seed: agrees when every comparison is as claimed; does not
+  5. A part, for one meta-training seed: agrees when every comparison is as claimed; does not
      agree when any is opposite; level otherwise; inconclusive when any is undecided (and every
      part of a --quick run).
-  5. Seeds. A part naming a recipe kept at several meta-training seeds is judged for each seed
+  6. Seeds. A part naming a recipe kept at several meta-training seeds is judged for each seed
      (both sides of a recipe-against-recipe comparison at the same seed). Across seeds it agrees,
      does not agree, is level or is inconclusive when every seed says so; otherwise it is "split"
      and the counts are given.
-  6. A claim's summary counts its parts: "2 of 3 parts agree".
+  7. A claim's summary counts its parts: "2 of 3 parts agree".
 
 No part is carried by a baseline the paper did not name: a part names its baselines, or BEST
 (the panel's tuned baseline with the lowest mean score) or REST (every other tuned baseline).
@@ -47,7 +48,7 @@ VERDICTS = ("agrees", "level", "does not agree", "inconclusive")
 
 # -- one comparison ----------------------------------------------------------------------------
 def comparison_outcome(paired, direction, margin=MARGIN):
-    """The outcome (rule 3) of a paired entry (statistics.paired_difference, other - learned) for
+    """The outcome (rule 4) of a paired entry (statistics.paired_difference, other - learned) for
     the claimed direction."""
     log = paired["log10_ratio"]
     shift = math.log10(margin) if direction == "<=" else 0.0
@@ -60,7 +61,7 @@ def comparison_outcome(paired, direction, margin=MARGIN):
 
 
 def part_verdict(outcomes, quick=False):
-    """A part's verdict for one seed from its comparisons' outcomes (rule 4)."""
+    """A part's verdict for one seed from its comparisons' outcomes (rule 5)."""
     if quick or not outcomes or "undecided" in outcomes:
         return "inconclusive"
     if all(o == "as claimed" for o in outcomes):
@@ -69,7 +70,7 @@ def part_verdict(outcomes, quick=False):
 
 
 def across_seeds(by_seed):
-    """The part's verdict over its seeds' verdicts (rule 5): the common word, else 'split (...)'."""
+    """The part's verdict over its seeds' verdicts (rule 6): the common word, else 'split (...)'."""
     words = list(by_seed.values())
     if len(set(words)) == 1:
         return words[0]
@@ -78,7 +79,7 @@ def across_seeds(by_seed):
 
 
 def summary(part_words):
-    """A claim's summary (rule 6): how many of its parts agree."""
+    """A claim's summary (rule 7): how many of its parts agree."""
     return f"{sum(w == 'agrees' for w in part_words)} of {len(part_words)} parts agree"
 
 
@@ -90,7 +91,7 @@ def scores(entry):
 
 
 def with_divergence(values, initial, factor=DIVERGENCE_FACTOR):
-    """Scores with NaN where rule 1 says diverged: not finite, or above factor * initial loss
+    """Scores with NaN where rule 3 says diverged: not finite, or above factor * initial loss
     (initial None: a JSON that did not record it; then only the non-finite)."""
     bound = np.inf if initial is None else factor * abs(initial)
     with np.errstate(invalid="ignore"):
@@ -117,7 +118,7 @@ def tuned(entries):
 
 
 def paired_entry(entries, other, learned, initial):
-    """The paired comparison (other - learned) by rule 1, recomputed from the stored scores."""
+    """The paired comparison (other - learned) by rule 3, recomputed from the stored scores."""
     return paired_difference(with_divergence(scores(entries[other]), initial),
                              with_divergence(scores(entries[learned]), initial))
 
@@ -224,7 +225,7 @@ def budget_seeds(numbers, part, criterion):
 
 
 def judge_part(numbers, part, criterion):
-    """A part's verdict for each seed and across seeds (rules 3 to 5)."""
+    """A part's verdict for each seed and across seeds (rules 4 to 6)."""
     quick, by_seed = bool(numbers.get("quick")), {}
     budget = "budget" in numbers
     pairs = budget_seeds(numbers, part, criterion) if budget else \
@@ -258,7 +259,7 @@ def judge(numbers, criteria=None):
 
 def restate_paired(numbers):
     """Every paired entry of a JSON's panels recomputed from the stored per-problem scores by
-    rule 1 (so the tables show what the verdicts read), with the diverged count beside it."""
+    rule 3 (so the tables show what the verdicts read), with the diverged count beside it."""
     learned = [entry["label"] for entry in numbers.get("learned", {}).values()]
     for panel in numbers.get("panels", []):
         initial = initial_loss(panel)
