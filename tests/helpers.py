@@ -40,6 +40,19 @@ def assert_one_line(err, *words):
         assert word in lines[0], (word, lines[0])
 
 
+def refused(call, *words):
+    """call() raises a UsageError of one line naming every word; returns its message."""
+    import pytest
+    from minil2o.errors import UsageError
+    with pytest.raises(UsageError) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, (word, message)
+    return message
+
+
 def run_subprocess(args, env_changes, path_first=None, timeout=60):
     """`python -m minil2o args` in a fresh interpreter; returns (code, stdout, stderr)."""
     env = dict(os.environ, **env_changes)

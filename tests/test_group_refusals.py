@@ -7,16 +7,7 @@ import pytest
 
 import minil2o
 from minil2o.backend import xp
-from minil2o.errors import UsageError
-
-
-def refused(call, *words):
-    with pytest.raises(UsageError) as info:
-        call()
-    text = str(info.value)
-    assert "\n" not in text
-    for word in words:
-        assert word in text, (word, text)
+from helpers import refused
 
 
 def arrays(*shapes):
