@@ -376,20 +376,27 @@ def budget_tables(numbers):
     return "\n".join(out)
 
 
+LAST = 20            # the closing steps of an Appendix B trace, for its mean update
+
+
 def updates_table(name):
     """The {{updates:NAME}} table (Appendix B): per traced coordinate, on how many steps its
-    gradient was nonzero, the largest |gradient|, and the sum of the updates it received."""
+    gradient was nonzero, the largest |gradient|, the sum of the updates it received, the sum of
+    those on the steps where its gradient was zero, and its mean update over the last LAST steps."""
     numbers = load(name)
     if numbers is None:
         return "_(not run yet)_"
     lines = ["| panel | optimizer | coordinate | steps with a nonzero gradient | largest "
-             "\\|gradient\\| | sum of its updates |", "|---|---|---|---|---|---|"]
+             "\\|gradient\\| | sum of its updates | of them, on steps with a zero gradient | "
+             f"mean update, last {LAST} steps |", "|---|---|---|---|---|---|---|---|"]
     for trace in numbers["traces"]:
         for k, grads, updates in zip(trace["coordinates"], trace["gradient"], trace["update"]):
             nonzero = sum(g != 0 for g in grads)
+            blind = sum(u for g, u in zip(grads, updates) if g == 0)
             lines.append(f"| {cell(trace['label'])} | {trace['optimizer']} | {k} | {nonzero} of "
                          f"{len(grads)} | {fmt(max(abs(g) for g in grads))} | "
-                         f"{signed(sum(updates))} |")
+                         f"{signed(sum(updates))} | {signed(blind) if nonzero < len(grads) else '—'}"
+                         f" | {signed(sum(updates[-LAST:]) / LAST)} |")
     return "\n".join(lines)
 
 

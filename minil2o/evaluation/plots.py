@@ -162,21 +162,23 @@ def plot_images(rows, path):
 
 
 def plot_update_traces(traces, path, title):
-    """Appendix B: per row (one test problem), per coordinate, the update the learned optimizer
-    returns (orange, left axis) beside the gradient it receives (blue, right axis).
-    traces: list of {"label", "coordinates" (k,), "gradient" (steps, k), "update" (steps, k)}."""
+    """Appendix B: per row (one test problem and one learned optimizer), per coordinate, the update
+    the optimizer returns (orange, left axis) beside the gradient it receives (blue, right axis).
+    traces: list of {"label" (the problem), "optimizer", "coordinates" (k,), "gradient" (steps, k),
+    "update" (steps, k)}."""
     plt = _pyplot()
     k = len(traces[0]["coordinates"])
     fig, axes = plt.subplots(len(traces), k, figsize=(2.6 * k, 2.3 * len(traces)), squeeze=False)
     for row, trace in zip(axes, traces):
         for j, ax in enumerate(row):
             ax.plot(trace["update"][:, j], color="tab:orange", lw=1.5, label="update")
-            ax.set_title(f"{trace['label']}, coordinate {trace['coordinates'][j]}", fontsize=7)
+            ax.set_title(f"coordinate {trace['coordinates'][j]}", fontsize=7)
             twin = ax.twinx()
             twin.plot(trace["gradient"][:, j], color="tab:blue", lw=0.8, alpha=0.7,
                       label="gradient")
             twin.tick_params(labelsize=6, colors="tab:blue")
             ax.tick_params(labelsize=6)
         row[0].legend(frameon=False, fontsize=6, loc="upper right")
+        row[0].set_ylabel(f"{trace['label']}\n{trace['optimizer']}", fontsize=7)
     fig.suptitle(title, fontsize=9)
     return _save(plt, fig, path)

@@ -178,23 +178,26 @@ def art_images(exp, runner, learned, part, out_dir):
     plot_images(rows, os.path.join(out_dir, f"{exp.name}-images.png"))
 
 
-def update_traces(exp, runner, learned, out_dir, num_coords=4):
+def update_traces(exp, runner, learned, out_dir, recipes, num_coords=4):
     """Appendix B: for a few coordinates of one test problem per panel, the gradient the learned
-    optimizer receives and the update it returns, step by step (panel k uses learned optimizer k).
-    Returns the JSON part {"traces": [...]}."""
+    optimizer receives and the update it returns, step by step (panel k: learned recipe k, at
+    each of its meta-training seeds, on the same problem and coordinates).
+    recipes: label -> recipe of each learned optimizer. Returns the JSON part {"traces": [...]}."""
     traces, numbers = [], []
-    for panel, (label, opt) in zip(exp.panels, learned.items()):
-        rng = np.random.default_rng([runner.seed + 2, 0])
-        problem = runner.family(panel, "test").sample(rng)
-        coords = np.sort(np.random.default_rng(runner.seed).choice(problem.n, num_coords, replace=False))
-        seen = [(to_numpy(s.grad)[coords], to_numpy(s.update)[coords])
-                for s in islice(trajectory(problem, opt, exp.steps, rng), exp.steps)]
-        grads, updates = (np.array(a) for a in zip(*seen))                 # (steps, k) each
-        traces.append({"label": panel.label, "coordinates": coords, "gradient": grads,
-                       "update": updates})
-        numbers.append({"label": panel.label, "optimizer": label, "coordinates": coords.tolist(),
-                        "gradient": [rounded(g) for g in grads.T],
-                        "update": [rounded(u) for u in updates.T]})
+    for panel, recipe in zip(exp.panels, exp.learned):
+        for label in [label for label in learned if recipes[label] == recipe]:
+            rng = np.random.default_rng([runner.seed + 2, 0])        # the same problem each time
+            problem = runner.family(panel, "test").sample(rng)
+            coords = np.sort(np.random.default_rng(runner.seed).choice(problem.n, num_coords,
+                                                                       replace=False))
+            seen = [(to_numpy(s.grad)[coords], to_numpy(s.update)[coords])
+                    for s in islice(trajectory(problem, learned[label], exp.steps, rng), exp.steps)]
+            grads, updates = (np.array(a) for a in zip(*seen))             # (steps, k) each
+            traces.append({"label": panel.label, "optimizer": label, "coordinates": coords,
+                           "gradient": grads, "update": updates})
+            numbers.append({"label": panel.label, "optimizer": label, "coordinates": coords.tolist(),
+                            "gradient": [rounded(g) for g in grads.T],
+                            "update": [rounded(u) for u in updates.T]})
     plot_update_traces(traces, os.path.join(out_dir, f"{exp.name}.png"),
                        f"{exp.source}: updates (orange, left axis) beside gradients (blue, right axis)")
     return {"traces": numbers}

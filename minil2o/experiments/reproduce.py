@@ -21,12 +21,14 @@ CIFAR_ENV = "MINIL2O_CIFAR10"            # folder of cifar-10-batches-py, when C
 SCHEMA = 2       # 2: per-problem scores, paired differences, tuning records, criteria, claims
 
 
-def run_kind(exp, runner, learned, out_dir):
+def run_kind(exp, runner, learned, out_dir, status):
     """What the experiment's kind computes and draws; returns the JSON part. 'curves' and 'final'
-    compare on every panel; 'art' adds the styled images; 'updates' traces single runs; 'budget'
-    evaluates the budget runs' snapshots (budget.py)."""
+    compare on every panel; 'art' adds the styled images; 'updates' traces single runs (each
+    panel's recipe at each of its seeds); 'budget' evaluates the budget runs' snapshots
+    (budget.py). status: load_experiment_optimizers' record of each learned optimizer."""
     if exp.kind == "updates":
-        return dm.update_traces(exp, runner, learned, out_dir)
+        recipes = {entry["label"]: entry["recipe"] for entry in status.values()}
+        return dm.update_traces(exp, runner, learned, out_dir, recipes)
     if exp.kind == "budget":
         return budget.run_budget(exp, runner, runner.args, out_dir, learned)
     part = run_comparison(exp, runner, learned, out_dir)
@@ -62,7 +64,7 @@ def run_experiment(name, args, log=print):
         log(f"  panel {label!r} left out: it needs CIFAR-10 (--cifar-dir or ${CIFAR_ENV})")
     os.makedirs(args.out, exist_ok=True)
     learned, status = load_experiment_optimizers(exp, args, log)
-    part = run_kind(exp, Runner(exp, args, log), learned, args.out)
+    part = run_kind(exp, Runner(exp, args, log), learned, args.out, status)
     numbers = {"experiment": exp.name, "source": exp.source, "claim": exp.claim, "note": exp.note,
                "quick": bool(args.quick), "steps": exp.steps, "num_test": exp.num_test,
                "num_tune": exp.num_tune, "seed": args.seed, "tune_seed": args.seed + 1,
