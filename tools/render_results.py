@@ -13,6 +13,8 @@ quoted by hand; every number of a result comes from the JSON through this render
                         each claim quoted, its parts' verdicts across and per meta-training seed,
                         and every comparison; above them, each recipe's score at every seed
     {{updates:NAME}}    Appendix B: per traced coordinate, its nonzero gradients and its updates
+    {{scaling:NAME}}    results/NAME.json of tools/convex_scaling.py: per meta-training seed, the
+                        recipe with g at r = 3 beside it at r = 1, paired as the rule pairs
     {{verdicts}}        one line per experiment: its claims' summaries ("1 of 2 parts agree")
     {{summary}}         one row per claim: the quote, the parts agreeing, each part's verdict
                         (README.md gets the same table between its two markers)
@@ -400,6 +402,32 @@ def updates_table(name):
     return "\n".join(lines)
 
 
+SCALING_OUTCOMES = {"as claimed": "r = 1 lower", "opposite": "r = 1 higher", "level": "level",
+                    "undecided": "undecided"}
+
+
+def scaling_table(name):
+    """The {{scaling:NAME}} table (tools/convex_scaling.py): per seed, the mean score at r = 3 and
+    at r = 1, the paired log10(r3 / r1), the signed-rank p, on how many problems r = 1 is lower,
+    and the outcome by rule 4 (no side wins unless the interval excludes zero)."""
+    from minil2o.evaluation.verdicts import comparison_outcome
+    numbers = load(name)
+    if numbers is None or not numbers["seeds"]:
+        return "_(not run yet)_"
+    lines = [f"{cell(numbers['panel'])}, {CRITERION_NAMES.get(numbers['criterion'], numbers['criterion'])}, "
+             f"N = {numbers['num_test']} test problems per seed:", "",
+             "| seed | g at r = 3 | g at r = 1 | log10(r3 / r1), 95% t-interval (ratio) | "
+             "signed-rank p | r = 1 lower on | outcome |", "|---|---|---|---|---|---|---|"]
+    for seed, s in numbers["seeds"].items():
+        paired = s["paired"]
+        p = "n/a" if paired["wilcoxon"]["p"] is None else f"{paired['wilcoxon']['p']:.2g}"
+        lines.append(f"| {seed} | {fmt(s['r3']['mean'])} | {fmt(s['r1']['mean'])} | "
+                     f"{ratio_text(paired['log10_ratio'])} | {p} | "
+                     f"{paired['signs']['reference_lower']} of {paired['n']} | "
+                     f"{SCALING_OUTCOMES[comparison_outcome(paired, '<')]} |")
+    return "\n".join(lines)
+
+
 README_START = "<!-- results table: written by tools/render_results.py -->"
 README_END = "<!-- end of the results table -->"
 
@@ -418,6 +446,7 @@ def render(template):
     text = re.sub(r"\{\{table:([\w-]+)\}\}", lambda m: table(m.group(1)), template)
     text = re.sub(r"\{\{verdict:([\w-]+)\}\}", lambda m: verdict_section(m.group(1)), text)
     text = re.sub(r"\{\{updates:([\w-]+)\}\}", lambda m: updates_table(m.group(1)), text)
+    text = re.sub(r"\{\{scaling:([\w-]+)\}\}", lambda m: scaling_table(m.group(1)), text)
     return text.replace("{{verdicts}}", verdict_list()).replace("{{summary}}", summary_table())
 
 
