@@ -183,9 +183,32 @@ def seeds_table(numbers):
     return "\n".join(out + [""])
 
 
+def mean_and_best(means):
+    """'0.0153 (best, seed 0: 0.00963)' for [(score, seed), ...]."""
+    best = min(means)
+    return f"{fmt(sum(v for v, _ in means) / len(means))} (best, seed {best[1]}: {fmt(best[0])})"
+
+
+def budget_brief(b):
+    """dm-budget's seeds_brief: Table 4's two recipes after its largest budget (first criterion),
+    their seeds' mean and the best seed."""
+    from minil2o.experiments.budget import WITH_CC, WITHOUT_CC
+    budget = str(max(b["table4_budgets"]))
+    runs = next(iter(b["criteria"].values()))["runs"]
+    out = []
+    for recipe in (WITH_CC, WITHOUT_CC):
+        means = [(r[budget]["value_mean"], int(seed)) for seed, r in runs.get(recipe, {}).items()
+                 if budget in r]
+        if means:
+            out.append(f"`{recipe}` after {int(budget):,} problems {mean_and_best(means)}")
+    return "; ".join(out)
+
+
 def seeds_brief(numbers):
     """'`dm-mnist` 0.0153 (best, seed 0: 0.00963)' for each recipe run at several seeds: its
     seeds' mean score on the first panel (first criterion) and the best seed's; '' otherwise."""
+    if "budget" in numbers:
+        return budget_brief(numbers["budget"])
     runs = recipe_seeds(numbers)
     if not runs or not numbers.get("panels"):
         return ""
@@ -194,9 +217,7 @@ def seeds_brief(numbers):
         means = [(entries[label]["value_mean"], seed) for seed, label in seeds
                  if label in entries and entries[label]["value_mean"] is not None]
         if means:
-            best = min(means)
-            out.append(f"`{recipe}` {fmt(sum(v for v, _ in means) / len(means))} "
-                       f"(best, seed {best[1]}: {fmt(best[0])})")
+            out.append(f"`{recipe}` {mean_and_best(means)}")
     return "; ".join(out)
 
 
