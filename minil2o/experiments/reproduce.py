@@ -10,6 +10,7 @@ from ..files.bounded import read_bounded
 from ..errors import UsageError
 from ..evaluation import verdicts
 from ..evaluation.evaluate import criterion_values, curves_for
+from ..optimizers.hand import HAND_OPTIMIZERS, make_hand_optimizer
 from ..validate import check_bound, flag_type, shown
 from . import budget, dm
 from .registry import EXPERIMENTS, quick_version
@@ -150,21 +151,40 @@ def stored_scores(numbers, exp, label):
 def check_stored(numbers, exp, runner, learned, path, adding):
     """The JSON's learned optimizers checked against the files loaded now: each one without a
     recorded digest (a JSON written before digests were kept) runs again on a few test problems
-    and must score what the JSON holds (SAME_SCORE), then gets the digest of the file that did;
-    when optimizers are being added, one stored optimizer runs again even if all have digests, so
-    that the JSON's test problems are known to be the ones this code draws. A mismatch refuses
-    (UsageError) before anything is added."""
+    and must score what the JSON holds (SAME_SCORE), then gets the digest of the file that did.
+    When optimizers are being added, the JSON's test problems must be the ones this code draws:
+    one stored run must score again what the JSON holds, tried in turn (the first panel's tuned
+    baselines, then the learned optimizers) until one does, since a chaotic run (the DM optimizer
+    on a CNN, SGD at the edge of its stable rates) can turn another machine's rounding into
+    another final loss on the same problem. A mismatch refuses (UsageError) before anything is
+    added."""
     entries = [e for e in numbers["learned"].values() if e["label"] in learned]
-    unchecked = [e for e in entries if "digest" not in e] or entries[:1 if adding else 0]
-    for entry in unchecked:
-        label = entry["label"]
-        stored = stored_scores(numbers, exp, label)
-        again = scores_again(exp, runner, learned[label])
-        if not same_scores(again, stored[:len(again)]):
-            raise UsageError(f"{shown(path)} was measured on other test problems or with another "
-                             f"file of {label} than this code uses (it scores differently): run "
-                             "it whole without --extend")
-        entry["digest"] = optimizer_digest(learned[label])
+    for entry in [e for e in entries if "digest" not in e]:
+        if not reproduces(numbers, exp, runner, entry["label"], learned[entry["label"]]):
+            raise UsageError(f"{shown(path)} was measured with another file of {entry['label']} "
+                             "than this code uses (it scores differently): run it whole without "
+                             "--extend")
+        entry["digest"] = optimizer_digest(learned[entry["label"]])
+    if adding and not any(reproduces(numbers, exp, runner, label, opt)
+                          for label, opt in stored_runs(numbers, entries, learned)):
+        raise UsageError(f"{shown(path)} was measured on other test problems than this code draws "
+                         "(no stored run scores the same again): run it whole without --extend")
+
+
+def reproduces(numbers, exp, runner, label, opt):
+    """Whether `opt` scores again, on the first test problems, what the JSON holds for `label`."""
+    again = scores_again(exp, runner, opt)
+    return same_scores(again, stored_scores(numbers, exp, label)[:len(again)])
+
+
+def stored_runs(numbers, entries, learned):
+    """(label, optimizer) of the JSON's runs that can run again, lazily: the first panel's tuned
+    baselines at their stored learning rates, then its learned optimizers."""
+    for label, entry in numbers["panels"][0]["optimizers"].items():
+        if entry.get("lr") is not None and label.lower() in HAND_OPTIMIZERS:
+            yield label, make_hand_optimizer(label, entry["lr"])
+    for entry in entries:
+        yield entry["label"], learned[entry["label"]]
 
 
 def extend_experiment(name, args, log=print):
