@@ -31,22 +31,24 @@ OUT = "results/convex-scaling.json"
 
 
 def scores(family, path):
-    """Lv et al.'s loss at the final parameters (NUM_TEST,) of the optimizer at `path`, NaN where
-    the run diverged."""
+    """Lv et al.'s loss at the final parameters (NUM_TEST,) of the optimizer at `path`, rounded as
+    the JSON stores it (so that the paired entry is the one its scores give), NaN where the run
+    diverged."""
     from minil2o.evaluation.evaluate import criterion_values, final_batches, learning_curves
+    from minil2o.experiments.runner import rounded
     from minil2o.training.runs import load_optimizer
     curves = learning_curves(family, load_optimizer(path), NUM_TEST, STEPS, TEST_SEED,
                              final_batches(CRITERION))
-    return criterion_values(curves, STEPS, CRITERION)
+    return np.array(rounded(criterion_values(curves, STEPS, CRITERION)), dtype=float)
 
 
 def entry(path, values):
-    from minil2o.experiments.runner import optimizer_digest, rounded
+    from minil2o.experiments.runner import optimizer_digest
     from minil2o.training.runs import load_optimizer
     finite = values[np.isfinite(values)]
     return {"file": path, "digest": optimizer_digest(load_optimizer(path)),
             "mean": float(finite.mean()) if finite.size else None,
-            "per_problem": [None if not np.isfinite(v) else v for v in rounded(values)]}
+            "per_problem": [float(v) if np.isfinite(v) else None for v in values]}
 
 
 def main():
