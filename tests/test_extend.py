@@ -169,6 +169,37 @@ def test_extending_dm_budget_adds_the_snapshots_it_lacks(tmp_path):
     assert set(seeds) == {"3"} and len(seeds["3"]["comparisons"]) == 3
 
 
+@pytest.mark.parametrize("moved, refused", [("one snapshot", False), ("one reference", False),
+                                             ("every run", True)])
+def test_dm_budget_refuses_another_draw_not_one_run_that_scores_otherwise(tmp_path, moved,
+                                                                        refused):
+    """Before snapshots are added, one stored run must score the same again: one run that scores
+    otherwise (a chaotic one) does not refuse; every run moved (another draw) does, unwritten."""
+    root = tmp_path / "runs"
+    snapshot(root / "rnnprop-mnist-s0" / "at-100.npz", 0)
+    reproduce.run_experiment("dm-budget", budget_args(tmp_path, root), log=lambda *a: None)
+    path = tmp_path / "dm-budget.json"
+
+    def move(numbers):
+        final = numbers["budget"]["criteria"]["final"]
+        runs = [final["runs"]["rnnprop-mnist"]["0"]["100"]] if moved != "one reference" else []
+        refs = list(final["references"].values())
+        for entry in runs + (refs[:1] if moved == "one reference" else refs if refused else []):
+            entry["per_problem"][0] *= 1.01
+    tampered(path, move)
+    before = path.read_bytes()
+    snapshot(root / "rnnprop-mnist-s3" / "at-100.npz", 2)
+    if refused:
+        with pytest.raises(UsageError, match="other test problems"):
+            reproduce.extend_experiment("dm-budget", budget_args(tmp_path, root),
+                                        log=lambda *a: None)
+        assert path.read_bytes() == before
+    else:
+        extended = reproduce.extend_experiment("dm-budget", budget_args(tmp_path, root),
+                                               log=lambda *a: None)
+        assert "3" in extended["budget"]["criteria"]["final"]["runs"]["rnnprop-mnist"]
+
+
 def test_digests_name_the_files_a_json_was_measured_with(tmp_path, shipped_only):
     """A JSON without digests (written before they were kept) gets, from --extend, the digest of
     each file that scores what it holds; superseded() then reads digests, not commands."""
