@@ -206,3 +206,63 @@ def test_a_finite_run_far_above_its_start_is_counted_diverged(seed):
     for criterion in ("final", "horizon-mean"):
         values = criterion_values(curves, 10, criterion)
         assert np.isnan(values[[2, 4]]).all() and np.isfinite(values[[0, 1, 3, 5]]).all()
+
+
+# ============================================================ every seed, in every stored result
+
+@pytest.mark.parametrize("name, numbers", stored(), ids=[p.stem for p in RESULTS])
+def test_every_kept_seed_of_every_recipe_is_in_the_json(name, numbers):
+    """An experiment that runs each recipe at every seed (Experiment.every_seed) holds, for each
+    learned optimizer with kept seeds (shipped.SEED_RUNS), every one of them, and each part of
+    its claims is judged at each."""
+    from minil2o.experiments.shipped import SEED_RUNS, recipe_and_seed
+    exp = EXPERIMENTS[name]
+    if not exp.every_seed:
+        return
+    held = {}
+    for key in numbers["learned"]:
+        recipe, seed = recipe_and_seed(key)
+        held.setdefault(recipe, set()).add(seed)
+    for recipe in exp.learned:
+        if recipe in SEED_RUNS:
+            assert held.get(recipe) == set(SEED_RUNS[recipe][1]), (name, recipe, held.get(recipe))
+    for claims in numbers["verdicts"]["criteria"].values():
+        for claim in claims:
+            for part, spec in zip(claim["parts"], exp.claims[0].parts if len(exp.claims) == 1
+                                  else [p for c in exp.claims if c.quote == claim["quote"]
+                                        for p in c.parts]):
+                if spec.learned in SEED_RUNS:
+                    assert {int(s) for s in part["seeds"]} == set(SEED_RUNS[spec.learned][1])
+
+
+def test_table_4_and_the_control_have_five_seeds_per_recipe_at_every_budget():
+    """Lv et al.'s Table 4 (both recipes after each of its budgets) and the control experiment
+    (each recipe) are measured at five meta-training seeds or more, and judged at each."""
+    from minil2o.experiments import budget
+    b = json.loads((ROOT / "results" / "dm-budget.json").read_text())["budget"]
+    assert len(budget.TABLE4_SEEDS) >= 5
+    for c, numbers in b["criteria"].items():
+        for name in (budget.WITH_CC, budget.WITHOUT_CC):
+            runs = numbers["runs"][name]
+            for seed in budget.TABLE4_SEEDS:
+                assert {str(k) for k in budget.TABLE4_BUDGETS} <= set(runs[str(seed)]), \
+                    (c, name, seed)
+    control = json.loads((ROOT / "results" / "rnnprop-control.json").read_text())
+    from minil2o.experiments.shipped import recipe_and_seed
+    seeds = {}
+    for key in control["learned"]:
+        recipe, seed = recipe_and_seed(key)
+        seeds.setdefault(recipe, set()).add(seed)
+    assert all(len(s) >= 5 for s in seeds.values()) and len(seeds) == 5, seeds
+
+
+def test_the_convex_function_at_r_1_is_measured_at_every_seed_and_paired_from_its_scores():
+    """results/convex-scaling.json (tools/convex_scaling.py): each of its seeds measured, both
+    recipes on the same problems, the paired entry restated from the stored scores."""
+    scaling = tool_module("convex_scaling")
+    numbers = json.loads((ROOT / "results" / "convex-scaling.json").read_text())
+    assert [int(s) for s in numbers["seeds"]] == list(scaling.SEEDS)
+    for s in numbers["seeds"].values():
+        r3, r1 = ([np.nan if v is None else v for v in s[r]["per_problem"]] for r in ("r3", "r1"))
+        assert len(r3) == len(r1) == numbers["num_test"]
+        assert s["paired"] == json.loads(json.dumps(paired_difference(r3, r1)))
